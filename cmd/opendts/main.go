@@ -1,0 +1,168 @@
+// Command opendts is a self-hosted data transmission service that speaks
+// the Tencent Cloud DTS 2018-03-30 API. This file is wiring only: flags,
+// environment, logging, signals.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/opendts/opendts/internal/app"
+)
+
+const usage = `opendts: a self-hosted data transmission service (Tencent Cloud DTS 2018-03-30 API)
+
+Usage:
+  opendts serve [flags]     run the API server (opendts serve -h lists the flags)
+  opendts version           print the version
+`
+
+var version = "dev"
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "version":
+		fmt.Println("opendts", version)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "opendts: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opendts:", err)
+		os.Exit(1)
+	}
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	listen := fs.String("listen", env("OPENDTS_LISTEN", "127.0.0.1:9988"), "address to listen on (OPENDTS_LISTEN)")
+	dataDir := fs.String("data-dir", env("OPENDTS_DATA_DIR", "./opendts-data"), "state directory (OPENDTS_DATA_DIR)")
+	credFile := fs.String("credentials-file", env("OPENDTS_CREDENTIALS_FILE", ""), "file of \"SecretId SecretKey\" lines (OPENDTS_CREDENTIALS_FILE; default DATA_DIR/credentials, generated if no credentials are given)")
+	regions := fs.String("regions", env("OPENDTS_REGIONS", "ap-guangzhou"), "comma-separated regions served (OPENDTS_REGIONS)")
+	instances := fs.String("instances", env("OPENDTS_INSTANCES", ""), "instance catalogue JSON file (OPENDTS_INSTANCES; default DATA_DIR/instances.json)")
+	tlsCert := fs.String("tls-cert", env("OPENDTS_TLS_CERT", ""), "TLS certificate file; with -tls-key serves HTTPS (OPENDTS_TLS_CERT)")
+	tlsKey := fs.String("tls-key", env("OPENDTS_TLS_KEY", ""), "TLS key file (OPENDTS_TLS_KEY)")
+	rate := fs.Float64("rate-limit", envFloat("OPENDTS_RATE_LIMIT", 20), "requests per second per SecretId for actions without a documented limit (OPENDTS_RATE_LIMIT)")
+	maxUnused := fs.Int("max-unused-jobs", int(envFloat("OPENDTS_MAX_UNUSED_JOBS", 1000)), "created but unstarted jobs allowed (OPENDTS_MAX_UNUSED_JOBS)")
+	logFormat := fs.String("log-format", env("OPENDTS_LOG_FORMAT", "text"), "text or json (OPENDTS_LOG_FORMAT)")
+	logLevel := fs.String("log-level", env("OPENDTS_LOG_LEVEL", "info"), "debug, info, warn or error (OPENDTS_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return errors.New("give both -tls-cert and -tls-key, or neither")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("log level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler
+	switch *logFormat {
+	case "json":
+		handler = slog.NewJSONHandler(os.Stderr, opts)
+	case "text":
+		handler = slog.NewTextHandler(os.Stderr, opts)
+	default:
+		return fmt.Errorf("log format %q: use text or json", *logFormat)
+	}
+	logger := slog.New(handler)
+
+	var regionList []string
+	for _, r := range strings.Split(*regions, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			regionList = append(regionList, r)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	a, err := app.New(ctx, app.Config{
+		DataDir:         *dataDir,
+		SecretID:        os.Getenv("OPENDTS_SECRET_ID"),
+		SecretKey:       os.Getenv("OPENDTS_SECRET_KEY"),
+		CredentialsFile: *credFile,
+		MasterKey:       os.Getenv("OPENDTS_MASTER_KEY"),
+		Regions:         regionList,
+		InstancesFile:   *instances,
+		DefaultRate:     *rate,
+		MaxUnusedJobs:   *maxUnused,
+		Logger:          logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", a.Handler)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.Store.Ping(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	scheme := "http"
+	serveFn := func() error { return srv.Serve(ln) }
+	if *tlsCert != "" {
+		scheme = "https"
+		serveFn = func() error { return srv.ServeTLS(ln, *tlsCert, *tlsKey) }
+	}
+	logger.Info("opendts serving", "url", scheme+"://"+ln.Addr().String(), "data_dir", *dataDir, "regions", regionList)
+	err = a.Serve(ctx, srv, serveFn, 30*time.Second)
+	logger.Info("opendts stopped")
+	return err
+}
+
+func envFloat(name string, def float64) float64 {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "opendts: %s=%q is not a number; using %g\n", name, v, def)
+		return def
+	}
+	return f
+}

@@ -1,0 +1,70 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// ErrNotFound: no job has the id.
+var ErrNotFound = errors.New("the migration job does not exist")
+
+// ErrStore wraps every failure of the store, so the API can tell the DBA it
+// was opendts's own database that failed.
+var ErrStore = errors.New("the job store failed")
+
+// StatusError refuses an event in the job's current status.
+type StatusError struct {
+	JobID  string
+	Status Status
+	Event  Event
+}
+
+func (e *StatusError) Error() string {
+	var allowed []int
+	for from, events := range transitions {
+		if _, ok := events[e.Event]; ok {
+			allowed = append(allowed, int(from))
+		}
+	}
+	slices.Sort(allowed)
+	names := make([]string, len(allowed))
+	for i, s := range allowed {
+		names[i] = fmt.Sprint(s)
+	}
+	return fmt.Sprintf("%s is not allowed while job %s is at status %s; it is allowed at status %s",
+		e.Event, e.JobID, e.Status, strings.Join(names, ", "))
+}
+
+// DuplicateError refuses a job whose target objects another unfinished job
+// already writes.
+type DuplicateError struct {
+	Other   string
+	Target  string
+	Overlap string
+}
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("job %s, not finished, already migrates %s into the target instance %s; finish or delete it, or choose other objects",
+		e.Other, e.Overlap, e.Target)
+}
+
+// InvalidError is a parameter the job cannot take. Value distinguishes a
+// well-formed value out of range or unknown (InvalidParameterValue) from a
+// malformed or contradictory one (InvalidParameter).
+type InvalidError struct {
+	Param   string
+	Message string
+	Value   bool
+}
+
+func (e *InvalidError) Error() string { return e.Message }
+
+func invalid(param, format string, args ...any) error {
+	return &InvalidError{Param: param, Message: fmt.Sprintf(format, args...)}
+}
+
+func invalidValue(param, format string, args ...any) error {
+	return &InvalidError{Param: param, Message: fmt.Sprintf(format, args...), Value: true}
+}

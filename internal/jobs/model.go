@@ -1,0 +1,162 @@
+package jobs
+
+import (
+	"time"
+
+	"github.com/opendts/opendts/internal/engine"
+)
+
+// Job is a migration job as the service keeps it. Field names follow the
+// API's so that mapping stays obvious; passwords are plain here and sealed
+// by the store.
+type Job struct {
+	ID     string
+	Name   string
+	Option MigrateOption
+
+	SrcDatabaseType string
+	SrcAccessType   string
+	Src             SrcInfo
+	DstDatabaseType string
+	DstAccessType   string
+	Dst             DstInfo
+	// DatabaseInfo is the selection as the client sent it (normalised JSON),
+	// "[]" for a whole instance.
+	DatabaseInfo string
+	Tags         []Tag
+	SrcNodeType  string
+	SrcInfoMulti []SrcInfo
+
+	Status     Status
+	CreateTime time.Time
+	StartTime  time.Time
+	EndTime    time.Time
+
+	Detail    Detail
+	ErrorInfo []ErrorInfo
+	Check     CheckResult
+}
+
+// MigrateOption mirrors the API's MigrateOption.
+type MigrateOption struct {
+	RunMode           int
+	ExpectTime        string
+	MigrateType       int
+	MigrateObject     int
+	ConsistencyType   int
+	IsOverrideRoot    int
+	ExternParams      string
+	ConsistencyParams ConsistencyParams
+}
+
+// ConsistencyParams mirrors the API's sampling parameters.
+type ConsistencyParams struct {
+	SelectRowsPerTable int
+	TablesSelectAll    int
+	TablesSelectCount  int
+}
+
+// SrcInfo mirrors the API's SrcInfo.
+type SrcInfo struct {
+	AccessKey     string
+	Ip            string
+	Port          int
+	User          string
+	Password      string `json:"-"`
+	RdsInstanceId string
+	CvmInstanceId string
+	UniqDcgId     string
+	VpcId         string
+	SubnetId      string
+	UniqVpnGwId   string
+	InstanceId    string
+	Region        string
+	Supplier      string
+	CcnId         string
+	EngineVersion string
+}
+
+// DstInfo mirrors the API's DstInfo.
+type DstInfo struct {
+	InstanceId string
+	Region     string
+	Ip         string
+	Port       int
+	ReadOnly   int
+	User       string
+	Password   string `json:"-"`
+}
+
+// Tag is a key and value attached to a job.
+type Tag struct {
+	Key   string
+	Value string
+}
+
+// Detail is what DescribeMigrateJobs shows of a running job.
+type Detail struct {
+	StepAll             int
+	StepNow             int
+	Progress            int
+	CurrentStepProgress int
+	MasterSlaveDistance int64
+	SecondsBehindMaster int64
+	Steps               []Step
+}
+
+// Step statuses, as the API numbers them.
+const (
+	StepDefault   = 0
+	StepSucceeded = 1
+	StepFailed    = 2
+	StepRunning   = 3
+	StepNotRun    = 4
+)
+
+// Step is one MigrateStepDetailInfo.
+type Step struct {
+	No        int
+	Name      string
+	ID        string
+	Status    int
+	StartTime time.Time
+}
+
+// ErrorInfo is one entry of a job's error list.
+type ErrorInfo struct {
+	ErrorLog string
+	HelpDoc  string
+}
+
+// Check statuses of DescribeMigrateCheckJob.
+const (
+	CheckUnavailable = "unavailable"
+	CheckStarting    = "starting"
+	CheckRunning     = "running"
+	CheckFinished    = "finished"
+)
+
+// Check flags of DescribeMigrateCheckJob.
+const (
+	CheckFlagFailed     = 0
+	CheckFlagPassed     = 1
+	CheckFlagNotChecked = 3
+)
+
+// CheckResult is the latest pre-migration check of a job.
+type CheckResult struct {
+	Status    string
+	Progress  int
+	Flag      int
+	ErrorCode int
+	Message   string
+	Items     []engine.CheckItem
+	StartTime time.Time
+	EndTime   time.Time
+}
+
+// resetCheck is the check state of a job that was never checked (or was
+// modified since).
+func resetCheck() CheckResult {
+	return CheckResult{Status: CheckUnavailable, Flag: CheckFlagNotChecked}
+}

@@ -1,0 +1,521 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/opendts/opendts/internal/engine"
+)
+
+// run is work in flight for one job: a check, a scheduled start, or a
+// migration.
+type run struct {
+	cancel   context.CancelFunc
+	complete chan string
+	// stopping tells a migration's end that StopMigrateJob asked for it.
+	stopping bool
+}
+
+// startRun registers work for a job and runs fn in a goroutine; the lock
+// must be held. fn's context ends on Stop, Delete or Close.
+func (s *Service) startRun(id string, fn func(ctx context.Context, r *run)) error {
+	if s.ctx.Err() != nil {
+		return ErrShuttingDown
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	r := &run{cancel: cancel, complete: make(chan string, 1)}
+	s.runs[id] = r
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer cancel()
+		fn(ctx, r)
+		s.mu.Lock()
+		if s.runs[id] == r {
+			delete(s.runs, id)
+		}
+		s.mu.Unlock()
+	}()
+	return nil
+}
+
+// Close stops every run and waits for them. Runs interrupted this way keep
+// their status, so Resume picks them up at the next start.
+func (s *Service) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// Check starts the pre-migration check of a job at status 1, 4 or 5.
+func (s *Service) Check(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx.Err() != nil {
+		return ErrShuttingDown
+	}
+	if _, err := s.transition(ctx, id, EventCheck, func(j *Job) {
+		j.Check = CheckResult{Status: CheckStarting, Flag: CheckFlagNotChecked, StartTime: s.now()}
+	}); err != nil {
+		return err
+	}
+	return s.startRun(id, func(ctx context.Context, _ *run) { s.runCheck(ctx, id) })
+}
+
+// spec resolves a job into what an engine needs.
+func (s *Service) spec(j *Job) (engine.Spec, error) {
+	objects, _, err := ParseDatabaseInfo(j.SrcDatabaseType, j.DatabaseInfo)
+	if err != nil {
+		return engine.Spec{}, err
+	}
+	src, err := s.endpoint("SrcInfo", j.SrcDatabaseType, j.SrcAccessType, j.Src.InstanceId, j.Src.Ip, j.Src.Port, j.Src.User, j.Src.Password)
+	if err != nil {
+		return engine.Spec{}, err
+	}
+	dst, err := s.endpoint("DstInfo", j.DstDatabaseType, j.DstAccessType, j.Dst.InstanceId, j.Dst.Ip, j.Dst.Port, j.Dst.User, j.Dst.Password)
+	if err != nil {
+		return engine.Spec{}, err
+	}
+	return engine.Spec{
+		JobID:           j.ID,
+		MigrateType:     j.Option.MigrateType,
+		MigrateObject:   j.Option.MigrateObject,
+		Objects:         objects,
+		Source:          src,
+		Target:          dst,
+		TargetReadOnly:  j.Dst.ReadOnly == 1,
+		OverrideRoot:    j.Option.IsOverrideRoot == 1,
+		ConsistencyType: j.Option.ConsistencyType,
+	}, nil
+}
+
+// endpoint resolves one side; a job's own credentials win over the
+// catalogue's.
+func (s *Service) endpoint(side, dbType, access, instanceID, ip string, port int, user, password string) (engine.Endpoint, error) {
+	e := engine.Endpoint{DatabaseType: dbType, Host: ip, Port: port, User: user, Password: password}
+	if access != "cdb" {
+		return e, nil
+	}
+	inst, err := s.cfg.Catalog.Lookup(instanceID)
+	if err != nil {
+		return e, fmt.Errorf("%s.InstanceId %q: %w", side, instanceID, err)
+	}
+	e.InstanceID, e.Host, e.Port = instanceID, inst.Host, inst.Port
+	if e.User == "" {
+		e.User, e.Password = inst.User, inst.Password
+	}
+	return e, nil
+}
+
+func (s *Service) runCheck(ctx context.Context, id string) {
+	j, err := s.cfg.Store.GetJob(ctx, id)
+	if err != nil {
+		s.cfg.Logger.Error("read job to check", "job_id", id, "err", err)
+		return
+	}
+	var items []engine.CheckItem
+	spec, err := s.spec(j)
+	if err == nil {
+		var eng engine.Engine
+		eng, err = s.cfg.Engines.For(j.SrcDatabaseType, j.DstDatabaseType)
+		if errors.Is(err, engine.ErrUnsupported) {
+			err = nil
+			items = []engine.CheckItem{{
+				Name:    "EngineSupportCheck",
+				Result:  engine.ResultFail,
+				Message: fmt.Sprintf("opendts cannot migrate %s into %s yet: no engine for this pair is built in", j.SrcDatabaseType, j.DstDatabaseType),
+				Advice:  "Use a mysql, mariadb or percona source and target, or follow the project's issues for other families.",
+			}}
+		} else if err == nil {
+			s.update(id, func(j *Job) bool {
+				j.Check.Status = CheckRunning
+				return true
+			})
+			items, err = eng.Check(ctx, spec, func(done, total int) {
+				if total <= 0 {
+					return
+				}
+				pct := done * 100 / total
+				s.update(id, func(j *Job) bool {
+					if j.Status != StatusChecking || pct <= j.Check.Progress {
+						return false
+					}
+					j.Check.Progress = min(pct, 99)
+					return true
+				})
+			})
+		}
+	}
+	if ctx.Err() != nil {
+		// Interrupted by shutdown: the job stays at 3 and is checked again
+		// after the restart.
+		return
+	}
+	if err != nil {
+		items = append(items, engine.CheckItem{
+			Name: "CheckRun", Result: engine.ResultFail,
+			Message: "the check could not run: " + err.Error(),
+			Advice:  "Fix the cause above and run CreateMigrateCheckJob again.",
+		})
+	}
+	passed := true
+	for _, it := range items {
+		if it.Result == engine.ResultFail {
+			passed = false
+		}
+	}
+	event := EventCheckPassed
+	if !passed {
+		event = EventCheckFailed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, terr := s.transition(context.Background(), id, event, func(j *Job) {
+		j.Check.Status = CheckFinished
+		j.Check.Progress = 100
+		j.Check.Items = items
+		j.Check.EndTime = s.now()
+		if passed {
+			j.Check.Flag, j.Check.ErrorCode, j.Check.Message = CheckFlagPassed, 0, "ok"
+		} else {
+			j.Check.Flag, j.Check.ErrorCode, j.Check.Message = CheckFlagFailed, -1, checkFailureMessage(items)
+		}
+	})
+	if terr != nil && !errors.Is(terr, ErrNotFound) {
+		s.cfg.Logger.Error("record check result", "job_id", id, "err", terr)
+		return
+	}
+	s.cfg.Logger.Info("check finished", "job_id", id, "passed", passed, "items", len(items))
+}
+
+// checkFailureMessage lists the failed items with their advice, for
+// clients that only read ErrorMessage.
+func checkFailureMessage(items []engine.CheckItem) string {
+	msg := ""
+	n := 0
+	for _, it := range items {
+		if it.Result != engine.ResultFail {
+			continue
+		}
+		n++
+		if msg != "" {
+			msg += "; "
+		}
+		msg += fmt.Sprintf("[%s] %s", it.Name, it.Message)
+		if it.Advice != "" {
+			msg += " (advice: " + it.Advice + ")"
+		}
+	}
+	return fmt.Sprintf("%d check item(s) failed: %s", n, msg)
+}
+
+// Start starts a job whose check passed: now (RunMode 1) or at its
+// ExpectTime (RunMode 2, status 6 until then).
+func (s *Service) Start(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx.Err() != nil {
+		return ErrShuttingDown
+	}
+	j, err := s.cfg.Store.GetJob(ctx, id)
+	if err != nil {
+		return storeErr("get job", err)
+	}
+	if j.Option.RunMode == 2 {
+		if _, err := s.transition(ctx, id, EventSchedule, nil); err != nil {
+			return err
+		}
+		return s.schedule(id, j.Option.ExpectTime)
+	}
+	if _, err := s.transition(ctx, id, EventStart, s.markStarted); err != nil {
+		return err
+	}
+	return s.startRun(id, func(ctx context.Context, r *run) { s.runMigration(ctx, id, r) })
+}
+
+func (s *Service) markStarted(j *Job) {
+	j.StartTime = s.now()
+	j.EndTime = time.Time{}
+	j.ErrorInfo = nil
+	j.Detail = Detail{}
+}
+
+// schedule waits for ExpectTime, then runs the migration. The lock must be
+// held.
+func (s *Service) schedule(id, expect string) error {
+	at, err := time.ParseInLocation(ExpectTimeLayout, expect, s.now().Location())
+	if err != nil {
+		return invalid("MigrateOption.ExpectTime", "MigrateOption.ExpectTime %q is not a time of the form yyyy-mm-dd hh:mm:ss", expect)
+	}
+	return s.startRun(id, func(ctx context.Context, r *run) {
+		wait := at.Sub(s.now())
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				if r.stopping {
+					s.recordStopped(id)
+				}
+				return
+			case <-t.C:
+			}
+		}
+		s.mu.Lock()
+		_, err := s.transition(context.Background(), id, EventRun, s.markStarted)
+		s.mu.Unlock()
+		if err != nil {
+			if !errors.Is(err, ErrNotFound) {
+				s.cfg.Logger.Error("start scheduled job", "job_id", id, "err", err)
+			}
+			return
+		}
+		s.runMigration(ctx, id, r)
+	})
+}
+
+func (s *Service) runMigration(ctx context.Context, id string, r *run) {
+	j, err := s.cfg.Store.GetJob(ctx, id)
+	if err != nil {
+		s.cfg.Logger.Error("read job to migrate", "job_id", id, "err", err)
+		return
+	}
+	spec, err := s.spec(j)
+	if err == nil {
+		var eng engine.Engine
+		eng, err = s.cfg.Engines.For(j.SrcDatabaseType, j.DstDatabaseType)
+		if err == nil {
+			m, ok := eng.(engine.Migrator)
+			if !ok {
+				err = fmt.Errorf("the %s engine of this opendts can check jobs but cannot migrate data yet", engine.FamilyOf(j.SrcDatabaseType))
+			} else {
+				s.cfg.Logger.Info("migration started", "job_id", id, "migrate_type", spec.MigrateType)
+				err = m.Migrate(ctx, spec, &reporter{s: s, id: id}, r.complete)
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	stopped := r.stopping
+	if ctx.Err() != nil && !stopped {
+		// Shutdown: the job keeps its status and resumes after a restart.
+		return
+	}
+	bg := context.Background()
+	switch {
+	case stopped:
+		s.recordStopped(id)
+		return
+	case err != nil:
+		s.cfg.Logger.Warn("migration failed", "job_id", id, "err", err)
+		_, err = s.transition(bg, id, EventFailed, func(j *Job) {
+			j.EndTime = s.now()
+			j.ErrorInfo = []ErrorInfo{{ErrorLog: "FailedOperation.MigrateFailed: " + err.Error()}}
+			markRunningStep(j, StepFailed)
+		})
+	default:
+		_, err = s.transition(bg, id, EventSucceeded, func(j *Job) {
+			j.EndTime = s.now()
+			j.Detail.Progress, j.Detail.CurrentStepProgress = 100, 100
+			markRunningStep(j, StepSucceeded)
+		})
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		s.cfg.Logger.Error("record migration end", "job_id", id, "err", err)
+	}
+}
+
+// recordStopped ends a stopped job at 10; the lock must be held.
+func (s *Service) recordStopped(id string) {
+	_, err := s.transition(context.Background(), id, EventStopped, func(j *Job) {
+		j.EndTime = s.now()
+		j.ErrorInfo = []ErrorInfo{{ErrorLog: "FailedOperation.Stopped: the migration was stopped by StopMigrateJob"}}
+		markRunningStep(j, StepFailed)
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		s.cfg.Logger.Error("record stop", "job_id", id, "err", err)
+	}
+}
+
+func markRunningStep(j *Job, status int) {
+	for i := range j.Detail.Steps {
+		if j.Detail.Steps[i].Status == StepRunning {
+			j.Detail.Steps[i].Status = status
+		}
+	}
+}
+
+// Stop revokes a migration that is waiting, running or ready to complete;
+// it ends failed (10), through stopping (11).
+func (s *Service) Stop(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.transition(ctx, id, EventStop, nil); err != nil {
+		return err
+	}
+	r := s.runs[id]
+	if r == nil {
+		// Nothing in flight: the stop is already done.
+		s.recordStopped(id)
+		return nil
+	}
+	r.stopping = true
+	r.cancel()
+	return nil
+}
+
+// Complete finishes a full + incremental job at status 8: the engine
+// applies what the source has written until now and the job ends at 9.
+func (s *Service) Complete(ctx context.Context, id, mode string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, err := s.cfg.Store.GetJob(ctx, id)
+	if err != nil {
+		return storeErr("get job", err)
+	}
+	r := s.runs[id]
+	if j.Status == StatusReadyComplete && r == nil {
+		return fmt.Errorf("%w: job %s has no running migration to complete", ErrShuttingDown, id)
+	}
+	if _, err := s.transition(ctx, id, EventComplete, nil); err != nil {
+		return err
+	}
+	select {
+	case r.complete <- mode:
+	default:
+	}
+	return nil
+}
+
+// Resume picks up the jobs that were active when the process stopped: an
+// interrupted check runs again, a scheduled start is re-armed, a migration
+// resumes from the engine's checkpoints, a stop in progress is finished.
+func (s *Service) Resume(ctx context.Context) error {
+	all, err := s.cfg.Store.AllJobs(ctx)
+	if err != nil {
+		return storeErr("list jobs", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range all {
+		if !j.Status.active() || s.runs[j.ID] != nil {
+			continue
+		}
+		id := j.ID
+		s.cfg.Logger.Info("resuming job", "job_id", id, "status", int(j.Status))
+		switch j.Status {
+		case StatusChecking:
+			j.Check = CheckResult{Status: CheckStarting, Flag: CheckFlagNotChecked, StartTime: s.now()}
+			if err := s.cfg.Store.UpdateJob(ctx, j); err != nil {
+				return storeErr("update job", err)
+			}
+			err = s.startRun(id, func(ctx context.Context, _ *run) { s.runCheck(ctx, id) })
+		case StatusReadyRun:
+			err = s.schedule(id, j.Option.ExpectTime)
+		case StatusRunning, StatusReadyComplete, StatusCompleting:
+			completing := j.Status == StatusCompleting
+			err = s.startRun(id, func(ctx context.Context, r *run) {
+				if completing {
+					r.complete <- engine.CompleteWaitForSync
+				}
+				s.runMigration(ctx, id, r)
+			})
+		case StatusStopping:
+			s.recordStopped(id)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reporter records an engine's progress on the job.
+type reporter struct {
+	s  *Service
+	id string
+
+	mu       sync.Mutex
+	lastSave time.Time
+}
+
+var _ engine.Reporter = (*reporter)(nil)
+
+func (r *reporter) Plan(steps []engine.StepDef) {
+	r.s.update(r.id, func(j *Job) bool {
+		j.Detail.StepAll = len(steps)
+		j.Detail.Steps = make([]Step, len(steps))
+		for i, st := range steps {
+			j.Detail.Steps[i] = Step{No: i + 1, ID: st.ID, Name: st.Name, Status: StepNotRun}
+		}
+		return true
+	})
+}
+
+func (r *reporter) StepStarted(id string) {
+	now := r.s.now()
+	r.s.update(r.id, func(j *Job) bool {
+		for i := range j.Detail.Steps {
+			st := &j.Detail.Steps[i]
+			if st.ID == id {
+				st.Status, st.StartTime = StepRunning, now
+				j.Detail.StepNow = st.No
+				j.Detail.CurrentStepProgress = 0
+			} else if st.Status == StepRunning {
+				st.Status = StepSucceeded
+			}
+		}
+		return true
+	})
+}
+
+// Progress and Lag come often; they are saved at most a few times a second.
+func (r *reporter) throttled() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	if now.Sub(r.lastSave) < 250*time.Millisecond {
+		return true
+	}
+	r.lastSave = now
+	return false
+}
+
+func (r *reporter) Progress(overall, current int) {
+	if r.throttled() {
+		return
+	}
+	r.s.update(r.id, func(j *Job) bool {
+		j.Detail.Progress, j.Detail.CurrentStepProgress = clampPct(overall), clampPct(current)
+		return true
+	})
+}
+
+func (r *reporter) Lag(seconds, bytes int64) {
+	if r.throttled() {
+		return
+	}
+	r.s.update(r.id, func(j *Job) bool {
+		j.Detail.SecondsBehindMaster = seconds
+		j.Detail.MasterSlaveDistance = (bytes + (1<<20 - 1)) >> 20
+		return true
+	})
+}
+
+func (r *reporter) CaughtUp() {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	_, err := r.s.transition(context.Background(), r.id, EventCaughtUp, nil)
+	var se *StatusError
+	if err != nil && !errors.As(err, &se) {
+		r.s.cfg.Logger.Error("mark job ready to complete", "job_id", r.id, "err", err)
+	}
+}
+
+func clampPct(p int) int {
+	return max(0, min(100, p))
+}

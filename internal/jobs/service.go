@@ -1,0 +1,360 @@
+// Package jobs is the domain of migration jobs: what a job is, the status
+// machine (one table in status.go), the rules of each action (what Modify
+// may change, which jobs conflict), and the scheduler that runs checks and
+// migrations through the engines and records their progress.
+//
+// It never speaks HTTP or knows error codes: the API layer maps its errors
+// (ErrNotFound, *StatusError, *InvalidError, *DuplicateError, ErrStore).
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opendts/opendts/internal/catalog"
+	"github.com/opendts/opendts/internal/engine"
+)
+
+// Store keeps jobs. Implementations return ErrNotFound for a missing id;
+// every other error is a failure of the store itself.
+type Store interface {
+	CreateJob(ctx context.Context, j *Job) error
+	GetJob(ctx context.Context, id string) (*Job, error)
+	UpdateJob(ctx context.Context, j *Job) error
+	DeleteJob(ctx context.Context, id string) error
+	ListJobs(ctx context.Context, q Query) ([]*Job, int, error)
+	AllJobs(ctx context.Context) ([]*Job, error)
+}
+
+// Query selects and orders jobs for DescribeMigrateJobs.
+type Query struct {
+	JobID string
+	// JobName matches jobs whose name contains it.
+	JobName string
+	// Order is one of JobId, Status, JobName, MigrateType, RunMode,
+	// CreateTime; Desc reverses it.
+	Order  string
+	Desc   bool
+	Offset int
+	Limit  int
+	Tags   []TagFilter
+}
+
+// TagFilter keeps jobs that carry Key with one of Values (any value when
+// Values is empty).
+type TagFilter struct {
+	Key    string
+	Values []string
+}
+
+// Catalog resolves instance ids.
+type Catalog interface {
+	Lookup(id string) (catalog.Instance, error)
+}
+
+// Config of a Service.
+type Config struct {
+	Store   Store
+	Engines engine.Registry
+	Catalog Catalog
+	// Regions the server serves; DstInfo.Region must be one of them.
+	Regions []string
+	Logger  *slog.Logger
+	// Now is the clock; default time.Now. Its location is the time zone of
+	// the API's time strings.
+	Now func() time.Time
+	// MaxUnusedJobs caps jobs created but never started (status 1, 4, 5);
+	// 0 means 1000.
+	MaxUnusedJobs int
+}
+
+// Service runs the job life cycle. One process owns a store: actions on a
+// job are serialised by one lock, which is held only around store calls.
+type Service struct {
+	cfg Config
+
+	mu   sync.Mutex
+	runs map[string]*run
+	wg   sync.WaitGroup
+	// ctx ends every run when the service closes.
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// New makes a Service. Call Resume once the server is ready, to pick up
+// jobs that were active when the process last stopped.
+func New(cfg Config) *Service {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxUnusedJobs <= 0 {
+		cfg.MaxUnusedJobs = 1000
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Service{cfg: cfg, runs: map[string]*run{}, ctx: ctx, cancel: cancel}
+}
+
+func (s *Service) now() time.Time { return s.cfg.Now() }
+
+// ErrTooManyUnused refuses a new job when too many are waiting unused.
+var ErrTooManyUnused = errors.New("too many migration jobs are created but not started")
+
+// ErrShuttingDown refuses work that would start while the service closes.
+var ErrShuttingDown = errors.New("opendts is shutting down")
+
+func storeErr(op string, err error) error {
+	if errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %w", ErrStore, op, err)
+}
+
+const idAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+// newJobID makes an id like the cloud's: dts- and 8 lowercase letters or
+// digits.
+func newJobID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	out := []byte("dts-")
+	for _, c := range b {
+		out = append(out, idAlphabet[int(c)%len(idAlphabet)])
+	}
+	return string(out)
+}
+
+// Create validates a new job and stores it at status 1.
+func (s *Service) Create(ctx context.Context, j *Job) (string, error) {
+	if j.Option.ConsistencyType == 0 {
+		j.Option.ConsistencyType = 1
+	}
+	objects, err := s.validate(j)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all, err := s.cfg.Store.AllJobs(ctx)
+	if err != nil {
+		return "", storeErr("list jobs", err)
+	}
+	unused := 0
+	for _, other := range all {
+		switch other.Status {
+		case StatusCreated, StatusCheckPassed, StatusCheckFailed:
+			unused++
+		}
+	}
+	if unused >= s.cfg.MaxUnusedJobs {
+		return "", fmt.Errorf("%w (%d; at most %d): start or delete some", ErrTooManyUnused, unused, s.cfg.MaxUnusedJobs)
+	}
+	if err := s.checkDuplicate(j, objects, all); err != nil {
+		return "", err
+	}
+	j.Status = StatusCreated
+	j.CreateTime = s.now()
+	j.Check = resetCheck()
+	j.Detail = Detail{}
+	j.ErrorInfo = nil
+	for attempt := 0; ; attempt++ {
+		j.ID = newJobID()
+		if !slices.ContainsFunc(all, func(o *Job) bool { return o.ID == j.ID }) {
+			break
+		}
+	}
+	if err := s.cfg.Store.CreateJob(ctx, j); err != nil {
+		return "", storeErr("create job", err)
+	}
+	s.cfg.Logger.Info("job created", "job_id", j.ID, "migrate_type", j.Option.MigrateType)
+	return j.ID, nil
+}
+
+// targetKey names the target instance a job writes into, by address, so
+// that a catalogue id and the address it resolves to count as one.
+func (s *Service) targetKey(j *Job) string {
+	host, port := j.Dst.Ip, j.Dst.Port
+	if j.DstAccessType == "cdb" {
+		inst, err := s.cfg.Catalog.Lookup(j.Dst.InstanceId)
+		if err != nil {
+			return "instance " + j.Dst.InstanceId
+		}
+		host, port = inst.Host, inst.Port
+	}
+	return net.JoinHostPort(strings.ToLower(host), strconv.Itoa(port))
+}
+
+func (s *Service) checkDuplicate(j *Job, objects []engine.ObjectSelection, all []*Job) error {
+	target := s.targetKey(j)
+	for _, other := range all {
+		if other.ID == j.ID || !other.Status.unfinished() {
+			continue
+		}
+		if s.targetKey(other) != target {
+			continue
+		}
+		otherObjects, _, err := ParseDatabaseInfo(other.SrcDatabaseType, other.DatabaseInfo)
+		if err != nil {
+			continue
+		}
+		if what := overlap(objects, otherObjects); what != "" {
+			return &DuplicateError{Other: other.ID, Target: target, Overlap: what}
+		}
+	}
+	return nil
+}
+
+// Get returns a job.
+func (s *Service) Get(ctx context.Context, id string) (*Job, error) {
+	j, err := s.cfg.Store.GetJob(ctx, id)
+	if err != nil {
+		return nil, storeErr("get job", err)
+	}
+	return j, nil
+}
+
+// List returns the jobs a query selects and how many match in all.
+func (s *Service) List(ctx context.Context, q Query) ([]*Job, int, error) {
+	list, total, err := s.cfg.Store.ListJobs(ctx, q)
+	if err != nil {
+		return nil, 0, storeErr("list jobs", err)
+	}
+	return list, total, nil
+}
+
+// Modify changes a job at status 1, 4, 5 or 10. apply sets on the job what
+// the client sent; everything else keeps its value. The database types and
+// the target's region cannot change. The modified job returns to status 1
+// with its check result cleared: it must be checked again.
+func (s *Service) Modify(ctx context.Context, id string, apply func(*Job) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, err := s.cfg.Store.GetJob(ctx, id)
+	if err != nil {
+		return storeErr("get job", err)
+	}
+	to, ok := Next(old.Status, EventModify)
+	if !ok {
+		return &StatusError{JobID: id, Status: old.Status, Event: EventModify}
+	}
+	j := old.clone()
+	if err := apply(j); err != nil {
+		return err
+	}
+	if j.SrcDatabaseType != old.SrcDatabaseType {
+		return invalid("SrcDatabaseType", "the source database type cannot be modified (it is %s); create a new job instead", old.SrcDatabaseType)
+	}
+	if j.DstDatabaseType != old.DstDatabaseType {
+		return invalid("DstDatabaseType", "the target database type cannot be modified (it is %s); create a new job instead", old.DstDatabaseType)
+	}
+	if j.Dst.Region != old.Dst.Region {
+		return invalid("DstInfo.Region", "the target's region cannot be modified (it is %q); create a new job instead", old.Dst.Region)
+	}
+	objects, err := s.validate(j)
+	if err != nil {
+		return err
+	}
+	all, err := s.cfg.Store.AllJobs(ctx)
+	if err != nil {
+		return storeErr("list jobs", err)
+	}
+	if err := s.checkDuplicate(j, objects, all); err != nil {
+		return err
+	}
+	j.Status = to
+	j.Check = resetCheck()
+	j.Detail = Detail{}
+	j.ErrorInfo = nil
+	j.StartTime, j.EndTime = time.Time{}, time.Time{}
+	if err := s.cfg.Store.UpdateJob(ctx, j); err != nil {
+		return storeErr("update job", err)
+	}
+	s.cfg.Logger.Info("job modified", "job_id", id, "from_status", int(old.Status))
+	return nil
+}
+
+// Delete removes a job that is not being checked or migrated.
+func (s *Service) Delete(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, err := s.cfg.Store.GetJob(ctx, id)
+	if err != nil {
+		return storeErr("get job", err)
+	}
+	if _, ok := Next(j.Status, EventDelete); !ok {
+		return &StatusError{JobID: id, Status: j.Status, Event: EventDelete}
+	}
+	// A job waiting for its scheduled start has a timer: end it first.
+	if r := s.runs[id]; r != nil {
+		r.cancel()
+		delete(s.runs, id)
+	}
+	if err := s.cfg.Store.DeleteJob(ctx, id); err != nil {
+		return storeErr("delete job", err)
+	}
+	s.cfg.Logger.Info("job deleted", "job_id", id)
+	return nil
+}
+
+// transition moves a job by event under the lock, applying change to it
+// before it is saved. It returns the updated job.
+func (s *Service) transition(ctx context.Context, id string, event Event, change func(*Job)) (*Job, error) {
+	j, err := s.cfg.Store.GetJob(ctx, id)
+	if err != nil {
+		return nil, storeErr("get job", err)
+	}
+	to, ok := Next(j.Status, event)
+	if !ok {
+		return nil, &StatusError{JobID: id, Status: j.Status, Event: event}
+	}
+	j.Status = to
+	if change != nil {
+		change(j)
+	}
+	if err := s.cfg.Store.UpdateJob(ctx, j); err != nil {
+		return nil, storeErr("update job", err)
+	}
+	return j, nil
+}
+
+// update changes a job without moving its status (progress, check items).
+// A job deleted meanwhile is not an error: there is nothing left to report.
+func (s *Service) update(id string, change func(*Job) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ctx := context.Background()
+	j, err := s.cfg.Store.GetJob(ctx, id)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			s.cfg.Logger.Error("read job for a progress update", "job_id", id, "err", err)
+		}
+		return
+	}
+	if !change(j) {
+		return
+	}
+	if err := s.cfg.Store.UpdateJob(ctx, j); err != nil {
+		s.cfg.Logger.Error("save job progress", "job_id", id, "err", err)
+	}
+}
+
+func (j *Job) clone() *Job {
+	c := *j
+	c.Tags = slices.Clone(j.Tags)
+	c.SrcInfoMulti = slices.Clone(j.SrcInfoMulti)
+	c.Detail.Steps = slices.Clone(j.Detail.Steps)
+	c.ErrorInfo = slices.Clone(j.ErrorInfo)
+	c.Check.Items = slices.Clone(j.Check.Items)
+	return &c
+}
