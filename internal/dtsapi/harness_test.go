@@ -65,6 +65,10 @@ func newEnv(t *testing.T, mutate ...func(*app.Config)) *env {
 		SecretKey: testKey,
 		Regions:   []string{testRegion, "ap-shanghai"},
 		Engines:   engine.Registry{engine.FamilyMySQL: e.engine},
+		// Tests call faster than the documented limits; TestRateLimit
+		// restores them.
+		DefaultRate: 10000,
+		Rates:       map[string]float64{"CreateMigrateJob": 10000, "ModifyMigrateJob": 10000, "StartMigrateJob": 10000, "CreateMigrateCheckJob": 10000, "DescribeMigrateCheckJob": 10000, "DescribeMigrateJobs": 10000},
 	}
 	for _, m := range mutate {
 		m(&e.cfg)
@@ -197,14 +201,21 @@ func (e *env) describe(id string) *dts.MigrateJobInfo {
 // waitStatus polls until the job reaches want, failing after a while.
 func (e *env) waitStatus(id string, want int64) *dts.MigrateJobInfo {
 	e.t.Helper()
+	return e.waitFor(id, func(j *dts.MigrateJobInfo) bool { return *j.Status == want })
+}
+
+// waitFor polls until ok holds for the job, failing after a while.
+func (e *env) waitFor(id string, ok func(*dts.MigrateJobInfo) bool) *dts.MigrateJobInfo {
+	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		j := e.describe(id)
-		if *j.Status == want {
+		if ok(j) {
 			return j
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("job %s is at status %d, want %d", id, *j.Status, want)
+			b, _ := json.Marshal(j)
+			e.t.Fatalf("job %s never reached the wanted state: %s", id, b)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -286,7 +286,7 @@ func TestTruncatedBodyIsProtocolError(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(c *app.Config) { c.Rates, c.DefaultRate = nil, 0 })
 	id := e.create(newJobRequest("rate"))
 	limited, ok := 0, 0
 	for i := 0; i < 40; i++ {

@@ -294,7 +294,9 @@ func (s *Service) runMigration(ctx context.Context, id string, r *run) {
 				err = fmt.Errorf("the %s engine of this opendts can check jobs but cannot migrate data yet", engine.FamilyOf(j.SrcDatabaseType))
 			} else {
 				s.cfg.Logger.Info("migration started", "job_id", id, "migrate_type", spec.MigrateType)
-				err = m.Migrate(ctx, spec, &reporter{s: s, id: id}, r.complete)
+				rep := newReporter(s, id)
+				err = m.Migrate(ctx, spec, rep, r.complete)
+				rep.flush()
 			}
 		}
 	}
@@ -439,11 +441,23 @@ type reporter struct {
 	s  *Service
 	id string
 
-	mu       sync.Mutex
-	lastSave time.Time
+	// Progress and lag come often: the latest values wait here and are
+	// saved at most every saveEvery, the last of them always.
+	mu        sync.Mutex
+	lastSave  time.Time
+	flushing  bool
+	progress  [2]int
+	lag       [2]int64
+	hasProg   bool
+	hasLag    bool
+	saveEvery time.Duration
 }
 
 var _ engine.Reporter = (*reporter)(nil)
+
+func newReporter(s *Service, id string) *reporter {
+	return &reporter{s: s, id: id, saveEvery: 250 * time.Millisecond}
+}
 
 func (r *reporter) Plan(steps []engine.StepDef) {
 	r.s.update(r.id, func(j *Job) bool {
@@ -457,6 +471,7 @@ func (r *reporter) Plan(steps []engine.StepDef) {
 }
 
 func (r *reporter) StepStarted(id string) {
+	r.flush()
 	now := r.s.now()
 	r.s.update(r.id, func(j *Job) bool {
 		for i := range j.Detail.Steps {
@@ -473,40 +488,71 @@ func (r *reporter) StepStarted(id string) {
 	})
 }
 
-// Progress and Lag come often; they are saved at most a few times a second.
-func (r *reporter) throttled() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Now()
-	if now.Sub(r.lastSave) < 250*time.Millisecond {
-		return true
-	}
-	r.lastSave = now
-	return false
-}
-
 func (r *reporter) Progress(overall, current int) {
-	if r.throttled() {
-		return
-	}
-	r.s.update(r.id, func(j *Job) bool {
-		j.Detail.Progress, j.Detail.CurrentStepProgress = clampPct(overall), clampPct(current)
-		return true
-	})
+	r.mu.Lock()
+	r.progress, r.hasProg = [2]int{clampPct(overall), clampPct(current)}, true
+	r.mu.Unlock()
+	r.schedule()
 }
 
 func (r *reporter) Lag(seconds, bytes int64) {
-	if r.throttled() {
+	r.mu.Lock()
+	r.lag, r.hasLag = [2]int64{seconds, bytes}, true
+	r.mu.Unlock()
+	r.schedule()
+}
+
+// schedule saves now if the last save is old enough, or arranges one save
+// for when it is.
+func (r *reporter) schedule() {
+	r.mu.Lock()
+	wait := r.saveEvery - time.Since(r.lastSave)
+	if r.flushing {
+		r.mu.Unlock()
+		return
+	}
+	if wait > 0 {
+		r.flushing = true
+		r.mu.Unlock()
+		time.AfterFunc(wait, func() {
+			r.mu.Lock()
+			r.flushing = false
+			r.mu.Unlock()
+			r.flush()
+		})
+		return
+	}
+	r.mu.Unlock()
+	r.flush()
+}
+
+// flush saves the pending progress and lag.
+func (r *reporter) flush() {
+	r.mu.Lock()
+	prog, hasProg, lag, hasLag := r.progress, r.hasProg, r.lag, r.hasLag
+	r.hasProg, r.hasLag = false, false
+	r.lastSave = time.Now()
+	r.mu.Unlock()
+	if !hasProg && !hasLag {
 		return
 	}
 	r.s.update(r.id, func(j *Job) bool {
-		j.Detail.SecondsBehindMaster = seconds
-		j.Detail.MasterSlaveDistance = (bytes + (1<<20 - 1)) >> 20
+		if !j.Status.migrating() {
+			return false
+		}
+		if hasProg {
+			j.Detail.Progress, j.Detail.CurrentStepProgress = prog[0], prog[1]
+		}
+		if hasLag {
+			j.Detail.SecondsBehindMaster = lag[0]
+			j.Detail.MasterSlaveDistance = (lag[1] + (1<<20 - 1)) >> 20
+		}
 		return true
 	})
 }
 
 func (r *reporter) CaughtUp() {
+	r.flush()
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
 	_, err := r.s.transition(context.Background(), r.id, EventCaughtUp, nil)

@@ -129,3 +129,8 @@ func (s Status) active() bool {
 	}
 	return false
 }
+
+// migrating reports whether an engine may be reporting progress for the job.
+func (s Status) migrating() bool {
+	return s == StatusRunning || s == StatusReadyComplete || s == StatusCompleting
+}
