@@ -25,6 +25,7 @@ const usage = `opendts: a self-hosted data transmission service (Tencent Cloud D
 
 Usage:
   opendts serve [flags]     run the API server (opendts serve -h lists the flags)
+  opendts dts <Action> ...  call an API action (opendts dts -h explains)
   opendts version           print the version
 `
 
@@ -39,6 +40,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Args[2:])
+	case "dts":
+		os.Exit(dts(os.Args[2:]))
 	case "version":
 		fmt.Println("opendts", version)
 	case "-h", "--help", "help":

@@ -80,7 +80,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		cfg.InstancesFile = filepath.Join(cfg.DataDir, "instances.json")
 	}
 	if cfg.Engines == nil {
-		cfg.Engines = BuiltinEngines()
+		cfg.Engines = BuiltinEngines(cfg.Logger)
 	}
 	log := cfg.Logger
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {

@@ -1,8 +1,15 @@
 package app
 
-import "github.com/opendts/opendts/internal/engine"
+import (
+	"log/slog"
+
+	"github.com/opendts/opendts/internal/engine"
+	"github.com/opendts/opendts/internal/engine/mysql"
+)
 
 // BuiltinEngines are the engines compiled into opendts.
-func BuiltinEngines() engine.Registry {
-	return engine.Registry{}
+func BuiltinEngines(log *slog.Logger) engine.Registry {
+	return engine.Registry{
+		engine.FamilyMySQL: mysql.New(mysql.Config{Logger: log}),
+	}
 }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/opendts/opendts/internal/client"
+	"github.com/opendts/opendts/internal/cloudapi"
+)
+
+const dtsUsage = `Usage: opendts dts <Action> [--Param value ...] [client flags]
+
+Calls one action of the DTS 2018-03-30 API, with tccli's conventions:
+structured parameters as JSON (--MigrateOption '{"RunMode":1}') or dotted
+(--MigrateOption.RunMode 1). Prints the Response as JSON.
+
+Client flags (lower case, anywhere on the line):
+  --endpoint HOST:PORT|URL   OPENDTS_ENDPOINT, default 127.0.0.1:9988
+  --region REGION            OPENDTS_REGION, default ap-guangzhou
+  --secret-id ID             OPENDTS_SECRET_ID
+  --secret-key KEY           OPENDTS_SECRET_KEY
+  --credentials-file FILE    first pair of this file when no id/key is given;
+                             default OPENDTS_DATA_DIR/credentials
+
+Exit status: 0 success, 1 the API answered an error (its code is printed),
+2 usage, 3 the endpoint could not be reached.
+`
+
+// dts runs `opendts dts`; it returns the exit status.
+func dts(args []string) int {
+	flags := map[string]string{
+		"endpoint":         env("OPENDTS_ENDPOINT", "127.0.0.1:9988"),
+		"region":           env("OPENDTS_REGION", "ap-guangzhou"),
+		"secret-id":        os.Getenv("OPENDTS_SECRET_ID"),
+		"secret-key":       os.Getenv("OPENDTS_SECRET_KEY"),
+		"credentials-file": filepath.Join(env("OPENDTS_DATA_DIR", "./opendts-data"), "credentials"),
+	}
+	var action string
+	var params []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "-h" || a == "--help" {
+			fmt.Print(dtsUsage)
+			return 0
+		}
+		name := strings.TrimPrefix(a, "--")
+		key, val, hasVal := strings.Cut(name, "=")
+		if _, ok := flags[key]; ok && strings.HasPrefix(a, "--") {
+			if !hasVal {
+				if i+1 >= len(args) {
+					fmt.Fprintf(os.Stderr, "opendts dts: --%s needs a value\n", key)
+					return 2
+				}
+				i++
+				val = args[i]
+			}
+			flags[key] = val
+			continue
+		}
+		if action == "" && !strings.HasPrefix(a, "-") {
+			action = a
+			continue
+		}
+		params = append(params, a)
+	}
+	if action == "" {
+		fmt.Fprint(os.Stderr, dtsUsage)
+		return 2
+	}
+	p, err := client.ParseArgs(params)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opendts dts:", err)
+		return 2
+	}
+	id, key := flags["secret-id"], flags["secret-key"]
+	if id == "" || key == "" {
+		ring, err := cloudapi.LoadKeyRing(flags["credentials-file"])
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "opendts dts: no credentials: set OPENDTS_SECRET_ID and OPENDTS_SECRET_KEY or --credentials-file (%v)\n", err)
+			return 2
+		}
+		for i, k := range ring {
+			if id == "" || id == i {
+				id, key = i, k
+				break
+			}
+		}
+	}
+	c := &client.Client{Endpoint: flags["endpoint"], SecretID: id, SecretKey: key, Region: flags["region"]}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	resp, err := c.Call(ctx, action, p)
+	var apiErr *client.APIError
+	if errors.As(err, &apiErr) {
+		fmt.Fprintf(os.Stderr, "%s: %s\n(RequestId %s)\n", apiErr.Code, apiErr.Message, apiErr.RequestID)
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opendts dts:", err)
+		return 3
+	}
+	out, _ := json.MarshalIndent(resp, "", "  ")
+	fmt.Println(string(out))
+	return 0
+}

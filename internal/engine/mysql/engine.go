@@ -1,0 +1,189 @@
+// Package mysql is the engine of the MySQL family (MySQL, MariaDB, Percona):
+// for now its pre-migration check, which connects to the real source and
+// target and turns what it finds into check items a DBA can act on.
+//
+// Each check item is a small type with a Name and a Check method, one file
+// per family of items (connect.go, version.go, privileges.go, binlog.go,
+// objects.go, charset.go, primarykey.go). Items read the servers through a
+// side, which caches what several items need (variables, grants, the source
+// inventory), so each fact is queried once per check.
+//
+// The engine never writes to either server during a check: the one probe
+// that needs a privileged statement (ReadOnlyPrivilegeCheck) sets read_only
+// to the value it already has. It never puts a password in a message.
+package mysql
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/opendts/opendts/internal/engine"
+)
+
+// Config tunes the engine. The zero value is usable: New fills defaults.
+type Config struct {
+	// DialTimeout bounds opening a TCP connection to a server; an address
+	// nothing answers on fails after it. Default 5s.
+	DialTimeout time.Duration
+	// QueryTimeout bounds each read and write on a connection. Default 30s:
+	// information_schema on a large instance can take a while.
+	QueryTimeout time.Duration
+	// Parallel is how many check items run at once. Default 4.
+	Parallel int
+	// Logger receives the driver's own messages. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Engine checks (and, in later issues, migrates) MySQL-family databases.
+type Engine struct {
+	cfg Config
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+// New returns an engine with cfg's zero fields set to their defaults.
+func New(cfg Config) *Engine {
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = 30 * time.Second
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 4
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Engine{cfg: cfg}
+}
+
+// item is one check: it looks at the run's servers and gives one verdict.
+// An item that needs a side it cannot reach says so in its verdict; it
+// never returns an error, so that one broken item cannot hide the others.
+type item interface {
+	Name() string
+	Check(ctx context.Context, r *run) engine.CheckItem
+}
+
+// run is the state of one Check call, shared by its items.
+type run struct {
+	spec     engine.Spec
+	src, dst *side
+	// inv is what the selection resolves to on the source.
+	inv lazy[*inventory]
+}
+
+// Check runs the items that apply to spec: the two connections first, since
+// every other item depends on them, then the rest, cfg.Parallel at a time.
+// Items are returned in a fixed order whatever order they finish in.
+func (e *Engine) Check(ctx context.Context, spec engine.Spec, progress engine.CheckProgress) ([]engine.CheckItem, error) {
+	r := &run{
+		spec: spec,
+		src:  newSide(sourceRole, spec.Source, e.cfg),
+		dst:  newSide(targetRole, spec.Target, e.cfg),
+	}
+	defer r.src.close()
+	defer r.dst.close()
+
+	first := []item{connectCheck{r.src}, connectCheck{r.dst}}
+	rest := itemsFor(spec)
+	results := make([]engine.CheckItem, len(first)+len(rest))
+	total := len(results)
+
+	var mu sync.Mutex
+	done := 0
+	report := func(i int, res engine.CheckItem) {
+		// One lock for results and progress, so that progress is told in
+		// order and never from two goroutines at once.
+		mu.Lock()
+		defer mu.Unlock()
+		results[i] = res
+		done++
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+
+	r.runAll(ctx, first, 0, len(first), report)
+	r.runAll(ctx, rest, len(first), e.cfg.Parallel, report)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("mysql check: %w", err)
+	}
+	return results, nil
+}
+
+// runAll runs items at most limit at a time; the result of items[i] goes to
+// position offset+i. It stops starting items once ctx is done.
+func (r *run) runAll(ctx context.Context, items []item, offset, limit int, report func(int, engine.CheckItem)) {
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i, it := range items {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			report(offset+i, it.Check(ctx, r))
+		})
+	}
+	wg.Wait()
+}
+
+// itemsFor lists the items after the connections that apply to spec.
+func itemsFor(spec engine.Spec) []item {
+	items := []item{
+		versionCheck{},
+		srcPrivilegeCheck{},
+		dstPrivilegeCheck{},
+	}
+	if spec.MigrateType == engine.MigrateFullAndIncremental {
+		items = append(items, binlogCheck{})
+	}
+	items = append(items,
+		sourceObjectsCheck{},
+		dstEmptyCheck{},
+		charsetCheck{},
+		lowerCaseCheck{},
+	)
+	if spec.MigrateType == engine.MigrateFull || spec.MigrateType == engine.MigrateFullAndIncremental {
+		items = append(items, primaryKeyCheck{})
+	}
+	if spec.TargetReadOnly {
+		items = append(items, readOnlyCheck{})
+	}
+	return items
+}
+
+// Verdict helpers keep every item's result in the same shape.
+
+func pass(name, format string, args ...any) engine.CheckItem {
+	return engine.CheckItem{Name: name, Result: engine.ResultPass, Message: fmt.Sprintf(format, args...)}
+}
+
+func warn(name, message, advice string) engine.CheckItem {
+	return engine.CheckItem{Name: name, Result: engine.ResultWarning, Message: message, Advice: advice}
+}
+
+func fail(name, message, advice string) engine.CheckItem {
+	return engine.CheckItem{Name: name, Result: engine.ResultFail, Message: message, Advice: advice}
+}
+
+// lazy computes a value once, on first use, for every item that needs it.
+// The first caller's ctx is used; all callers share the Check's ctx.
+type lazy[T any] struct {
+	once sync.Once
+	v    T
+	err  error
+}
+
+func (l *lazy[T]) get(f func() (T, error)) (T, error) {
+	l.once.Do(func() { l.v, l.err = f() })
+	return l.v, l.err
+}
