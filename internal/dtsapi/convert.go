@@ -142,9 +142,10 @@ func jobOut(j *jobs.Job, loc *time.Location) migrateJobInfo {
 			SecondsBehindMaster: j.Detail.SecondsBehindMaster,
 			StepInfo:            []stepOut{},
 		},
-		ErrorInfo:   []errorInfoOut{},
-		Tags:        []tagItemOut{},
-		SrcNodeType: j.SrcNodeType,
+		ErrorInfo:    []errorInfoOut{},
+		Tags:         []tagItemOut{},
+		SrcNodeType:  j.SrcNodeType,
+		SrcInfoMulti: []srcInfoOut{},
 	}
 	if out.DatabaseInfo == "" {
 		out.DatabaseInfo = "[]"

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# demo.sh: opendts end to end on this machine, through its API.
+#
+# Builds opendts, starts a throw-away source and target MariaDB (installing
+# MariaDB from Debian's packages if it is missing), fills the source with
+# sample data, starts `opendts serve`, and drives a full + incremental job
+# with `opendts dts` the way a cloud script would: create, check, start.
+# Everything it starts it stops at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/usr/local/sbin"
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+free_port() {
+	local p
+	for p in $(seq "$1" $(($1 + 200))); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+	echo "no free port near $1" >&2
+	exit 1
+}
+
+say "building opendts"
+go build -o bin/opendts ./cmd/opendts
+scripts/testdb.sh install >/dev/null
+
+work=$(mktemp -d /tmp/opendts-demo.XXXXXX)
+server_pid=""
+cleanup() {
+	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+	scripts/testdb.sh stop "$work/source" >/dev/null 2>&1 || true
+	scripts/testdb.sh stop "$work/target" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+src_port=$(free_port 23306)
+scripts/testdb.sh start "$work/source" "$src_port" 101 >/dev/null
+dst_port=$(free_port $((src_port + 1)))
+scripts/testdb.sh start "$work/target" "$dst_port" 102 >/dev/null
+say "source MariaDB on 127.0.0.1:$src_port, target on 127.0.0.1:$dst_port"
+
+mysql_src() { "$(command -v mariadb || command -v mysql)" --no-defaults --default-character-set=utf8mb4 -h127.0.0.1 -P"$src_port" -uroot "$@"; }
+mysql_src <<'SQL'
+CREATE DATABASE shop CHARACTER SET utf8mb4;
+CREATE TABLE shop.customers (id BIGINT UNSIGNED PRIMARY KEY AUTO_INCREMENT, name VARCHAR(100) NOT NULL, city VARCHAR(50));
+CREATE TABLE shop.orders (id BIGINT PRIMARY KEY AUTO_INCREMENT, customer_id BIGINT UNSIGNED NOT NULL,
+  total DECIMAL(12,2) NOT NULL, placed_at DATETIME(6) NOT NULL, INDEX (customer_id));
+CREATE TABLE shop.audit_log (at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), what TEXT);
+INSERT INTO shop.customers (name, city) VALUES ('Zoë 😀', 'Lyon'), ('Ana', 'Porto'), ('李雷', '广州');
+INSERT INTO shop.orders (customer_id, total, placed_at) SELECT c.id, 19.90 * seq, NOW(6) FROM shop.customers c JOIN shop.seq_1_to_100;
+INSERT INTO shop.audit_log (what) VALUES ('demo data loaded');
+SQL
+say "source filled: shop.customers (3 rows), shop.orders (300 rows), shop.audit_log (no key)"
+
+api_port=$(free_port 29988)
+export OPENDTS_SECRET_ID=AKIDopendtsDemo OPENDTS_SECRET_KEY=demo-secret-key
+export OPENDTS_ENDPOINT="127.0.0.1:$api_port"
+bin/opendts serve -listen "127.0.0.1:$api_port" -data-dir "$work/opendts-data" >"$work/opendts.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 50); do
+	curl -fsS "http://127.0.0.1:$api_port/healthz" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+say "opendts serving on http://127.0.0.1:$api_port (log: $work/opendts.log)"
+
+dts() { bin/opendts dts "$@"; }
+field() { sed -n "s/.*\"$1\": *\"\{0,1\}\([^\",]*\)\"\{0,1\}.*/\1/p" | head -1; }
+
+say "CreateMigrateJob"
+out=$(dts CreateMigrateJob --JobName demo \
+	--MigrateOption '{"RunMode":1,"MigrateType":3,"MigrateObject":2,"ConsistencyType":5}' \
+	--SrcDatabaseType mariadb --SrcAccessType extranet \
+	--SrcInfo "{\"Ip\":\"127.0.0.1\",\"Port\":$src_port,\"User\":\"root\",\"Password\":\"\"}" \
+	--DstDatabaseType mariadb --DstAccessType extranet \
+	--DstInfo "{\"Ip\":\"127.0.0.1\",\"Port\":$dst_port,\"User\":\"root\",\"Password\":\"\",\"Region\":\"ap-guangzhou\"}" \
+	--DatabaseInfo '[{"Database":"shop"}]')
+echo "$out"
+job=$(echo "$out" | field JobId)
+
+say "CreateMigrateCheckJob $job"
+dts CreateMigrateCheckJob --JobId "$job" >/dev/null
+for _ in $(seq 100); do
+	check=$(dts DescribeMigrateCheckJob --JobId "$job")
+	[ "$(echo "$check" | field Status)" = finished ] && break
+	printf '\r   check progress: %s%%' "$(echo "$check" | field Progress)"
+	sleep 0.2
+done
+printf '\r'
+echo "$check"
+
+say "StartMigrateJob $job"
+if dts StartMigrateJob --JobId "$job"; then
+	for _ in $(seq 50); do
+		status=$(dts DescribeMigrateJobs --JobId "$job" | field Status)
+		case "$status" in 8 | 9 | 10) break ;; esac
+		sleep 0.2
+	done
+	dts DescribeMigrateJobs --JobId "$job"
+fi
+say "done; stopping opendts and both databases"
