@@ -97,6 +97,11 @@ type Spec struct {
 	OverrideRoot bool
 	// ConsistencyType and its sampling parameters, as the API numbers them.
 	ConsistencyType int
+	// Resume is set when a migration that was running is started again
+	// after opendts restarted: the engine continues from its checkpoints.
+	// Unset, a migration starts from the beginning and discards any
+	// checkpoint an earlier run of the job left.
+	Resume bool
 }
 
 // Verdicts of a check item.

@@ -232,7 +232,7 @@ func (s *Service) Start(ctx context.Context, id string) error {
 	if _, err := s.transition(ctx, id, EventStart, s.markStarted); err != nil {
 		return err
 	}
-	return s.startRun(id, func(ctx context.Context, r *run) { s.runMigration(ctx, id, r) })
+	return s.startRun(id, func(ctx context.Context, r *run) { s.runMigration(ctx, id, r, false) })
 }
 
 func (s *Service) markStarted(j *Job) {
@@ -274,17 +274,18 @@ func (s *Service) schedule(id, expect string) error {
 			}
 			return
 		}
-		s.runMigration(ctx, id, r)
+		s.runMigration(ctx, id, r, false)
 	})
 }
 
-func (s *Service) runMigration(ctx context.Context, id string, r *run) {
+func (s *Service) runMigration(ctx context.Context, id string, r *run, resume bool) {
 	j, err := s.cfg.Store.GetJob(ctx, id)
 	if err != nil {
 		s.cfg.Logger.Error("read job to migrate", "job_id", id, "err", err)
 		return
 	}
 	spec, err := s.spec(j)
+	spec.Resume = resume
 	if err == nil {
 		var eng engine.Engine
 		eng, err = s.cfg.Engines.For(j.SrcDatabaseType, j.DstDatabaseType)
@@ -424,7 +425,7 @@ func (s *Service) Resume(ctx context.Context) error {
 				if completing {
 					r.complete <- engine.CompleteWaitForSync
 				}
-				s.runMigration(ctx, id, r)
+				s.runMigration(ctx, id, r, true)
 			})
 		case StatusStopping:
 			s.recordStopped(id)

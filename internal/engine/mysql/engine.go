@@ -35,6 +35,19 @@ type Config struct {
 	Parallel int
 	// Logger receives the driver's own messages. Default slog.Default().
 	Logger *slog.Logger
+
+	// Workers copy chunks in parallel, each with a source and a target
+	// connection. Default 4.
+	Workers int
+	// ChunkRows is the rows aimed at per chunk, the unit of a target
+	// transaction and of resuming. Default 50,000.
+	ChunkRows int64
+	// BatchBytes bounds one INSERT statement. Default 1 MiB (less when the
+	// target's max_allowed_packet is smaller).
+	BatchBytes int
+	// RetryFor is how long a dropped or refused connection is retried
+	// before the job fails. Default 2 minutes.
+	RetryFor time.Duration
 }
 
 // Engine checks (and, in later issues, migrates) MySQL-family databases.
@@ -57,6 +70,18 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.ChunkRows <= 0 {
+		cfg.ChunkRows = 50_000
+	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = 1 << 20
+	}
+	if cfg.RetryFor <= 0 {
+		cfg.RetryFor = 2 * time.Minute
 	}
 	return &Engine{cfg: cfg}
 }
@@ -187,3 +212,5 @@ func (l *lazy[T]) get(f func() (T, error)) (T, error) {
 	l.once.Do(func() { l.v, l.err = f() })
 	return l.v, l.err
 }
+
+var _ engine.Migrator = (*Engine)(nil)

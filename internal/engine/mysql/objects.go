@@ -11,7 +11,7 @@ import (
 
 // systemDatabases hold the server's own state; they are never migrated as
 // databases (accounts move with a whole-instance job instead).
-var systemDatabases = setOf("mysql", "information_schema", "performance_schema", "sys")
+var systemDatabases = setOf("mysql", "information_schema", "performance_schema", "sys", checkpointDB)
 
 func isSystemDB(name string) bool { return systemDatabases[strings.ToLower(name)] }
 

@@ -1,0 +1,154 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// checkpointDB is where opendts keeps its progress on the target, beside
+// the data it describes, so that a chunk's rows and its "done" mark commit
+// in one transaction: a restart never loses or repeats a chunk. It is never
+// migrated itself.
+const checkpointDB = "__opendts"
+
+const checkpointSchema = "CREATE DATABASE IF NOT EXISTS `" + checkpointDB + "` CHARACTER SET utf8mb4"
+
+var checkpointTables = []string{
+	"CREATE TABLE IF NOT EXISTS `" + checkpointDB + "`.`migrate_jobs` (" +
+		"job_id VARCHAR(64) NOT NULL PRIMARY KEY, state LONGTEXT NOT NULL, " +
+		"updated_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3)) ENGINE=InnoDB",
+	"CREATE TABLE IF NOT EXISTS `" + checkpointDB + "`.`migrate_chunks` (" +
+		"job_id VARCHAR(64) NOT NULL, chunk_id INT NOT NULL, row_count BIGINT NOT NULL, byte_count BIGINT NOT NULL, " +
+		"PRIMARY KEY (job_id, chunk_id)) ENGINE=InnoDB",
+}
+
+// Phases of a full migration, in order. A restart resumes at the phase
+// stored, skipping chunks already done.
+const (
+	phaseStructure = "structure"
+	phaseCopy      = "copy"
+	phaseObjects   = "objects"
+	phaseDone      = "done"
+)
+
+// jobState is what a restart needs: where the job was, the chunk plan
+// (stable across restarts so "chunk 17" always means the same rows), the
+// binlog position of the snapshot, and the target's read_only setting to
+// restore.
+type jobState struct {
+	Phase          string
+	Plan           []chunk   `json:",omitempty"`
+	Snapshot       *position `json:",omitempty"`
+	ReadOnlyBefore *bool     `json:",omitempty"`
+	// Resumed counts restarts of the copy, for the job's log.
+	Resumed int
+}
+
+// position is a binlog coordinate of the source.
+type position struct {
+	File string
+	Pos  uint64
+	GTID string
+}
+
+type checkpoint struct {
+	db    *sql.DB
+	jobID string
+}
+
+func openCheckpoint(ctx context.Context, db *sql.DB, jobID string) (*checkpoint, error) {
+	if _, err := db.ExecContext(ctx, checkpointSchema); err != nil {
+		return nil, fmt.Errorf("create the checkpoint database `%s` on the target (the target user needs ALL on `%s`.*): %w", checkpointDB, checkpointDB, err)
+	}
+	for _, q := range checkpointTables {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("create checkpoint tables on the target: %w", err)
+		}
+	}
+	return &checkpoint{db: db, jobID: jobID}, nil
+}
+
+// load returns the job's saved state, or nil for a new job.
+func (c *checkpoint) load(ctx context.Context) (*jobState, error) {
+	var text string
+	err := c.db.QueryRowContext(ctx, "SELECT state FROM `"+checkpointDB+"`.`migrate_jobs` WHERE job_id = ?", c.jobID).Scan(&text)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the checkpoint: %w", err)
+	}
+	var st jobState
+	if err := json.Unmarshal([]byte(text), &st); err != nil {
+		return nil, fmt.Errorf("the checkpoint of %s is damaged: %w", c.jobID, err)
+	}
+	return &st, nil
+}
+
+func (c *checkpoint) save(ctx context.Context, st *jobState) error {
+	text, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	_, err = c.db.ExecContext(ctx, "INSERT INTO `"+checkpointDB+"`.`migrate_jobs` (job_id, state) VALUES (?, ?) ON DUPLICATE KEY UPDATE state = VALUES(state)", c.jobID, string(text))
+	if err != nil {
+		return fmt.Errorf("save the checkpoint: %w", err)
+	}
+	return nil
+}
+
+// doneChunks returns the chunks already committed, with their counts.
+func (c *checkpoint) doneChunks(ctx context.Context) (map[int][2]int64, error) {
+	rows, err := c.db.QueryContext(ctx, "SELECT chunk_id, row_count, byte_count FROM `"+checkpointDB+"`.`migrate_chunks` WHERE job_id = ?", c.jobID)
+	if err != nil {
+		return nil, fmt.Errorf("read done chunks: %w", err)
+	}
+	defer rows.Close()
+	out := map[int][2]int64{}
+	for rows.Next() {
+		var id int
+		var n, b int64
+		if err := rows.Scan(&id, &n, &b); err != nil {
+			return nil, err
+		}
+		out[id] = [2]int64{n, b}
+	}
+	return out, rows.Err()
+}
+
+// markChunkSQL records a chunk inside the transaction that wrote its rows.
+const markChunkSQL = "INSERT INTO `" + checkpointDB + "`.`migrate_chunks` (job_id, chunk_id, row_count, byte_count) VALUES (?, ?, ?, ?)"
+
+// forget removes the job's checkpoint.
+func (c *checkpoint) forget(ctx context.Context) error {
+	for _, q := range []string{
+		"DELETE FROM `" + checkpointDB + "`.`migrate_chunks` WHERE job_id = ?",
+		"DELETE FROM `" + checkpointDB + "`.`migrate_jobs` WHERE job_id = ?",
+	} {
+		if _, err := c.db.ExecContext(ctx, q, c.jobID); err != nil {
+			return fmt.Errorf("clear the checkpoint: %w", err)
+		}
+	}
+	return nil
+}
+
+// clear removes the job's checkpoint once it succeeded, and the database
+// when no other job has one.
+func (c *checkpoint) clear(ctx context.Context) error {
+	if err := c.forget(ctx); err != nil {
+		return err
+	}
+	var others int
+	if err := c.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM `"+checkpointDB+"`.`migrate_jobs`").Scan(&others); err != nil {
+		return fmt.Errorf("clear the checkpoint: %w", err)
+	}
+	if others == 0 {
+		if _, err := c.db.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+checkpointDB+"`"); err != nil {
+			return fmt.Errorf("drop the checkpoint database: %w", err)
+		}
+	}
+	return nil
+}

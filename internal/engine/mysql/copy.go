@@ -1,0 +1,286 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// copier moves the planned chunks from the snapshot to the target with a
+// fixed pool of workers. Each worker reads with its own snapshot reader and
+// writes with its own target connection; reading and writing a chunk
+// overlap through a small channel of statements, so memory stays at a few
+// statements per worker whatever the table's size.
+type copier struct {
+	e      *Engine
+	src    *sql.DB
+	dst    *sql.DB
+	snap   *snapshot
+	tables map[string]*tableInfo
+	cp     *checkpoint
+	// maxStmt bounds one INSERT statement.
+	maxStmt int
+
+	rows, bytes atomic.Int64
+	// chunksDone counts chunks committed in this run and before it.
+	chunksDone atomic.Int64
+}
+
+func tableID(db, name string) string { return db + "\x00" + name }
+
+// run copies every chunk not in done.
+func (c *copier) run(ctx context.Context, chunks []chunk, done map[int][2]int64) error {
+	todo := make(chan chunk)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(todo)
+		for _, ch := range chunks {
+			if d, ok := done[ch.ID]; ok {
+				c.rows.Add(d[0])
+				c.bytes.Add(d[1])
+				c.chunksDone.Add(1)
+				continue
+			}
+			select {
+			case todo <- ch:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	for i := range c.snap.readers {
+		g.Go(func() error {
+			for ch := range todo {
+				if err := c.copyChunkWithRetry(gctx, i, ch); err != nil {
+					return err
+				}
+				c.chunksDone.Add(1)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// copyChunkWithRetry copies a chunk, starting it over on a new connection
+// when one side drops. A reader that lost its connection lost its snapshot
+// too: the new one starts a snapshot of its own, which the log says.
+func (c *copier) copyChunkWithRetry(ctx context.Context, worker int, ch chunk) error {
+	t := c.tables[tableID(ch.DB, ch.Table)]
+	return c.e.retry(ctx, fmt.Sprintf("copy chunk %d of %s", ch.ID, t), func() error {
+		if c.snap.readers[worker] == nil {
+			r, err := openReader(ctx, c.src)
+			if err != nil {
+				return err
+			}
+			c.e.cfg.Logger.Warn("a source reader was reconnected: its chunks come from a later snapshot than the others", "worker", worker)
+			c.snap.readers[worker] = r
+		}
+		rows, bytes, err := c.copyChunk(ctx, c.snap.readers[worker], t, ch)
+		if err != nil {
+			var re *readError
+			if errors.As(err, &re) && retryable(err) {
+				c.snap.readers[worker].Close()
+				c.snap.readers[worker] = nil
+			}
+			return err
+		}
+		c.rows.Add(rows)
+		c.bytes.Add(bytes)
+		return nil
+	})
+}
+
+// readError marks a failure on the source side of a chunk.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return "read the source: " + e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// copyChunk reads a chunk and writes it in one target transaction that also
+// marks it done.
+func (c *copier) copyChunk(ctx context.Context, reader *sql.Conn, t *tableInfo, ch chunk) (rowCount, byteCount int64, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stmts := make(chan []byte, 2)
+	var readErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(stmts)
+		rowCount, byteCount, readErr = c.readChunk(ctx, reader, t, ch, stmts)
+		if readErr != nil {
+			cancel()
+		}
+	}()
+	writeErr := c.writeChunk(ctx, ch, &rowCount, &byteCount, stmts)
+	if writeErr != nil {
+		cancel()
+	}
+	// Drain what the reader still sends so it can stop.
+	for range stmts {
+	}
+	wg.Wait()
+	if readErr != nil && !errors.Is(readErr, context.Canceled) {
+		return 0, 0, &readError{readErr}
+	}
+	if writeErr != nil {
+		return 0, 0, writeErr
+	}
+	if readErr != nil {
+		return 0, 0, readErr
+	}
+	return rowCount, byteCount, nil
+}
+
+// readChunk streams the chunk's rows as INSERT statements of at most
+// c.maxStmt bytes (a single larger row makes a statement of its own).
+func (c *copier) readChunk(ctx context.Context, reader *sql.Conn, t *tableInfo, ch chunk, out chan<- []byte) (int64, int64, error) {
+	q := "SELECT " + t.selectList() + " FROM " + t.String()
+	if ch.Where != "" {
+		q += " WHERE " + ch.Where
+	}
+	rows, err := reader.QueryContext(ctx, q)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rows.Close()
+	vals := make([]sql.RawBytes, len(t.columns))
+	ptrs := make([]any, len(vals))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	prefix := t.insertPrefix()
+	var buf []byte
+	var n, size int64
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		select {
+		case out <- buf:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		buf = nil
+		return nil
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return 0, 0, err
+		}
+		if buf == nil {
+			buf = make([]byte, 0, min(c.maxStmt+c.maxStmt/8, 1<<26))
+			buf = append(buf, prefix...)
+		} else {
+			buf = append(buf, ',')
+		}
+		before := len(buf)
+		buf = appendRow(buf, t.columns, vals)
+		n++
+		size += int64(len(buf) - before)
+		if len(buf) >= c.maxStmt {
+			if err := flush(); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, err
+	}
+	return n, size, flush()
+}
+
+// writeChunk applies the statements in one transaction with the chunk's
+// done mark. The counts are read after stmts is closed.
+func (c *copier) writeChunk(ctx context.Context, ch chunk, rowCount, byteCount *int64, stmts <-chan []byte) error {
+	conn, err := c.dst.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for stmt := range stmts {
+		if _, err := tx.ExecContext(ctx, string(stmt)); err != nil {
+			return fmt.Errorf("write chunk %d of `%s`.`%s` on the target: %w", ch.ID, ch.DB, ch.Table, err)
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// The reader has finished (stmts is closed), so the counts are final.
+	if _, err := tx.ExecContext(ctx, markChunkSQL, c.cp.jobID, ch.ID, *rowCount, *byteCount); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// appendRow appends "(v1,v2,...)" with each value written so that the
+// target stores exactly the bytes the source holds.
+func appendRow(buf []byte, cols []column, vals []sql.RawBytes) []byte {
+	buf = append(buf, '(')
+	for i, v := range vals {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		if v == nil {
+			buf = append(buf, "NULL"...)
+			continue
+		}
+		switch cols[i].kind {
+		case kindExact, kindFloat:
+			buf = append(buf, v...)
+		case kindTemporal:
+			buf = append(buf, '\'')
+			buf = append(buf, v...)
+			buf = append(buf, '\'')
+		case kindBinary:
+			buf = append(buf, "_binary'"...)
+			buf = appendEscaped(buf, v)
+			buf = append(buf, '\'')
+		case kindText:
+			buf = append(buf, '_')
+			buf = append(buf, cols[i].charset...)
+			buf = append(buf, '\'')
+			buf = appendEscaped(buf, v)
+			buf = append(buf, '\'')
+		}
+	}
+	return append(buf, ')')
+}
+
+// appendEscaped escapes a string literal's bytes the way the server's lexer
+// undoes it (the session's sql_mode leaves backslash escapes on). No byte of
+// a valid multi-byte character is one of these, so any charset survives.
+func appendEscaped(buf, v []byte) []byte {
+	for _, b := range v {
+		switch b {
+		case 0:
+			buf = append(buf, '\\', '0')
+		case '\'':
+			buf = append(buf, '\\', '\'')
+		case '\\':
+			buf = append(buf, '\\', '\\')
+		case '\n':
+			buf = append(buf, '\\', 'n')
+		case '\r':
+			buf = append(buf, '\\', 'r')
+		case 0x1a:
+			buf = append(buf, '\\', 'Z')
+		default:
+			buf = append(buf, b)
+		}
+	}
+	return buf
+}

@@ -1,0 +1,386 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/opendts/opendts/internal/engine"
+)
+
+// Step ids, following the newer DTS naming.
+var (
+	stepStructure = engine.StepDef{ID: "structure", Name: "migrate structure"}
+	stepDumper    = engine.StepDef{ID: "dumper", Name: "take a consistent snapshot of the source"}
+	stepLoader    = engine.StepDef{ID: "loader", Name: "copy rows"}
+	stepObjects   = engine.StepDef{ID: "objects", Name: "create triggers, routines and events"}
+)
+
+// migration is one run of Migrate.
+type migration struct {
+	e      *Engine
+	spec   engine.Spec
+	report engine.Reporter
+	src    *sql.DB
+	dst    *sql.DB
+	cp     *checkpoint
+	state  *jobState
+	schema *schemaMover
+
+	dbs      []string
+	wholeDBs map[string]bool
+	tables   []object // base tables
+	views    []object
+}
+
+// Migrate runs a structure (MigrateType 1) or full (MigrateType 2)
+// migration. Its progress lives on the target (see checkpoint.go): called
+// again with the same JobID after a crash or a stop, it resumes where the
+// last run was, skipping the chunks already committed.
+func (e *Engine) Migrate(ctx context.Context, spec engine.Spec, report engine.Reporter, complete <-chan string) error {
+	if spec.MigrateType == engine.MigrateFullAndIncremental {
+		return errors.New("full + incremental migration (MigrateType 3) is not available in this opendts yet; use MigrateType 2 and stop writes to the source during the copy")
+	}
+	if spec.MigrateType != engine.MigrateStructure && spec.MigrateType != engine.MigrateFull {
+		return fmt.Errorf("unknown MigrateType %d", spec.MigrateType)
+	}
+	m := &migration{e: e, spec: spec, report: report}
+	defer m.close()
+	var err error
+	if m.src, err = e.openPool(ctx, spec.Source, "source", e.cfg.Workers+2); err != nil {
+		return err
+	}
+	if m.dst, err = e.openPool(ctx, spec.Target, "target", e.cfg.Workers+2); err != nil {
+		return err
+	}
+	if m.cp, err = openCheckpoint(ctx, m.dst, spec.JobID); err != nil {
+		return err
+	}
+	if !spec.Resume {
+		// A fresh start: whatever an earlier run of this job left is
+		// stale (the job may have been modified since).
+		if err := m.cp.forget(ctx); err != nil {
+			return err
+		}
+	}
+	if m.state, err = m.cp.load(ctx); err != nil {
+		return err
+	}
+	if m.state == nil {
+		m.state = &jobState{Phase: phaseStructure}
+	}
+	if m.schema, err = newSchemaMover(ctx, m.src, m.dst, e.cfg.Logger); err != nil {
+		return err
+	}
+	if err := m.discover(ctx); err != nil {
+		return err
+	}
+	steps := []engine.StepDef{stepStructure}
+	if spec.MigrateType == engine.MigrateFull {
+		steps = append(steps, stepDumper, stepLoader, stepObjects)
+	}
+	report.Plan(steps)
+
+	if spec.TargetReadOnly {
+		restore, err := m.holdReadOnly(ctx)
+		if err != nil {
+			return err
+		}
+		defer restore()
+	}
+	if err := m.run(ctx); err != nil {
+		return err
+	}
+	report.Progress(100, 100)
+	if err := m.cp.clear(ctx); err != nil {
+		e.cfg.Logger.Warn("the migration succeeded but its checkpoint could not be removed", "job_id", spec.JobID, "err", err)
+	}
+	return nil
+}
+
+func (m *migration) close() {
+	if m.schema != nil {
+		m.schema.close()
+	}
+	if m.src != nil {
+		m.src.Close()
+	}
+	if m.dst != nil {
+		m.dst.Close()
+	}
+}
+
+// run walks the phases from the one saved.
+func (m *migration) run(ctx context.Context) error {
+	if m.state.Phase == phaseStructure {
+		m.report.StepStarted(stepStructure.ID)
+		if err := m.structure(ctx); err != nil {
+			return err
+		}
+		next := phaseCopy
+		if m.spec.MigrateType == engine.MigrateStructure {
+			next = phaseObjects
+		}
+		if err := m.advance(ctx, next); err != nil {
+			return err
+		}
+	}
+	if m.state.Phase == phaseCopy {
+		if err := m.copyRows(ctx); err != nil {
+			return err
+		}
+		if err := m.advance(ctx, phaseObjects); err != nil {
+			return err
+		}
+	}
+	if m.state.Phase == phaseObjects {
+		if m.spec.MigrateType == engine.MigrateFull {
+			m.report.StepStarted(stepObjects.ID)
+			m.report.Progress(97, 0)
+		}
+		if err := m.objects(ctx); err != nil {
+			return err
+		}
+		if err := m.advance(ctx, phaseDone); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *migration) advance(ctx context.Context, phase string) error {
+	m.state.Phase = phase
+	return m.cp.save(ctx, m.state)
+}
+
+// discover resolves the selection on the source.
+func (m *migration) discover(ctx context.Context) error {
+	s := newSide(sourceRole, m.spec.Source, m.e.cfg)
+	s.db = m.src
+	inv, err := buildInventory(ctx, s, m.spec)
+	if err != nil {
+		return err
+	}
+	if len(inv.missing) > 0 {
+		return fmt.Errorf("selected objects do not exist on the source: %s", strings.Join(inv.missing, ", "))
+	}
+	m.dbs = inv.dbs
+	m.wholeDBs = map[string]bool{}
+	if m.spec.MigrateObject != engine.MigrateObjectSelected {
+		for _, db := range m.dbs {
+			m.wholeDBs[db] = true
+		}
+	} else {
+		for _, o := range m.spec.Objects {
+			if len(o.Tables) == 0 {
+				for _, db := range m.dbs {
+					if strings.EqualFold(db, o.Database) {
+						m.wholeDBs[db] = true
+					}
+				}
+			}
+		}
+	}
+	for _, o := range inv.objects {
+		switch {
+		case o.isTable():
+			m.tables = append(m.tables, o)
+		case o.kind == "VIEW":
+			m.views = append(m.views, o)
+		default:
+			m.e.cfg.Logger.Warn("object kind not migrated", "object", o.String(), "kind", o.kind)
+		}
+	}
+	return nil
+}
+
+// structure creates accounts (whole instance), databases, tables and views.
+func (m *migration) structure(ctx context.Context) error {
+	if m.spec.MigrateObject == engine.MigrateObjectWholeInstance {
+		if err := m.schema.moveAccounts(ctx, m.spec.OverrideRoot); err != nil {
+			return err
+		}
+	}
+	total := len(m.dbs) + len(m.tables) + 1
+	done := 0
+	tick := func() {
+		done++
+		m.report.Progress(5*done/total, 100*done/total)
+	}
+	for _, db := range m.dbs {
+		if err := m.schema.createDatabase(ctx, db); err != nil {
+			return err
+		}
+		tick()
+	}
+	for _, t := range m.tables {
+		if err := m.schema.createTable(ctx, t.db, t.name); err != nil {
+			return err
+		}
+		tick()
+	}
+	if err := m.schema.createViews(ctx, m.views); err != nil {
+		return err
+	}
+	tick()
+	return nil
+}
+
+// objects creates what must not exist while rows load: triggers (they
+// would fire), and routines and events (whole databases only).
+func (m *migration) objects(ctx context.Context) error {
+	byDB := map[string]map[string]bool{}
+	for _, t := range m.tables {
+		if byDB[t.db] == nil {
+			byDB[t.db] = map[string]bool{}
+		}
+		byDB[t.db][t.name] = true
+	}
+	for _, db := range m.dbs {
+		if err := m.schema.createTriggers(ctx, db, byDB[db]); err != nil {
+			return err
+		}
+		if !m.wholeDBs[db] {
+			continue
+		}
+		if err := m.schema.createRoutines(ctx, db); err != nil {
+			return err
+		}
+		if err := m.schema.createEvents(ctx, db); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyRows takes the snapshot, plans the chunks (once: a resumed job keeps
+// its plan) and copies those not done yet.
+func (m *migration) copyRows(ctx context.Context) error {
+	m.report.StepStarted(stepDumper.ID)
+	m.report.Progress(5, 0)
+	infos := make([]*tableInfo, 0, len(m.tables))
+	byID := map[string]*tableInfo{}
+	for _, o := range m.tables {
+		t, err := loadTableInfo(ctx, m.src, o.db, o.name)
+		if err != nil {
+			return err
+		}
+		infos = append(infos, t)
+		byID[tableID(t.db, t.name)] = t
+	}
+	snap, err := takeSnapshot(ctx, m.src, m.e.cfg.Workers, infos)
+	if err != nil {
+		return err
+	}
+	defer snap.close()
+	m.e.cfg.Logger.Info("snapshot taken", "job_id", m.spec.JobID, "writes_held", snap.lockHeld, "binlog", snap.pos)
+	if m.state.Plan == nil {
+		m.state.Snapshot = snap.pos
+		next := 1
+		for _, t := range infos {
+			chunks, err := planTable(ctx, snap.readers[0], t, m.e.cfg.ChunkRows, next)
+			if err != nil {
+				return err
+			}
+			m.state.Plan = append(m.state.Plan, chunks...)
+			next += len(chunks)
+		}
+		if err := m.cp.save(ctx, m.state); err != nil {
+			return err
+		}
+	} else {
+		m.state.Resumed++
+		m.e.cfg.Logger.Warn("resuming the copy from its checkpoint with a new snapshot: rows changed on the source meanwhile are not reconciled in a full-only job", "job_id", m.spec.JobID, "resumed", m.state.Resumed)
+		if err := m.cp.save(ctx, m.state); err != nil {
+			return err
+		}
+	}
+	done, err := m.cp.doneChunks(ctx)
+	if err != nil {
+		return err
+	}
+	var maxPacket int
+	if err := m.dst.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&maxPacket); err != nil {
+		return fmt.Errorf("read the target's max_allowed_packet: %w", err)
+	}
+	c := &copier{e: m.e, src: m.src, dst: m.dst, snap: snap, tables: byID, cp: m.cp,
+		maxStmt: min(m.e.cfg.BatchBytes, maxPacket/2)}
+	var estRows int64
+	for _, ch := range m.state.Plan {
+		estRows += ch.EstRows
+	}
+	m.report.StepStarted(stepLoader.ID)
+	stop := make(chan struct{})
+	reported := make(chan struct{})
+	go func() {
+		defer close(reported)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				pct := copyPercent(c.rows.Load(), estRows, c.chunksDone.Load(), int64(len(m.state.Plan)))
+				m.report.Progress(5+pct*90/100, pct)
+			}
+		}
+	}()
+	err = c.run(ctx, m.state.Plan, done)
+	close(stop)
+	<-reported
+	if err != nil {
+		return err
+	}
+	m.report.Progress(95, 100)
+	m.e.cfg.Logger.Info("rows copied", "job_id", m.spec.JobID, "rows", c.rows.Load(), "bytes", c.bytes.Load(), "chunks", len(m.state.Plan))
+	return nil
+}
+
+// copyPercent blends rows against the estimate (smooth, but estimates can
+// be off) with chunks done (exact), never reaching 100 before the end.
+func copyPercent(rows, estRows, chunks, totalChunks int64) int {
+	var byRows, byChunks float64
+	if estRows > 0 {
+		byRows = min(float64(rows)/float64(estRows), 1)
+	}
+	if totalChunks > 0 {
+		byChunks = float64(chunks) / float64(totalChunks)
+	}
+	return min(int(100*max(byRows, byChunks)), 99)
+}
+
+// holdReadOnly makes the target read-only to ordinary users for the
+// migration (DstInfo.ReadOnly=1) and returns what restores it. The value it
+// had is kept in the checkpoint, so a resumed job restores the DBA's
+// setting, not its own.
+func (m *migration) holdReadOnly(ctx context.Context) (func(), error) {
+	if m.state.ReadOnlyBefore == nil {
+		var before bool
+		if err := m.dst.QueryRowContext(ctx, "SELECT @@GLOBAL.read_only").Scan(&before); err != nil {
+			return nil, fmt.Errorf("read the target's read_only: %w", err)
+		}
+		m.state.ReadOnlyBefore = &before
+		if err := m.cp.save(ctx, m.state); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := m.dst.ExecContext(ctx, "SET GLOBAL read_only = 1"); err != nil {
+		return nil, fmt.Errorf("make the target read-only (DstInfo.ReadOnly=1 needs SUPER or READ_ONLY ADMIN for the target user): %w", err)
+	}
+	before := *m.state.ReadOnlyBefore
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		v := 0
+		if before {
+			v = 1
+		}
+		if _, err := m.dst.ExecContext(ctx, "SET GLOBAL read_only = ?", v); err != nil {
+			m.e.cfg.Logger.Error("could not restore the target's read_only; set it by hand", "job_id", m.spec.JobID, "read_only", v, "err", err)
+		}
+	}, nil
+}

@@ -1,0 +1,193 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// colKind says how a column's value is read and written back so that the
+// target stores the same bytes.
+type colKind int
+
+const (
+	// kindExact: integers, DECIMAL, DOUBLE: the server's text is exact.
+	kindExact colKind = iota
+	// kindFloat: FLOAT's text is rounded to 6 digits, so it is read as a
+	// DOUBLE, whose text round-trips, and narrowed again by the target.
+	kindFloat
+	// kindTemporal: dates and times, as the server prints them in UTC.
+	kindTemporal
+	// kindBinary: bytes with no charset (BINARY, BLOB, BIT, geometry).
+	kindBinary
+	// kindText: bytes in the column's charset, written with an introducer
+	// so that no conversion happens on the way.
+	kindText
+)
+
+type column struct {
+	name    string
+	kind    colKind
+	charset string
+}
+
+// tableInfo is what copying a table needs to know.
+type tableInfo struct {
+	db, name string
+	// columns are the stored (not generated) columns in table order.
+	columns []column
+	// key is the primary key, or a unique key of NOT NULL columns; empty
+	// for a table without one.
+	key []string
+	// intKey is set when the key's first column is an integer, so the
+	// table can be split into ranges of it.
+	intKey   bool
+	unsigned bool
+	estRows  int64
+	estBytes int64
+}
+
+func (t *tableInfo) String() string { return quoteIdent(t.db) + "." + quoteIdent(t.name) }
+
+func kindOf(dataType, charset string) colKind {
+	switch strings.ToLower(dataType) {
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "double", "real":
+		return kindExact
+	case "float":
+		return kindFloat
+	case "date", "datetime", "timestamp", "time", "year":
+		return kindTemporal
+	case "json":
+		return kindText
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set":
+		if charset == "" || charset == "binary" {
+			return kindBinary
+		}
+		return kindText
+	}
+	// binary, varbinary, blobs, bit, geometry and anything newer: bytes.
+	return kindBinary
+}
+
+func isIntType(dataType string) bool {
+	switch strings.ToLower(dataType) {
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
+		return true
+	}
+	return false
+}
+
+// loadTableInfo reads a table's columns, key and size from the source.
+func loadTableInfo(ctx context.Context, q queryer, db, name string) (*tableInfo, error) {
+	t := &tableInfo{db: db, name: name}
+	rows, err := q.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, COALESCE(CHARACTER_SET_NAME, ''), EXTRA, COLUMN_TYPE
+		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, db, name)
+	if err != nil {
+		return nil, fmt.Errorf("read the columns of %s: %w", t, err)
+	}
+	types := map[string]string{}
+	colTypes := map[string]string{}
+	for rows.Next() {
+		var col, dataType, charset, extra, colType string
+		if err := rows.Scan(&col, &dataType, &charset, &extra, &colType); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		types[col], colTypes[col] = dataType, colType
+		// Generated columns are computed by the target from the others.
+		if strings.Contains(strings.ToUpper(extra), "GENERATED") {
+			continue
+		}
+		if dataType == "json" && charset == "" {
+			charset = "utf8mb4"
+		}
+		t.columns = append(t.columns, column{name: col, kind: kindOf(dataType, charset), charset: charset})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(t.columns) == 0 {
+		return nil, fmt.Errorf("%s has no columns to copy (or the source user cannot see them)", t)
+	}
+
+	// The primary key, else the first unique key whose columns are all NOT
+	// NULL: such a key identifies rows and orders them.
+	rows, err = q.QueryContext(ctx, `SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE
+		FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c
+		  ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
+		WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 AND s.SUB_PART IS NULL
+		ORDER BY s.INDEX_NAME = 'PRIMARY' DESC, s.INDEX_NAME, s.SEQ_IN_INDEX`, db, name)
+	if err != nil {
+		return nil, fmt.Errorf("read the keys of %s: %w", t, err)
+	}
+	var order []string
+	keys := map[string][]string{}
+	nullable := map[string]bool{}
+	for rows.Next() {
+		var index, col, isNull string
+		if err := rows.Scan(&index, &col, &isNull); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if _, ok := keys[index]; !ok {
+			order = append(order, index)
+		}
+		keys[index] = append(keys[index], col)
+		if isNull == "YES" {
+			nullable[index] = true
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, index := range order {
+		if !nullable[index] {
+			t.key = keys[index]
+			break
+		}
+	}
+	if len(t.key) > 0 {
+		first := t.key[0]
+		t.intKey = isIntType(types[first])
+		t.unsigned = strings.Contains(strings.ToLower(colTypes[first]), "unsigned")
+	}
+
+	var estRows, dataLen sql.NullInt64
+	err = q.QueryRowContext(ctx, "SELECT TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", db, name).Scan(&estRows, &dataLen)
+	if err != nil {
+		return nil, fmt.Errorf("read the size of %s: %w", t, err)
+	}
+	t.estRows, t.estBytes = estRows.Int64, dataLen.Int64
+	return t, nil
+}
+
+// queryer is a pool or a single connection.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// selectList is the column list a chunk reads, in t.columns order.
+func (t *tableInfo) selectList() string {
+	parts := make([]string, len(t.columns))
+	for i, c := range t.columns {
+		if c.kind == kindFloat {
+			parts[i] = "CAST(" + quoteIdent(c.name) + " AS DOUBLE)"
+		} else {
+			parts[i] = quoteIdent(c.name)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// insertPrefix starts every INSERT of the table.
+func (t *tableInfo) insertPrefix() string {
+	parts := make([]string, len(t.columns))
+	for i, c := range t.columns {
+		parts[i] = quoteIdent(c.name)
+	}
+	return "INSERT INTO " + t.String() + " (" + strings.Join(parts, ", ") + ") VALUES "
+}
