@@ -49,6 +49,10 @@ type Config struct {
 	Rates       map[string]float64
 	// MaxUnusedJobs caps jobs created and not started; default 1000.
 	MaxUnusedJobs int
+	// CopyWorkers and ChunkRows tune the full copy (0: the engine's
+	// defaults, 4 workers and 50,000 rows per chunk).
+	CopyWorkers int
+	ChunkRows   int64
 	// Engines by family; default the built-in ones.
 	Engines engine.Registry
 	Logger  *slog.Logger
@@ -80,7 +84,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		cfg.InstancesFile = filepath.Join(cfg.DataDir, "instances.json")
 	}
 	if cfg.Engines == nil {
-		cfg.Engines = BuiltinEngines(cfg.Logger)
+		cfg.Engines = BuiltinEngines(cfg)
 	}
 	log := cfg.Logger
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {

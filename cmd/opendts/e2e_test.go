@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+	sdk "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/dts/v20180330"
+
+	"github.com/opendts/opendts/internal/testdb"
+)
+
+func TestMain(m *testing.M) { testdb.Main(m) }
+
+// server is `opendts serve` as a separate process, so it can be killed
+// with SIGKILL like a crashed server.
+type server struct {
+	t    *testing.T
+	bin  string
+	dir  string
+	addr string
+	cmd  *exec.Cmd
+	log  *os.File
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "opendts")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func (s *server) start() {
+	s.t.Helper()
+	s.cmd = exec.Command(s.bin, "serve", "-listen", s.addr, "-data-dir", s.dir, "-chunk-rows", "5000", "-copy-workers", "2")
+	s.cmd.Env = append(os.Environ(), "OPENDTS_SECRET_ID=AKIDe2e", "OPENDTS_SECRET_KEY=e2e-key")
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.Dial("tcp", s.addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("opendts did not start: see %s", s.log.Name())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *server) kill() {
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	s.cmd.Wait()
+}
+
+func (s *server) client() *sdk.Client {
+	cpf := profile.NewClientProfile()
+	cpf.HttpProfile.Endpoint = s.addr
+	cpf.HttpProfile.Scheme = "http"
+	c, err := sdk.NewClient(common.NewCredential("AKIDe2e", "e2e-key"), "ap-guangzhou", cpf)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return c
+}
+
+func (s *server) status(id string) (int64, string) {
+	s.t.Helper()
+	req := sdk.NewDescribeMigrateJobsRequest()
+	req.JobId = &id
+	resp, err := s.client().DescribeMigrateJobs(req)
+	if err != nil {
+		s.t.Fatalf("DescribeMigrateJobs: %v", err)
+	}
+	j := resp.Response.JobList[0]
+	info := ""
+	for _, e := range j.ErrorInfo {
+		info += *e.ErrorLog
+	}
+	return *j.Status, info
+}
+
+func (s *server) wait(id string, want int64, timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		st, info := s.status(id)
+		if st == want {
+			return
+		}
+		if st == 10 || time.Now().After(deadline) {
+			s.t.Fatalf("job %s at status %d (%s), want %d; server log: %s", id, st, info, want, tail(s.log.Name()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func tail(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func sp(s string) *string { return &s }
+func ip(i int64) *int64   { return &i }
+
+// `opendts serve` killed with SIGKILL during the copy resumes after a
+// restart from the chunks already committed, and the target ends equal to
+// the source.
+func TestKillDuringFullCopyResumes(t *testing.T) {
+	src, dst := testdb.Shared(t)
+	db := src.NewDatabase(t, "e2ekill")
+	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	src.Exec(t,
+		"CREATE TABLE `"+db+"`.t (id INT PRIMARY KEY, v VARCHAR(64), b BLOB)",
+		"INSERT INTO `"+db+"`.t SELECT seq, CONCAT('значение ', seq), REPEAT(UNHEX(SHA2(seq, 256)), 8) FROM `"+db+"`.seq_1_to_200000",
+		"CREATE TABLE `"+db+"`.dup (a INT, b VARCHAR(5))",
+		"INSERT INTO `"+db+"`.dup VALUES (1,'a'),(1,'a'),(NULL,NULL)",
+		"ANALYZE TABLE `"+db+"`.t",
+	)
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "opendts.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	s := &server{t: t, bin: buildBinary(t), dir: t.TempDir(), addr: freeAddr(t), log: logFile}
+	s.start()
+	defer func() { s.kill() }()
+
+	req := sdk.NewCreateMigrateJobRequest()
+	req.JobName = sp("kill -9")
+	req.MigrateOption = &sdk.MigrateOption{RunMode: ip(1), MigrateType: ip(2), MigrateObject: ip(2), ConsistencyType: ip(5)}
+	req.SrcDatabaseType, req.SrcAccessType = sp("mariadb"), sp("extranet")
+	req.SrcInfo = &sdk.SrcInfo{Ip: sp(src.Host), Port: ip(int64(src.Port)), User: sp("root"), Password: sp("")}
+	req.DstDatabaseType, req.DstAccessType = sp("mariadb"), sp("extranet")
+	req.DstInfo = &sdk.DstInfo{Ip: sp(dst.Host), Port: ip(int64(dst.Port)), User: sp("root"), Password: sp("")}
+	req.DatabaseInfo = sp(fmt.Sprintf(`[{"Database":%q}]`, db))
+	resp, err := s.client().CreateMigrateJob(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := *resp.Response.JobId
+	check := sdk.NewCreateMigrateCheckJobRequest()
+	check.JobId = &id
+	if _, err := s.client().CreateMigrateCheckJob(check); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(id, 4, 20*time.Second)
+	start := sdk.NewStartMigrateJobRequest()
+	start.JobId = &id
+	if _, err := s.client().StartMigrateJob(start); err != nil {
+		t.Fatal(err)
+	}
+	// Kill once a few chunks are committed and before the copy ends.
+	deadline := time.Now().Add(30 * time.Second)
+	var chunks int
+	for time.Now().Before(deadline) {
+		_ = dst.DB(t).QueryRow("SELECT COUNT(*) FROM __opendts.migrate_chunks WHERE job_id = ?", id).Scan(&chunks)
+		if chunks >= 3 {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	s.kill()
+	var copied int
+	_ = dst.DB(t).QueryRow("SELECT COUNT(*) FROM `" + db + "`.t").Scan(&copied)
+	t.Logf("killed with %d chunks committed, %d of 200000 rows on the target", chunks, copied)
+	if chunks < 3 || copied >= 200000 {
+		t.Fatalf("the kill did not land during the copy (%d chunks, %d rows)", chunks, copied)
+	}
+
+	s.start()
+	s.wait(id, 9, 60*time.Second)
+	testdbCompare(t, src, dst, db, "t", "dup")
+	if !strings.Contains(tail(logFile.Name()), "resuming") && !strings.Contains(readAll(logFile.Name()), "resuming") {
+		t.Error("the log does not say the job resumed")
+	}
+}
+
+func readAll(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+// testdbCompare compares tables by content checksum and row count.
+func testdbCompare(t *testing.T, src, dst *testdb.Server, db string, tables ...string) {
+	t.Helper()
+	for _, tb := range tables {
+		var name string
+		var a, b *int64
+		var na, nb int64
+		q := fmt.Sprintf("CHECKSUM TABLE `%s`.`%s` EXTENDED", db, tb)
+		if err := src.DB(t).QueryRow(q).Scan(&name, &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := dst.DB(t).QueryRow(q).Scan(&name, &b); err != nil {
+			t.Fatal(err)
+		}
+		src.DB(t).QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM `%s`.`%s`", db, tb)).Scan(&na)
+		dst.DB(t).QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM `%s`.`%s`", db, tb)).Scan(&nb)
+		if a == nil || b == nil || *a != *b || na != nb {
+			t.Errorf("%s differs: source %d rows checksum %v, target %d rows checksum %v", tb, na, a, nb, b)
+		}
+	}
+}
