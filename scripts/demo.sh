@@ -3,9 +3,9 @@
 #
 # Builds opendts, starts a throw-away source and target MariaDB (installing
 # MariaDB from Debian's packages if it is missing), fills the source with
-# sample data, starts `opendts serve`, and drives a full + incremental job
-# with `opendts dts` the way a cloud script would: create, check, start.
-# Everything it starts it stops at the end.
+# sample data, starts `opendts serve`, and drives a full migration job with
+# `opendts dts` the way a cloud script would: create, check, start, watch,
+# then compares source and target. Everything it starts it stops at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/usr/local/sbin"
@@ -69,11 +69,15 @@ done
 say "opendts serving on http://127.0.0.1:$api_port (log: $work/opendts.log)"
 
 dts() { bin/opendts dts "$@"; }
+# field NAME prints the first value of NAME in the JSON on stdin; jobfield
+# NAME the job's own field in a DescribeMigrateJobs answer (its steps have
+# a Status too).
 field() { sed -n "s/.*\"$1\": *\"\{0,1\}\([^\",]*\)\"\{0,1\}.*/\1/p" | head -1; }
+jobfield() { sed -n "s/^      \"$1\": *\"\{0,1\}\([^\",]*\)\"\{0,1\}.*/\1/p" | head -1; }
 
 say "CreateMigrateJob"
 out=$(dts CreateMigrateJob --JobName demo \
-	--MigrateOption '{"RunMode":1,"MigrateType":3,"MigrateObject":2,"ConsistencyType":5}' \
+	--MigrateOption '{"RunMode":1,"MigrateType":2,"MigrateObject":2,"ConsistencyType":5}' \
 	--SrcDatabaseType mariadb --SrcAccessType extranet \
 	--SrcInfo "{\"Ip\":\"127.0.0.1\",\"Port\":$src_port,\"User\":\"root\",\"Password\":\"\"}" \
 	--DstDatabaseType mariadb --DstAccessType extranet \
@@ -94,12 +98,33 @@ printf '\r'
 echo "$check"
 
 say "StartMigrateJob $job"
-if dts StartMigrateJob --JobId "$job"; then
-	for _ in $(seq 50); do
-		status=$(dts DescribeMigrateJobs --JobId "$job" | field Status)
-		case "$status" in 8 | 9 | 10) break ;; esac
-		sleep 0.2
-	done
-	dts DescribeMigrateJobs --JobId "$job"
+dts StartMigrateJob --JobId "$job" >/dev/null
+status=7
+for _ in $(seq 600); do
+	job_info=$(dts DescribeMigrateJobs --JobId "$job")
+	status=$(echo "$job_info" | jobfield Status)
+	printf '\r   status %s  progress %s%%  step %s/%s   ' "$status" "$(echo "$job_info" | field Progress)" \
+		"$(echo "$job_info" | field StepNow)" "$(echo "$job_info" | field StepAll)"
+	case "$status" in 9 | 10) break ;; esac
+	sleep 0.2
+done
+echo
+echo "$job_info" | sed -n '/"StepInfo"/,/\]/p'
+if [ "$status" != 9 ]; then
+	echo "$job_info"
+	echo "the migration did not succeed (status $status)" >&2
+	exit 1
 fi
+
+say "comparing source and target"
+mysql_dst() { "$(command -v mariadb || command -v mysql)" --no-defaults --default-character-set=utf8mb4 -h127.0.0.1 -P"$dst_port" -uroot "$@"; }
+same=1
+for t in customers orders audit_log; do
+	a=$(mysql_src -N -e "CHECKSUM TABLE shop.$t EXTENDED" | cut -f2)
+	b=$(mysql_dst -N -e "CHECKSUM TABLE shop.$t EXTENDED" | cut -f2)
+	printf '   shop.%-10s source %-12s target %-12s %s\n' "$t" "$a" "$b" "$([ "$a" = "$b" ] && echo same || echo DIFFERENT)"
+	[ "$a" = "$b" ] || same=0
+done
+mysql_dst -e "SELECT name, city FROM shop.customers"
+[ "$same" = 1 ] || { echo "source and target differ" >&2; exit 1; }
 say "done; stopping opendts and both databases"
