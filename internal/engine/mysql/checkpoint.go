@@ -43,6 +43,9 @@ type jobState struct {
 	Plan           []chunk   `json:",omitempty"`
 	Snapshot       *position `json:",omitempty"`
 	ReadOnlyBefore *bool     `json:",omitempty"`
+	// Deferred are the secondary indexes left out of CREATE TABLE, by
+	// table (db NUL name), added after the rows.
+	Deferred map[string][]string `json:",omitempty"`
 	// Resumed counts restarts of the copy, for the job's log.
 	Resumed int
 }

@@ -39,7 +39,7 @@ func (c *copier) run(ctx context.Context, chunks []chunk, done map[int][2]int64)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(todo)
-		for _, ch := range chunks {
+		for _, ch := range interleave(chunks) {
 			if d, ok := done[ch.ID]; ok {
 				c.rows.Add(d[0])
 				c.bytes.Add(d[1])
@@ -66,6 +66,30 @@ func (c *copier) run(ctx context.Context, chunks []chunk, done map[int][2]int64)
 		})
 	}
 	return g.Wait()
+}
+
+// interleave orders chunks round-robin across tables, so that workers load
+// different tables at once rather than contend for the pages, locks and
+// auto-increment counter of one.
+func interleave(chunks []chunk) []chunk {
+	var order []string
+	byTable := map[string][]chunk{}
+	for _, ch := range chunks {
+		k := tableID(ch.DB, ch.Table)
+		if _, ok := byTable[k]; !ok {
+			order = append(order, k)
+		}
+		byTable[k] = append(byTable[k], ch)
+	}
+	out := make([]chunk, 0, len(chunks))
+	for i := 0; len(out) < len(chunks); i++ {
+		for _, k := range order {
+			if i < len(byTable[k]) {
+				out = append(out, byTable[k][i])
+			}
+		}
+	}
+	return out
 }
 
 // copyChunkWithRetry copies a chunk, starting it over on a new connection

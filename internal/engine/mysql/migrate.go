@@ -16,7 +16,7 @@ var (
 	stepStructure = engine.StepDef{ID: "structure", Name: "migrate structure"}
 	stepDumper    = engine.StepDef{ID: "dumper", Name: "take a consistent snapshot of the source"}
 	stepLoader    = engine.StepDef{ID: "loader", Name: "copy rows"}
-	stepObjects   = engine.StepDef{ID: "objects", Name: "create triggers, routines and events"}
+	stepObjects   = engine.StepDef{ID: "objects", Name: "build secondary indexes; create triggers, routines and events"}
 )
 
 // migration is one run of Migrate.
@@ -216,9 +216,17 @@ func (m *migration) structure(ctx context.Context) error {
 		}
 		tick()
 	}
+	deferIndexes := m.spec.MigrateType == engine.MigrateFull
 	for _, t := range m.tables {
-		if err := m.schema.createTable(ctx, t.db, t.name); err != nil {
+		adds, err := m.schema.createTable(ctx, t.db, t.name, deferIndexes)
+		if err != nil {
 			return err
+		}
+		if len(adds) > 0 {
+			if m.state.Deferred == nil {
+				m.state.Deferred = map[string][]string{}
+			}
+			m.state.Deferred[tableID(t.db, t.name)] = adds
 		}
 		tick()
 	}
@@ -232,6 +240,9 @@ func (m *migration) structure(ctx context.Context) error {
 // objects creates what must not exist while rows load: triggers (they
 // would fire), and routines and events (whole databases only).
 func (m *migration) objects(ctx context.Context) error {
+	if err := m.addDeferredIndexes(ctx); err != nil {
+		return err
+	}
 	byDB := map[string]map[string]bool{}
 	for _, t := range m.tables {
 		if byDB[t.db] == nil {

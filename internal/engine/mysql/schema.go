@@ -157,18 +157,24 @@ func (m *schemaMover) createDatabase(ctx context.Context, db string) error {
 	return nil
 }
 
-// createTable creates a base table as the source defines it.
-func (m *schemaMover) createTable(ctx context.Context, db, name string) error {
+// createTable creates a base table as the source defines it. With
+// deferIndexes, its secondary indexes are left out and returned as ALTER
+// TABLE clauses to run once the rows are in.
+func (m *schemaMover) createTable(ctx context.Context, db, name string, deferIndexes bool) ([]string, error) {
 	r, err := m.showCreate(ctx, "SHOW CREATE TABLE "+quoteIdent(db)+"."+quoteIdent(name))
 	if err != nil {
-		return fmt.Errorf("read table %s.%s: %w", quoteIdent(db), quoteIdent(name), err)
+		return nil, fmt.Errorf("read table %s.%s: %w", quoteIdent(db), quoteIdent(name), err)
 	}
 	stmt := r["Create Table"]
+	var adds []string
+	if deferIndexes {
+		stmt, adds = splitSecondaryIndexes(stmt)
+	}
 	stmt = strings.Replace(stmt, "CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1)
 	if err := m.exec(ctx, db, map[string]string{"sql_mode": ""}, stmt); err != nil {
-		return fmt.Errorf("create table %s.%s on the target: %w", quoteIdent(db), quoteIdent(name), err)
+		return nil, fmt.Errorf("create table %s.%s on the target: %w", quoteIdent(db), quoteIdent(name), err)
 	}
-	return nil
+	return adds, nil
 }
 
 // createViews creates views, retrying those that name a view not created
