@@ -97,6 +97,9 @@ type Spec struct {
 	OverrideRoot bool
 	// ConsistencyType and its sampling parameters, as the API numbers them.
 	ConsistencyType int
+	// ExternParams is MigrateOption.ExternParams, the engine's own extras
+	// as JSON text ("" or "[]" for none).
+	ExternParams string
 	// Resume is set when a migration that was running is started again
 	// after opendts restarted: the engine continues from its checkpoints.
 	// Unset, a migration starts from the beginning and discards any

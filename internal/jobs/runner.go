@@ -88,6 +88,7 @@ func (s *Service) spec(j *Job) (engine.Spec, error) {
 		TargetReadOnly:  j.Dst.ReadOnly == 1,
 		OverrideRoot:    j.Option.IsOverrideRoot == 1,
 		ConsistencyType: j.Option.ConsistencyType,
+		ExternParams:    j.Option.ExternParams,
 	}, nil
 }
 

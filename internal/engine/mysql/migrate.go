@@ -47,13 +47,23 @@ func (e *Engine) Migrate(ctx context.Context, spec engine.Spec, report engine.Re
 	if spec.MigrateType != engine.MigrateStructure && spec.MigrateType != engine.MigrateFull {
 		return fmt.Errorf("unknown MigrateType %d", spec.MigrateType)
 	}
-	m := &migration{e: e, spec: spec, report: report}
-	defer m.close()
-	var err error
-	if m.src, err = e.openPool(ctx, spec.Source, "source", e.cfg.Workers+2); err != nil {
+	extern, err := parseExternParams(spec.ExternParams)
+	if err != nil {
 		return err
 	}
-	if m.dst, err = e.openPool(ctx, spec.Target, "target", e.cfg.Workers+2); err != nil {
+	m := &migration{e: e, spec: spec, report: report}
+	defer m.close()
+	if m.src, err = e.openPool(ctx, spec.Source, "source", e.cfg.Workers+2, nil); err != nil {
+		return err
+	}
+	var targetVars map[string]string
+	if extern.TargetBinlog == "off" {
+		targetVars = map[string]string{"sql_log_bin": "0"}
+	}
+	if m.dst, err = e.openPool(ctx, spec.Target, "target", e.cfg.Workers+2, targetVars); err != nil {
+		if targetVars != nil {
+			return fmt.Errorf("%w (ExternParams TargetBinlog off needs SUPER or BINLOG ADMIN for the target user)", err)
+		}
 		return err
 	}
 	if m.cp, err = openCheckpoint(ctx, m.dst, spec.JobID); err != nil {

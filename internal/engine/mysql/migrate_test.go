@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -120,5 +121,40 @@ func TestMigrateResumesFromChunks(t *testing.T) {
 	_ = dst.DB(t).QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '__opendts'").Scan(&left)
 	if left != 0 {
 		t.Error("the checkpoint database is left behind after success")
+	}
+}
+
+func binlogPos(t *testing.T, s *testdb.Server) string {
+	t.Helper()
+	var file, pos, a, b string
+	if err := s.DB(t).QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &a, &b); err != nil {
+		t.Fatal(err)
+	}
+	return file + ":" + pos
+}
+
+// ExternParams {"TargetBinlog":"off"} keeps the copy out of the target's
+// binlog; anything else in ExternParams is refused before work starts.
+func TestTargetBinlogOff(t *testing.T) {
+	src, dst := testdb.Shared(t)
+	db := src.NewDatabase(t, "nobinlog")
+	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	src.Exec(t, "CREATE TABLE `"+db+"`.t (id INT PRIMARY KEY, v TEXT)",
+		"INSERT INTO `"+db+"`.t SELECT seq, REPEAT('x', seq) FROM `"+db+"`.seq_1_to_500")
+	spec := fullSpec("dts-nobinlog", src, dst, db)
+	spec.ExternParams = `{"TargetBinlog":"sometimes"}`
+	if err := mysql.New(mysql.Config{}).Migrate(context.Background(), spec, &recorder{}, nil); err == nil || !strings.Contains(err.Error(), "TargetBinlog") {
+		t.Fatalf("bad ExternParams: %v", err)
+	}
+	before := binlogPos(t, dst)
+	spec.ExternParams = `{"TargetBinlog":"off"}`
+	if err := mysql.New(mysql.Config{}).Migrate(context.Background(), spec, &recorder{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if after := binlogPos(t, dst); after != before {
+		t.Errorf("the target's binlog moved from %s to %s", before, after)
+	}
+	if got, want := checksums(t, dst, db, "t"), checksums(t, src, db, "t"); got != want {
+		t.Errorf("target %s, source %s", got, want)
 	}
 }

@@ -32,7 +32,7 @@ var sessionVars = map[string]string{
 // openPool opens a pool to one side with the migration's session settings
 // and proves it works, retrying a refused or dropped connection with
 // backoff for at most e.cfg.RetryFor.
-func (e *Engine) openPool(ctx context.Context, ep engine.Endpoint, name string, conns int) (*sql.DB, error) {
+func (e *Engine) openPool(ctx context.Context, ep engine.Endpoint, name string, conns int, extra map[string]string) (*sql.DB, error) {
 	cfg := mysql.NewConfig()
 	cfg.User = ep.User
 	cfg.Passwd = ep.Password
@@ -46,7 +46,13 @@ func (e *Engine) openPool(ctx context.Context, ep engine.Endpoint, name string, 
 	cfg.Loc = time.UTC
 	cfg.InterpolateParams = true
 	cfg.MaxAllowedPacket = 0 // ask the server
-	cfg.Params = sessionVars
+	cfg.Params = make(map[string]string, len(sessionVars)+len(extra))
+	for k, v := range sessionVars {
+		cfg.Params[k] = v
+	}
+	for k, v := range extra {
+		cfg.Params[k] = v
+	}
 	cfg.Logger = driverLogger{e.cfg.Logger.With("side", name, "addr", cfg.Addr)}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
