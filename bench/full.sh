@@ -6,8 +6,9 @@
 #
 # Environment (flags win): TABLES (default 4), ROWS (250000 rows per table),
 # THREADS (4), CHUNK_ROWS (mydumper --rows; default max(5000, 0.9 x ROWS/THREADS)),
-# MYLOADER_BINLOG (1: myloader writes the target's binlog like any client,
-# as opendts does; 0: myloader's own default, SQL_LOG_BIN=0), KEEP (1 = --keep),
+# MYLOADER_BINLOG (1: both tools write the target's binlog like any client,
+# opendts's default; 0: neither does: myloader's own default SQL_LOG_BIN=0,
+# and opendts's ExternParams {"TargetBinlog":"off"}), KEEP (1 = --keep),
 # OPENDTS_BIN (use this binary instead of building bin/opendts),
 # OPENDTS_COPY_WORKERS (opendts serve's parallel chunk copies; default THREADS),
 # OPENDTS_CHUNK_ROWS (opendts's rows per chunk; default opendts's own).
@@ -305,7 +306,8 @@ opendts_s="" opendts_rss="" opendts_err=""
 
 summary() {
 	say "summary"
-	printf '    rows: %s x %s   threads: %s   (mydumper --rows %s)\n' "$TABLES" "$ROWS" "$THREADS" "$CHUNK_ROWS"
+	printf '    rows: %s x %s   threads: %s   (mydumper --rows %s)   target binlog: %s\n' "$TABLES" "$ROWS" "$THREADS" "$CHUNK_ROWS" \
+		"$([ "$MYLOADER_BINLOG" = 1 ] && echo "on for both" || echo "off for both")"
 	printf '    mydumper: %s s   myloader: %s s   total: %s s\n' "$dump_s" "$load_s" "$dl_s"
 	if [ -n "$opendts_s" ]; then
 		printf '    opendts:  %s s   peak RSS: %s MiB\n' "$opendts_s" "$opendts_rss"
@@ -365,8 +367,10 @@ peak_rss_mib() {
 	awk '/^VmHWM:/ { printf "%d", $2 / 1024 }' "/proc/$server_pid/status" 2>/dev/null || echo "?"
 }
 
+extern='{}'
+[ "$MYLOADER_BINLOG" = 1 ] || extern='{\"TargetBinlog\":\"off\"}'
 out=$(dts CreateMigrateJob --JobName "bench-full-$TABLES-x-$ROWS" \
-	--MigrateOption '{"RunMode":1,"MigrateType":2,"MigrateObject":2,"ConsistencyType":5}' \
+	--MigrateOption "{\"RunMode\":1,\"MigrateType\":2,\"MigrateObject\":2,\"ConsistencyType\":5,\"ExternParams\":\"$extern\"}" \
 	--SrcDatabaseType mariadb --SrcAccessType extranet \
 	--SrcInfo "{\"Ip\":\"127.0.0.1\",\"Port\":$src_port,\"User\":\"root\",\"Password\":\"\"}" \
 	--DstDatabaseType mariadb --DstAccessType extranet \
