@@ -14,35 +14,33 @@ import (
 	"unicode/utf8"
 )
 
-// The Compare functions prove a migration faithful: the database on the
-// target must hold what the source holds, structure and rows, byte for
-// byte. They read both servers as root and fail the test with the first
-// few differences, each naming the object, the column and the row.
-//
-// Definers are the one thing allowed to differ (a migration may run as an
-// account the source never had): they are logged, not reported.
+// The Compare functions prove a migration faithful: the target must hold
+// what the source holds, structure and rows, byte for byte. They read both
+// servers as root and fail the test with the first few differences, each
+// naming the object, the column and the row. Definers alone may differ (a
+// migration may run as an account the source never had): they are logged.
 
-// How much of a difference is shown: enough to see what went wrong without
-// drowning the log when a whole table is off.
+// How much is shown: enough to see what went wrong without drowning the
+// log when a whole table is off.
 const (
 	maxDiffs    = 40
 	maxExamples = 5
 	clipLen     = 80
 )
 
-// CompareDatabase fails t unless db is identical on src and dst: its
-// SHOW CREATE DATABASE, every table's SHOW CREATE TABLE and rows, views,
+// CompareDatabase fails t unless db is identical on src and dst: SHOW
+// CREATE DATABASE, every table's SHOW CREATE TABLE and rows, views,
 // triggers, routines and events.
 func CompareDatabase(t testing.TB, src, dst *Server, db string) {
 	t.Helper()
-	compare(t, src, dst, db, scope{rows: true})
+	compare(t, src, dst, db, true, nil)
 }
 
 // CompareDatabases runs CompareDatabase on each of dbs.
 func CompareDatabases(t testing.TB, src, dst *Server, dbs ...string) {
 	t.Helper()
 	for _, db := range dbs {
-		CompareDatabase(t, src, dst, db)
+		compare(t, src, dst, db, true, nil)
 	}
 }
 
@@ -50,54 +48,36 @@ func CompareDatabases(t testing.TB, src, dst *Server, dbs ...string) {
 // migrations.
 func CompareSchema(t testing.TB, src, dst *Server, db string) {
 	t.Helper()
-	compare(t, src, dst, db, scope{})
+	compare(t, src, dst, db, false, nil)
 }
 
-// CompareTables compares db's SHOW CREATE DATABASE and the named tables
-// (structure, rows and triggers) only, for migrations of selected tables.
+// CompareTables compares SHOW CREATE DATABASE and the named tables only:
+// their structure, rows and triggers, for migrations of selected tables.
 func CompareTables(t testing.TB, src, dst *Server, db string, tables ...string) {
 	t.Helper()
 	if len(tables) == 0 {
 		t.Fatalf("testdb: CompareTables needs at least one table")
 	}
-	compare(t, src, dst, db, scope{rows: true, tables: tables})
+	compare(t, src, dst, db, true, tables)
 }
 
 // Object is a named thing in a database. Kind is information_schema's
 // TABLE_TYPE for tables and views (BASE TABLE, VIEW, ...), ROUTINE_TYPE for
 // routines (PROCEDURE, FUNCTION), or TRIGGER or EVENT.
-type Object struct{ Kind, Name string }
+type Object struct {
+	Kind, Name string
+	// Table is the table a trigger belongs to, the name itself for tables
+	// and views, "" for routines and events.
+	Table string
+}
 
-// Objects lists what db holds on s, in a fixed order.
+// Objects lists what db holds on s, sorted by kind and name.
 func Objects(t testing.TB, s *Server, db string) []Object {
 	t.Helper()
-	pool, err := s.rootDB()
-	if err != nil {
-		t.Fatalf("testdb: %v", err)
-	}
-	var out []Object
-	for _, q := range []string{
-		"SELECT TABLE_TYPE, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
-		"SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?",
-		"SELECT 'TRIGGER', TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?",
-		"SELECT 'EVENT', EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?",
-	} {
-		rows, err := pool.Query(q+" ORDER BY 2", db)
-		if err != nil {
-			t.Fatalf("testdb: %s: %s: %v", s.addr(), q, err)
-		}
-		for rows.Next() {
-			var o Object
-			if err := rows.Scan(&o.Kind, &o.Name); err != nil {
-				t.Fatalf("testdb: %s: %v", s.addr(), err)
-			}
-			out = append(out, o)
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatalf("testdb: %s: %v", s.addr(), err)
-		}
-	}
-	return out
+	c := &comparison{t: t, ctx: context.Background(), db: db}
+	sd := c.open("server", s)
+	defer sd.conn.Close()
+	return c.objects(sd)
 }
 
 // CompareAbsent fails t if any of the named objects (tables, views,
@@ -105,22 +85,17 @@ func Objects(t testing.TB, s *Server, db string) []Object {
 // db itself exists there.
 func CompareAbsent(t testing.TB, dst *Server, db string, names ...string) {
 	t.Helper()
-	pool, err := dst.rootDB()
-	if err != nil {
-		t.Fatalf("testdb: %v", err)
-	}
+	c := &comparison{t: t, ctx: context.Background(), db: db}
+	sd := c.open("target", dst)
+	defer sd.conn.Close()
 	if len(names) == 0 {
-		var n int
-		if err := pool.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", db).Scan(&n); err != nil {
-			t.Fatalf("testdb: %s: %v", dst.addr(), err)
-		}
-		if n > 0 {
+		if c.exists(sd) {
 			t.Errorf("testdb: database `%s` exists on the target %s; it should not", db, dst.addr())
 		}
 		return
 	}
 	var found []string
-	for _, o := range Objects(t, dst, db) {
+	for _, o := range c.objects(sd) {
 		if slices.Contains(names, o.Name) {
 			found = append(found, fmt.Sprintf("%s `%s`", strings.ToLower(o.Kind), o.Name))
 		}
@@ -128,12 +103,6 @@ func CompareAbsent(t testing.TB, dst *Server, db string, names ...string) {
 	if len(found) > 0 {
 		t.Errorf("testdb: these should not exist in `%s` on the target %s: %s", db, dst.addr(), strings.Join(found, ", "))
 	}
-}
-
-// scope is what a comparison covers.
-type scope struct {
-	rows   bool
-	tables []string // nil: the whole database
 }
 
 // side is one server's connection: one session, so that its time_zone and
@@ -148,36 +117,46 @@ type comparison struct {
 	t        testing.TB
 	ctx      context.Context
 	db       string
-	scope    scope
+	tables   []string // nil: the whole database
 	src, dst *side
 	diffs    []string
 	omitted  int
 }
 
-func compare(t testing.TB, src, dst *Server, db string, sc scope) {
+func compare(t testing.TB, src, dst *Server, db string, rows bool, tables []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	c := &comparison{t: t, ctx: ctx, db: db, scope: sc}
+	c := &comparison{t: t, ctx: ctx, db: db, tables: tables}
 	c.src = c.open("source", src)
 	defer c.src.conn.Close()
 	c.dst = c.open("target", dst)
 	defer c.dst.conn.Close()
 
-	if c.database() {
-		views, tables := c.tables()
-		for _, v := range views {
-			c.showCreate("view", v, "SHOW CREATE VIEW "+c.qualified(v))
+	if !c.exists(c.src) {
+		t.Fatalf("testdb: database `%s` does not exist on the source %s", db, src.addr())
+	}
+	if !c.exists(c.dst) {
+		c.add("the database is missing on the target")
+	} else {
+		c.showCreate("database", db, "SHOW CREATE DATABASE "+quoteIdent(db))
+		var data []string
+		for _, o := range c.common() {
+			stmt := "SHOW CREATE " + o.Kind + " " + c.qualified(o.Name)
+			switch o.Kind {
+			case "TRIGGER": // compared from information_schema, with the order
+			case "BASE TABLE", "SYSTEM VERSIONED", "SEQUENCE":
+				c.showCreate("table", o.Name, "SHOW CREATE TABLE "+c.qualified(o.Name))
+				if rows && o.Kind != "SEQUENCE" {
+					data = append(data, o.Name)
+				}
+			default: // VIEW, PROCEDURE, FUNCTION, EVENT, PACKAGE, PACKAGE BODY
+				c.showCreate(strings.ToLower(o.Kind), o.Name, stmt)
+			}
 		}
 		c.triggers()
-		if sc.tables == nil {
-			c.routines()
-			c.events()
-		}
-		if sc.rows {
-			for _, table := range tables {
-				c.rows(table)
-			}
+		for _, table := range data {
+			c.rows(table)
 		}
 	}
 	if len(c.diffs) > 0 {
@@ -236,8 +215,7 @@ func (c *comparison) query(s *side, q string, args ...any) (cols []string, out [
 		c.fatal(s, q, err)
 	}
 	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
+		vals, ptrs := make([]sql.NullString, len(cols)), make([]any, len(cols))
 		for i := range vals {
 			ptrs[i] = &vals[i]
 		}
@@ -246,7 +224,7 @@ func (c *comparison) query(s *side, q string, args ...any) (cols []string, out [
 		}
 		row := make([]string, len(cols))
 		for i, v := range vals {
-			row[i] = cmp(v.Valid, v.String, "NULL")
+			row[i] = pick(v.Valid, v.String, "NULL")
 		}
 		out = append(out, row)
 	}
@@ -256,103 +234,59 @@ func (c *comparison) query(s *side, q string, args ...any) (cols []string, out [
 	return cols, out
 }
 
-// names lists the first column of q's rows on s, sorted.
-func (c *comparison) names(s *side, q string, args ...any) []string {
-	_, rows := c.query(s, q, args...)
-	out := make([]string, len(rows))
-	for i, r := range rows {
-		out[i] = r[0]
+func (c *comparison) exists(s *side) bool {
+	_, rows := c.query(s, "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", c.db)
+	return len(rows) > 0
+}
+
+// objects lists db on s: everything, or the compared tables and their
+// triggers.
+func (c *comparison) objects(s *side) []Object {
+	const q = "SELECT TABLE_TYPE, TABLE_NAME, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? " +
+		"UNION ALL SELECT ROUTINE_TYPE, ROUTINE_NAME, '' FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? " +
+		"UNION ALL SELECT 'TRIGGER', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? " +
+		"UNION ALL SELECT 'EVENT', EVENT_NAME, '' FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?"
+	_, rows := c.query(s, q, c.db, c.db, c.db, c.db)
+	var out []Object
+	for _, r := range rows {
+		if c.tables == nil || slices.Contains(c.tables, r[2]) {
+			out = append(out, Object{r[0], r[1], r[2]})
+		}
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b Object) int { return strings.Compare(a.Kind+"\x00"+a.Name, b.Kind+"\x00"+b.Name) })
 	return out
 }
 
-// common reports the names found on one side only and returns the others.
-func (c *comparison) common(kind string, src, dst []string) []string {
-	var both []string
-	for _, n := range src {
-		if slices.Contains(dst, n) {
-			both = append(both, n)
-		} else {
-			c.add("%s `%s` is missing on the target", kind, n)
+// common reports the objects found on one side only, and returns those on
+// both.
+func (c *comparison) common() []Object {
+	src, dst := c.objects(c.src), c.objects(c.dst)
+	if c.tables != nil {
+		for _, n := range c.tables {
+			if !slices.ContainsFunc(src, func(o Object) bool { return o.Name == n }) {
+				c.t.Fatalf("testdb: table `%s`.`%s` does not exist on the source", c.db, n)
+			}
 		}
 	}
-	for _, n := range dst {
-		if !slices.Contains(src, n) {
-			c.add("%s `%s` exists only on the target", kind, n)
+	var both []Object
+	for _, o := range src {
+		if slices.Contains(dst, o) {
+			both = append(both, o)
+		} else {
+			c.add("%s `%s` is missing on the target", strings.ToLower(o.Kind), o.Name)
+		}
+	}
+	for _, o := range dst {
+		if !slices.Contains(src, o) {
+			c.add("%s `%s` exists only on the target", strings.ToLower(o.Kind), o.Name)
 		}
 	}
 	return both
 }
 
-// database compares SHOW CREATE DATABASE; false means the target has no
-// such database and there is nothing more to compare.
-func (c *comparison) database() bool {
-	const q = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?"
-	if len(c.names(c.src, q, c.db)) == 0 {
-		c.t.Fatalf("testdb: database `%s` does not exist on the source %s", c.db, c.src.srv.addr())
-	}
-	if len(c.names(c.dst, q, c.db)) == 0 {
-		c.add("the database is missing on the target")
-		return false
-	}
-	c.showCreate("database", c.db, "SHOW CREATE DATABASE "+quoteIdent(c.db))
-	return true
-}
-
-// tables compares the listing and each table's SHOW CREATE TABLE, and
-// returns the views and the tables whose rows are to be compared.
-func (c *comparison) tables() (views, data []string) {
-	const q = "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?"
-	kinds := func(s *side) map[string]string {
-		_, rows := c.query(s, q, c.db)
-		m := make(map[string]string, len(rows))
-		for _, r := range rows {
-			m[r[0]] = r[1]
-		}
-		return m
-	}
-	src, dst := kinds(c.src), kinds(c.dst)
-	var names []string
-	if c.scope.tables != nil {
-		for _, n := range c.scope.tables {
-			if src[n] == "" {
-				c.t.Fatalf("testdb: table `%s`.`%s` does not exist on the source", c.db, n)
-			}
-		}
-		names = c.scope.tables
-	} else {
-		for n := range src {
-			names = append(names, n)
-		}
-		for n, k := range dst {
-			if src[n] == "" {
-				c.add("%s `%s` exists only on the target", strings.ToLower(k), n)
-			}
-		}
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		switch k := src[n]; {
-		case dst[n] == "":
-			c.add("%s `%s` is missing on the target", strings.ToLower(k), n)
-		case dst[n] != k:
-			c.add("`%s` is a %s on the source but a %s on the target", n, k, dst[n])
-		case k == "VIEW":
-			views = append(views, n)
-		default:
-			c.showCreate("table", n, "SHOW CREATE TABLE "+c.qualified(n))
-			if k == "BASE TABLE" || k == "SYSTEM VERSIONED" {
-				data = append(data, n)
-			}
-		}
-	}
-	return views, data
-}
-
 // showCreate compares the one row of a SHOW CREATE statement: the
-// statement text line by line, with the DEFINER clause of views, routines
-// and events left out, and the session settings stored with the object.
+// statement, with the DEFINER clause left out, and the session settings
+// stored with the object.
 func (c *comparison) showCreate(kind, name, stmt string) {
 	cols, a := c.query(c.src, stmt)
 	_, b := c.query(c.dst, stmt)
@@ -368,13 +302,11 @@ func (c *comparison) showCreate(kind, name, stmt string) {
 			}
 			continue
 		}
-		if kind != "table" && kind != "database" {
-			var sd, dd string
-			sv, sd = stripDefiner(sv)
-			dv, dd = stripDefiner(dv)
-			if sd != dd {
-				c.t.Logf("testdb: %s `%s` is defined by %s on the source and %s on the target (allowed)", kind, name, sd, dd)
-			}
+		var sd, dd string
+		sv, sd = stripDefiner(sv)
+		dv, dd = stripDefiner(dv)
+		if sd != dd {
+			c.t.Logf("testdb: %s `%s` is defined by %s on the source and %s on the target (allowed)", kind, name, sd, dd)
 		}
 		if sv != dv {
 			c.add("%s `%s`: SHOW %s differs %s", kind, name, strings.ToUpper(cols[i]), lineDiff(sv, dv))
@@ -382,64 +314,42 @@ func (c *comparison) showCreate(kind, name, stmt string) {
 	}
 }
 
-var definerRE = regexp.MustCompile("DEFINER\\s*=\\s*(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|[^\\s@]+)(?:@(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|\\S+))?\\s*")
+var definerRE = regexp.MustCompile("^(CREATE (?:ALGORITHM=\\w+ )?)DEFINER=(`(?:[^`]|``)*`(?:@`(?:[^`]|``)*`)?) ")
 
-// stripDefiner returns stmt without its DEFINER clause, and the clause.
+// stripDefiner returns stmt without its DEFINER clause, and the definer.
+// Only the clause SHOW CREATE puts after CREATE matches, never a string in
+// a body.
 func stripDefiner(stmt string) (rest, definer string) {
-	loc := definerRE.FindStringIndex(stmt)
-	if loc == nil {
+	m := definerRE.FindStringSubmatchIndex(stmt)
+	if m == nil {
 		return stmt, "no definer"
 	}
-	return stmt[:loc[0]] + stmt[loc[1]:], strings.TrimSpace(stmt[loc[0]:loc[1]])
+	return stmt[:m[3]] + stmt[m[1]:], stmt[m[4]:m[5]]
 }
 
-// triggers compares information_schema.TRIGGERS, of the compared tables
-// only when the comparison is limited to some.
+// triggers compares information_schema.TRIGGERS, which has the order of
+// triggers of the same timing and event that SHOW CREATE TRIGGER lacks.
 func (c *comparison) triggers() {
 	const q = "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER, " +
 		"ACTION_ORIENTATION, ACTION_STATEMENT, SQL_MODE, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, " +
-		"DATABASE_COLLATION, DEFINER FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?"
-	byName := func(s *side) ([]string, map[string][]string) {
-		cols, rows := c.query(s, q, c.db)
-		m := make(map[string][]string)
-		for _, r := range rows {
-			if c.scope.tables == nil || slices.Contains(c.scope.tables, r[1]) {
-				m[r[0]] = r
-			}
+		"DATABASE_COLLATION, DEFINER FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY 1"
+	cols, src := c.query(c.src, q, c.db)
+	_, dst := c.query(c.dst, q, c.db)
+	for _, s := range src {
+		i := slices.IndexFunc(dst, func(d []string) bool { return d[0] == s[0] })
+		if i < 0 || (c.tables != nil && !slices.Contains(c.tables, s[1])) {
+			continue // reported missing by common, or not compared
 		}
-		return cols, m
-	}
-	cols, src := byName(c.src)
-	_, dst := byName(c.dst)
-	for _, n := range c.common("trigger", sortedKeys(src), sortedKeys(dst)) {
-		for i := 1; i < len(cols); i++ {
-			sv, dv := src[n][i], dst[n][i]
+		for j, d := 1, dst[i]; j < len(cols); j++ {
 			switch {
-			case sv == dv:
-			case cols[i] == "DEFINER":
-				c.t.Logf("testdb: trigger `%s` is defined by %s on the source and %s on the target (allowed)", n, sv, dv)
+			case s[j] == d[j]:
+			case cols[j] == "DEFINER":
+				c.t.Logf("testdb: trigger `%s` is defined by %s on the source and %s on the target (allowed)", s[0], s[j], d[j])
 			default:
-				x, y := around(sv, dv)
-				c.add("trigger `%s`: %s is %s on the source, %s on the target", n, cols[i], x, y)
+				x, y := around(s[j], d[j])
+				c.add("trigger `%s`: %s is %s on the source, %s on the target", s[0], cols[j], x, y)
 			}
 		}
-	}
-}
-
-func (c *comparison) routines() {
-	for _, typ := range []string{"PROCEDURE", "FUNCTION", "PACKAGE", "PACKAGE BODY"} {
-		const q = "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_TYPE = ?"
-		kind := strings.ToLower(typ)
-		for _, n := range c.common(kind, c.names(c.src, q, c.db, typ), c.names(c.dst, q, c.db, typ)) {
-			c.showCreate(kind, n, "SHOW CREATE "+typ+" "+c.qualified(n))
-		}
-	}
-}
-
-func (c *comparison) events() {
-	const q = "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?"
-	for _, n := range c.common("event", c.names(c.src, q, c.db), c.names(c.dst, q, c.db)) {
-		c.showCreate("event", n, "SHOW CREATE EVENT "+c.qualified(n))
 	}
 }
 
@@ -451,14 +361,13 @@ func lineDiff(a, b string) string {
 	for p < len(al) && p < len(bl) && al[p] == bl[p] {
 		p++
 	}
-	var x, y string // "" where a statement has no more lines
-	if p < len(al) {
-		x = al[p]
+	line := func(ls []string) string { // "" past the end
+		if p < len(ls) {
+			return ls[p]
+		}
+		return ""
 	}
-	if p < len(bl) {
-		y = bl[p]
-	}
-	x, y = around(x, y)
+	x, y := around(line(al), line(bl))
 	return fmt.Sprintf("at line %d:\n      source: %s\n      target: %s", p+1, x, y)
 }
 
@@ -476,7 +385,7 @@ func around(a, b string) (string, string) {
 	for start > 0 && !utf8.RuneStart(a[start]) {
 		start--
 	}
-	cut := func(s string) string { return cmp(start > 0, "...", "") + strconv.Quote(clip(s[start:])) }
+	cut := func(s string) string { return pick(start > 0, "...", "") + strconv.Quote(clip(s[start:])) }
 	return cut(a), cut(b)
 }
 
@@ -494,78 +403,64 @@ func clip(s string) string {
 
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
-func cmp[T any](cond bool, a, b T) T {
+func pick[T any](cond bool, a, b T) T {
 	if cond {
 		return a
 	}
 	return b
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// column is a column as the row comparison reads it.
+type column struct{ name, dataType, columnType, charset string }
+
+// hexed says whether expr reads col's values as the HEX() of their bytes.
+func (col column) hexed() bool {
+	switch col.dataType {
+	case "tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "float", "double",
+		"date", "datetime", "timestamp", "time", "year", "enum", "set":
+		return false
 	}
-	slices.Sort(keys)
-	return keys
+	return true // strings, binaries, BIT, JSON, geometry: the stored bytes
 }
 
-// hexBytes decodes a HEX() result; BIT values may have an odd length.
-func hexBytes(h string) []byte {
-	if len(h)%2 == 1 {
-		h = "0" + h
-	}
-	b, _ := hex.DecodeString(h)
-	return b
-}
-
-// column is what the row comparison needs to know of a column.
-type column struct{ name, dataType, columnType, charset, nullable string }
-
-// expr selects a column so that equal stored values, and only those, read
-// the same on both servers: 'N' for NULL, else 'V' and a text that keeps
-// every bit of the value.
+// expr selects col so that equal stored values, and only those, read the
+// same on both servers: 'N' for NULL, else 'V' and text keeping every bit.
 func (col column) expr() string {
 	q := quoteIdent(col.name)
-	v := "HEX(" + q + ")" // the stored bytes of strings, binaries, BIT, JSON, geometry
-	switch col.dataType {
-	case "tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "double",
-		"date", "datetime", "timestamp", "time", "year":
-		// Exact text; MariaDB prints doubles round-trip exact.
-		v = "CAST(" + q + " AS CHAR)"
-	case "float":
-		// A FLOAT prints with 6 digits; as a DOUBLE it prints exactly.
+	v := "HEX(" + q + ")"
+	switch {
+	case col.dataType == "float":
+		// A FLOAT prints with 6 digits; as a DOUBLE, exactly.
 		v = "CAST(CAST(" + q + " AS DOUBLE) AS CHAR)"
-	case "enum", "set":
+	case col.dataType == "enum" || col.dataType == "set":
 		// The index too: an invalid ENUM value reads '' like a declared ''.
 		v = "CONCAT(" + q + "+0, ':', HEX(" + q + "))"
+	case !col.hexed():
+		// Exact: MariaDB prints a DOUBLE round-trip exact, and TIMESTAMPs
+		// in the session's UTC.
+		v = "CAST(" + q + " AS CHAR)"
 	}
 	return "IF(" + q + " IS NULL, 'N', CONCAT('V', " + v + "))"
 }
 
-// show renders a value read through expr for a message.
+// show renders a value read through expr for a message: text as text, any
+// other bytes (binary, latin1 high bytes) as hex.
 func (col column) show(v string) string {
 	if v == "N" {
 		return "NULL"
 	}
 	v = v[1:]
-	switch col.dataType {
-	case "bit":
+	idx, h, enum := strings.Cut(v, ":")
+	switch {
+	case col.dataType == "bit":
 		return "0x" + v
-	case "enum", "set":
-		idx, h, _ := strings.Cut(v, ":")
-		return showBytes(hexBytes(h), col.charset) + " (#" + idx + ")"
-	}
-	if !strings.Contains(col.expr(), "HEX(") {
+	case enum && (col.dataType == "enum" || col.dataType == "set"):
+		return column{charset: col.charset}.show("V"+h) + " (#" + idx + ")"
+	case !col.hexed():
 		return v
 	}
-	return showBytes(hexBytes(v), col.charset)
-}
-
-// showBytes prints text as text and anything else (binary, latin1 high
-// bytes) as the bytes it is.
-func showBytes(b []byte, charset string) string {
-	if charset != "" && charset != "binary" && utf8.Valid(b) {
+	b, _ := hex.DecodeString(v)
+	if col.charset != "" && col.charset != "binary" && utf8.Valid(b) {
 		return strconv.Quote(clip(string(b)))
 	}
 	if len(b) > clipLen/2 {
@@ -574,25 +469,24 @@ func showBytes(b []byte, charset string) string {
 	return fmt.Sprintf("x'%X'", b)
 }
 
-// diff says how two values of col differ; for long byte strings, where.
+// diff says how two values of col differ; for long values, where.
 func (col column) diff(a, b string) string {
-	if a != "N" && b != "N" && strings.HasPrefix(col.expr(), "IF") && col.show(a)[0] == 'x' {
-		x, y := hexBytes(a[1:]), hexBytes(b[1:])
-		if len(x) > clipLen/2 || len(y) > clipLen/2 {
-			p := 0
-			for p < len(x) && p < len(y) && x[p] == y[p] {
-				p++
-			}
-			at := func(v []byte) string { return fmt.Sprintf("x'%X'", v[p:min(len(v), p+8)]) }
-			return fmt.Sprintf("%d bytes on the source, %d on the target, first difference at byte %d: %s vs %s",
-				len(x), len(y), p, at(x), at(y))
+	if a != "N" && b != "N" && col.hexed() && col.dataType != "bit" && max(len(a), len(b)) > clipLen {
+		x, _ := hex.DecodeString(a[1:])
+		y, _ := hex.DecodeString(b[1:])
+		p := 0
+		for p < len(x) && p < len(y) && x[p] == y[p] {
+			p++
 		}
+		at := func(v []byte) string { return fmt.Sprintf("x'%X'", v[p:min(len(v), p+8)]) }
+		return fmt.Sprintf("%d bytes on the source, %d on the target, first difference at byte %d: %s vs %s",
+			len(x), len(y), p, at(x), at(y))
 	}
 	return col.show(a) + " on the source, " + col.show(b) + " on the target"
 }
 
-// tableDiff collects the rows of one table that have no identical twin on
-// the other side: counts, and the first few for the report.
+// tableDiff collects the rows of one table without an identical twin on
+// the other side: how many, and the first few for the report.
 type tableDiff struct {
 	table            string
 	cols             []column
@@ -602,17 +496,17 @@ type tableDiff struct {
 	counts           []string
 }
 
-// rows compares the rows of table as two streams sorted by a hash of each
-// row. A hash, not the values: ORDER BY looks at max_sort_length bytes
-// only, so long values would sort differently on two servers. Identical
-// rows hash alike, so duplicates meet and are counted.
+// rows compares table as two streams of rows sorted by a hash of each row.
+// A hash, not the values: ORDER BY reads only max_sort_length bytes of a
+// value, so long ones would not sort alike on two servers. Identical rows
+// hash alike, so duplicates meet and are counted.
 func (c *comparison) rows(table string) {
-	const colQ = "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IFNULL(CHARACTER_SET_NAME, ''), IS_NULLABLE " +
+	const q = "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IFNULL(CHARACTER_SET_NAME, '') " +
 		"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION"
 	columns := func(s *side) (cols []column) {
-		_, rows := c.query(s, colQ, c.db, table)
+		_, rows := c.query(s, q, c.db, table)
 		for _, r := range rows {
-			cols = append(cols, column{r[0], r[1], r[2], r[3], r[4]})
+			cols = append(cols, column{r[0], r[1], r[2], r[3]})
 		}
 		return cols
 	}
@@ -622,8 +516,8 @@ func (c *comparison) rows(table string) {
 		return
 	}
 	d.key = c.key(d)
-	q := d.selectSQL(c.qualified(table)) + " ORDER BY 1"
-	a, b := c.cursor(c.src, q), c.cursor(c.dst, q)
+	sel := d.selectSQL(c.qualified(table)) + " ORDER BY 1"
+	a, b := c.cursor(c.src, sel), c.cursor(c.dst, sel)
 	defer a.rows.Close()
 	defer b.rows.Close()
 	for a.row != nil || b.row != nil {
@@ -648,6 +542,8 @@ func (c *comparison) rows(table string) {
 	c.report(d, a.n, b.n)
 }
 
+// selectSQL reads the hash, then each column through expr. The hash is of
+// the columns' hashes, so that no long value is copied into a longer one.
 func (d *tableDiff) selectSQL(from string) string {
 	exprs, hashes := make([]string, len(d.cols)), make([]string, len(d.cols))
 	for i, col := range d.cols {
@@ -665,7 +561,7 @@ func (d *tableDiff) only(count *int, examples *[][]string, row []string, n int) 
 	}
 }
 
-// group matches rows of equal hash, counting each distinct row per side.
+// group matches rows of one hash, counting each distinct row per side.
 func (d *tableDiff) group(a, b [][]string) {
 	type tally struct {
 		row      []string
@@ -673,20 +569,16 @@ func (d *tableDiff) group(a, b [][]string) {
 	}
 	var order []*tally
 	seen := make(map[string]*tally)
-	count := func(rows [][]string, dst bool) {
-		for _, r := range rows {
-			k := strings.Join(r[1:], ",") // values hold no commas
-			x := seen[k]
-			if x == nil {
-				x = &tally{row: r}
-				seen[k] = x
-				order = append(order, x)
-			}
-			*cmp(dst, &x.dst, &x.src)++
+	for i, r := range slices.Concat(a, b) {
+		k := strings.Join(r[1:], ",") // values hold no commas
+		x := seen[k]
+		if x == nil {
+			x = &tally{row: r}
+			seen[k] = x
+			order = append(order, x)
 		}
+		*pick(i < len(a), &x.src, &x.dst)++
 	}
-	count(a, false)
-	count(b, true)
 	for _, x := range order {
 		switch {
 		case x.src == x.dst:
@@ -706,31 +598,29 @@ func (d *tableDiff) group(a, b [][]string) {
 }
 
 // key picks the columns that name a row: the primary key, else the first
-// unique key of NOT NULL columns; nil if there is none.
+// unique key of whole NOT NULL columns; nil if there is none.
 func (c *comparison) key(d *tableDiff) []int {
-	const q = "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS " +
-		"WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 AND SUB_PART IS NULL " +
+	const q = "SELECT INDEX_NAME, COLUMN_NAME, NULLABLE = 'YES' OR SUB_PART IS NOT NULL " +
+		"FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 " +
 		"ORDER BY INDEX_NAME <> 'PRIMARY', INDEX_NAME, SEQ_IN_INDEX"
 	_, rows := c.query(c.src, q, c.db, d.table)
 	var key []int
+	usable := true
 	for i, r := range rows {
 		pos := slices.IndexFunc(d.cols, func(col column) bool { return col.name == r[1] })
-		if pos < 0 || d.cols[pos].nullable == "YES" {
-			key = []int{-1} // not usable: skip the rest of this index
-		} else if key == nil || key[0] >= 0 {
-			key = append(key, pos)
-		}
-		if i == len(rows)-1 || rows[i+1][0] != r[0] {
-			if len(key) > 0 && key[0] >= 0 {
+		usable = usable && pos >= 0 && r[2] == "0"
+		key = append(key, pos)
+		if i == len(rows)-1 || rows[i+1][0] != r[0] { // the index's last column
+			if usable {
 				return key
 			}
-			key = nil
+			key, usable = nil, true
 		}
 	}
 	return nil
 }
 
-// describe names a row by its key, or by its first columns if it has none.
+// describe names a row by key, or by its first columns.
 func (d *tableDiff) describe(row []string, key []int) string {
 	if key == nil {
 		for i := range min(len(d.cols), 6) {
@@ -745,8 +635,8 @@ func (d *tableDiff) describe(row []string, key []int) string {
 }
 
 // report adds the table's differences. A row without an identical twin is
-// looked up by its key on the other side, to tell a changed row (which
-// columns differ) from a missing one.
+// looked up by its key on the other side, to tell a changed row (and which
+// columns changed) from a missing one.
 func (c *comparison) report(d *tableDiff, srcRows, dstRows int) {
 	if srcRows != dstRows {
 		c.add("table `%s`: %d rows on the source, %d on the target", d.table, srcRows, dstRows)
@@ -761,7 +651,7 @@ func (c *comparison) report(d *tableDiff, srcRows, dstRows int) {
 	}
 	named := make(map[string]bool)
 	for i, examples := range [][][]string{d.srcEx, d.dstEx} {
-		here, there := cmp(i == 0, "source", "target"), cmp(i == 0, c.dst, c.src)
+		here, there := pick(i == 0, "source", "target"), pick(i == 0, c.dst, c.src)
 		for _, row := range examples {
 			if d.key == nil {
 				c.add("table `%s`: row %s only on the %s", d.table, d.describe(row, nil), here)
@@ -777,7 +667,7 @@ func (c *comparison) report(d *tableDiff, srcRows, dstRows int) {
 				c.add("table `%s`: row %s only on the %s: %s", d.table, name, here, d.describe(row, nil))
 				continue
 			}
-			src, dst := cmp(i == 0, row, other), cmp(i == 0, other, row)
+			src, dst := pick(i == 0, row, other), pick(i == 0, other, row)
 			for j, col := range d.cols {
 				if src[j+1] != dst[j+1] {
 					c.add("table `%s`: row %s: column %s is %s", d.table, name, quoteIdent(col.name), col.diff(src[j+1], dst[j+1]))
@@ -802,14 +692,13 @@ func (c *comparison) lookup(s *side, d *tableDiff, row []string) []string {
 	return rows[0]
 }
 
-// cursor streams one side's rows; row is the current one (the hash, then
-// one value per column), nil after the last.
+// cursor streams one side's rows. row is the current one (the hash, then
+// a value per column), nil after the last.
 type cursor struct {
 	s    *side
 	q    string
 	rows *sql.Rows
 	raw  []sql.RawBytes
-	ptrs []any
 	row  []string
 	n    int
 }
@@ -824,10 +713,7 @@ func (c *comparison) cursor(s *side, q string) *cursor {
 		rows.Close()
 		c.fatal(s, q, err)
 	}
-	cur := &cursor{s: s, q: q, rows: rows, raw: make([]sql.RawBytes, len(cols)), ptrs: make([]any, len(cols))}
-	for i := range cur.raw {
-		cur.ptrs[i] = &cur.raw[i]
-	}
+	cur := &cursor{s: s, q: q, rows: rows, raw: make([]sql.RawBytes, len(cols))}
 	c.next(cur)
 	return cur
 }
@@ -840,15 +726,19 @@ func (c *comparison) next(cur *cursor) {
 		cur.row = nil
 		return
 	}
-	if err := cur.rows.Scan(cur.ptrs...); err != nil {
+	ptrs := make([]any, len(cur.raw))
+	for i := range cur.raw {
+		ptrs[i] = &cur.raw[i]
+	}
+	if err := cur.rows.Scan(ptrs...); err != nil {
 		c.fatal(cur.s, cur.q, err)
 	}
 	cur.n++
 	cur.row = make([]string, len(cur.raw))
 	for i, v := range cur.raw {
 		if v == nil {
-			// Only a value longer than max_allowed_packet, as HEX()
-			// doubles it, reads as NULL here.
+			// expr is never NULL, unless HEX() made a value longer than
+			// max_allowed_packet.
 			c.t.Fatalf("testdb: %s %s: a value is too long to compare (max_allowed_packet): %s",
 				cur.s.name, cur.s.srv.addr(), clip(cur.q))
 		}

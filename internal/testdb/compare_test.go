@@ -84,8 +84,8 @@ func record(t *testing.T, f func(tb testing.TB)) *recorder {
 }
 
 // pair builds the same small database, under the same name, on both
-// servers and returns its name. It has a keyed table with a BLOB and a
-// TIMESTAMP, a table without a key holding a duplicate row, a trigger, a
+// servers and returns its name. It has a keyed table with a BLOB, a
+// TIMESTAMP and a FLOAT, a table without a key holding a duplicate row, a trigger, a
 // view and a function.
 func pair(t *testing.T) (src, dst *testdb.Server, db string) {
 	t.Helper()
@@ -95,11 +95,11 @@ func pair(t *testing.T) (src, dst *testdb.Server, db string) {
 	q := "`" + db + "`."
 	for _, s := range []*testdb.Server{src, dst} {
 		s.Exec(t,
-			"CREATE TABLE "+q+"t (id INT PRIMARY KEY, b BLOB, ts TIMESTAMP(6) NULL, c INT COMMENT 'count', s VARCHAR(10))",
+			"CREATE TABLE "+q+"t (id INT PRIMARY KEY, b BLOB, ts TIMESTAMP(6) NULL, c INT COMMENT 'count', s VARCHAR(10), f FLOAT)",
 			"CREATE TABLE "+q+"nokey (a INT, s VARCHAR(10))",
 			"CREATE TRIGGER "+q+"t_bi BEFORE INSERT ON "+q+"t FOR EACH ROW SET NEW.c = NEW.c + 1",
 			"CREATE FUNCTION "+q+"twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2",
-			"INSERT INTO "+q+"t VALUES (1, REPEAT(x'00FF', 600), '2024-02-29 12:00:00.000001', 1, ''), (2, NULL, NULL, NULL, NULL)",
+			"INSERT INTO "+q+"t VALUES (1, REPEAT(x'00FF', 600), '2024-02-29 12:00:00.000001', 1, '', 0.1), (2, NULL, NULL, NULL, NULL, NULL)",
 			"INSERT INTO "+q+"nokey VALUES (1, 'a'), (1, 'a'), (1, 'a'), (2, NULL)",
 		)
 	}
@@ -141,6 +141,11 @@ func TestCompareFindsDifferences(t *testing.T) {
 		change: []string{"UPDATE {{db}}.t SET s = NULL WHERE id = 1"},
 		want:   []string{"row (`id`=1): column `s` is \"\" on the source, NULL on the target"},
 	}, {
+		// Both print as 0.1 with a FLOAT's 6 digits.
+		name:   "a FLOAT in its last bit",
+		change: []string{"UPDATE {{db}}.t SET f = 0.1000001 WHERE id = 1"},
+		want:   []string{"column `f` is 0.10000000149011612 on the source, 0.10000009834766388 on the target"},
+	}, {
 		name:   "a duplicate row lost",
 		change: []string{"DELETE FROM {{db}}.nokey WHERE a = 1 LIMIT 1"},
 		want: []string{"table `nokey`: 4 rows on the source, 3 on the target",
@@ -162,6 +167,10 @@ func TestCompareFindsDifferences(t *testing.T) {
 		name:   "a function body",
 		change: []string{"DROP FUNCTION {{db}}.twice", "CREATE FUNCTION {{db}}.twice(x INT) RETURNS INT DETERMINISTIC RETURN x + x"},
 		want:   []string{"function `twice`: SHOW CREATE FUNCTION differs"},
+	}, {
+		name:   "a view body",
+		change: []string{"CREATE OR REPLACE DEFINER = 'someone'@'%' VIEW {{db}}.v AS SELECT id FROM {{db}}.t WHERE id > 1"},
+		want:   []string{"view `v`: SHOW CREATE VIEW differs", "`.`t`.`id` > 1"},
 	}, {
 		name:   "a table only on the target",
 		change: []string{"CREATE TABLE {{db}}.extra (id INT)"},

@@ -54,9 +54,13 @@ func kindOf(dataType, charset string) colKind {
 	switch strings.ToLower(dataType) {
 	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "double", "real":
 		return kindExact
+	case "year":
+		// As a number: the string '0' would be the year 2000, the number 0
+		// is the zero year 0000.
+		return kindExact
 	case "float":
 		return kindFloat
-	case "date", "datetime", "timestamp", "time", "year":
+	case "date", "datetime", "timestamp", "time":
 		return kindTemporal
 	case "json":
 		return kindText
