@@ -26,6 +26,9 @@ type copier struct {
 	// maxStmt bounds one INSERT statement.
 	maxStmt int
 
+	// noLoadData is set once the target refused LOAD DATA LOCAL.
+	noLoadData atomic.Bool
+
 	rows, bytes atomic.Int64
 	// chunksDone counts chunks committed in this run and before it.
 	chunksDone atomic.Int64
@@ -106,7 +109,19 @@ func (c *copier) copyChunkWithRetry(ctx context.Context, worker int, ch chunk) e
 			c.e.cfg.Logger.Warn("a source reader was reconnected: its chunks come from a later snapshot than the others", "worker", worker)
 			c.snap.readers[worker] = r
 		}
-		rows, bytes, err := c.copyChunk(ctx, c.snap.readers[worker], t, ch)
+		var rows, bytes int64
+		var err error
+		if !c.e.cfg.DisableLoadData && !c.noLoadData.Load() && loadDataFits(t) {
+			rows, bytes, err = c.loadChunk(ctx, c.snap.readers[worker], t, ch)
+			if errors.Is(err, errLoadDataDenied) {
+				if !c.noLoadData.Swap(true) {
+					c.e.cfg.Logger.Info("the target does not allow LOAD DATA LOCAL INFILE (local_infile); copying with INSERTs, which costs it more")
+				}
+				rows, bytes, err = c.copyChunk(ctx, c.snap.readers[worker], t, ch)
+			}
+		} else {
+			rows, bytes, err = c.copyChunk(ctx, c.snap.readers[worker], t, ch)
+		}
 		if err != nil {
 			var re *readError
 			if errors.As(err, &re) && retryable(err) {

@@ -45,6 +45,10 @@ type Config struct {
 	// BatchBytes bounds one INSERT statement. Default 1 MiB (less when the
 	// target's max_allowed_packet is smaller).
 	BatchBytes int
+	// DisableLoadData copies with multi-row INSERTs only, never LOAD DATA
+	// LOCAL INFILE (which is cheaper for the target and used by default
+	// where the target allows it).
+	DisableLoadData bool
 	// RetryFor is how long a dropped or refused connection is retried
 	// before the job fails. Default 2 minutes.
 	RetryFor time.Duration

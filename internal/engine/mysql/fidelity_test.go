@@ -41,6 +41,14 @@ func TestFullMigrationFidelity(t *testing.T) {
 	testdb.CompareDatabase(t, src, dst, db)
 }
 
+// The same through INSERTs, as against a target that forbids LOAD DATA
+// LOCAL (local_infile=OFF).
+func TestFullMigrationFidelityWithInserts(t *testing.T) {
+	src, dst, db := fidelitySource(t)
+	migrateWith(t, mysql.Config{DisableLoadData: true}, fidelitySpec(src, dst, "dts-inserts-"+db, engine.MigrateFull, engine.ObjectSelection{Database: db}))
+	testdb.CompareDatabase(t, src, dst, db)
+}
+
 func TestStructureOnly(t *testing.T) {
 	src, dst, db := fidelitySource(t)
 	migrate(t, fidelitySpec(src, dst, "dts-structure-"+db, engine.MigrateStructure, engine.ObjectSelection{Database: db}))
@@ -115,11 +123,16 @@ func fidelitySpec(src, dst *testdb.Server, jobID string, migrateType int, object
 // migrate runs spec to the end and checks what it reported.
 func migrate(t *testing.T, spec engine.Spec) *recordingReporter {
 	t.Helper()
+	return migrateWith(t, mysql.Config{}, spec)
+}
+
+func migrateWith(t *testing.T, cfg mysql.Config, spec engine.Spec) *recordingReporter {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep := &recordingReporter{}
 	start := time.Now()
-	if err := mysql.New(mysql.Config{}).Migrate(ctx, spec, rep, nil); err != nil {
+	if err := mysql.New(cfg).Migrate(ctx, spec, rep, nil); err != nil {
 		t.Fatalf("Migrate %s: %v", spec.JobID, err)
 	}
 	t.Logf("Migrate %s took %v", spec.JobID, time.Since(start).Round(time.Millisecond))

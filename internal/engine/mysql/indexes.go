@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"golang.org/x/sync/errgroup"
@@ -71,6 +72,10 @@ func (m *migration) addDeferredIndexes(ctx context.Context) error {
 	if len(m.state.Deferred) == 0 {
 		return nil
 	}
+	started := time.Now()
+	defer func() {
+		m.e.cfg.Logger.Info("secondary indexes built", "job_id", m.spec.JobID, "tables", len(m.state.Deferred), "elapsed", time.Since(started).Round(time.Millisecond))
+	}()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(m.e.cfg.Workers)
 	for key, adds := range m.state.Deferred {

@@ -350,6 +350,7 @@ func (m *migration) copyRows(ctx context.Context) error {
 			}
 		}
 	}()
+	started := time.Now()
 	err = c.run(ctx, m.state.Plan, done)
 	close(stop)
 	<-reported
@@ -357,7 +358,8 @@ func (m *migration) copyRows(ctx context.Context) error {
 		return err
 	}
 	m.report.Progress(95, 100)
-	m.e.cfg.Logger.Info("rows copied", "job_id", m.spec.JobID, "rows", c.rows.Load(), "bytes", c.bytes.Load(), "chunks", len(m.state.Plan))
+	m.e.cfg.Logger.Info("rows copied", "job_id", m.spec.JobID, "rows", c.rows.Load(), "bytes", c.bytes.Load(),
+		"chunks", len(m.state.Plan), "elapsed", time.Since(started).Round(time.Millisecond))
 	return nil
 }
 

@@ -158,3 +158,21 @@ func TestTargetBinlogOff(t *testing.T) {
 		t.Errorf("target %s, source %s", got, want)
 	}
 }
+
+// A target with local_infile=OFF refuses LOAD DATA LOCAL; the copy falls
+// back to INSERTs and still arrives whole.
+func TestLoadDataDeniedFallsBack(t *testing.T) {
+	src, dst := testdb.Shared(t)
+	db := src.NewDatabase(t, "noinfile")
+	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	src.Exec(t, "CREATE TABLE `"+db+"`.t (id INT PRIMARY KEY, v VARBINARY(300))",
+		"INSERT INTO `"+db+"`.t SELECT seq, UNHEX(REPEAT(HEX(seq % 256), seq % 200)) FROM `"+db+"`.seq_1_to_3000")
+	dst.Exec(t, "SET GLOBAL local_infile = 0")
+	t.Cleanup(func() { dst.Exec(t, "SET GLOBAL local_infile = 1") })
+	if err := mysql.New(mysql.Config{ChunkRows: 1000}).Migrate(context.Background(), fullSpec("dts-noinfile", src, dst, db), &recorder{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := checksums(t, dst, db, "t"), checksums(t, src, db, "t"); got != want {
+		t.Errorf("target %s, source %s", got, want)
+	}
+}

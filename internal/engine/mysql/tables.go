@@ -30,6 +30,11 @@ type column struct {
 	name    string
 	kind    colKind
 	charset string
+	// bitOrSpatial values cannot be loaded from text (see loaddata.go).
+	bitOrSpatial bool
+	// year: the server sends the zero year as "0", which as text is the
+	// year 2000; it must be written as a number.
+	year bool
 }
 
 // tableInfo is what copying a table needs to know.
@@ -74,6 +79,14 @@ func kindOf(dataType, charset string) colKind {
 	return kindBinary
 }
 
+func isBitOrSpatial(dataType string) bool {
+	switch strings.ToLower(dataType) {
+	case "bit", "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection":
+		return true
+	}
+	return false
+}
+
 func isIntType(dataType string) bool {
 	switch strings.ToLower(dataType) {
 	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
@@ -106,7 +119,7 @@ func loadTableInfo(ctx context.Context, q queryer, db, name string) (*tableInfo,
 		if dataType == "json" && charset == "" {
 			charset = "utf8mb4"
 		}
-		t.columns = append(t.columns, column{name: col, kind: kindOf(dataType, charset), charset: charset})
+		t.columns = append(t.columns, column{name: col, kind: kindOf(dataType, charset), charset: charset, bitOrSpatial: isBitOrSpatial(dataType), year: strings.EqualFold(dataType, "year")})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
