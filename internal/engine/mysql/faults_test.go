@@ -108,7 +108,9 @@ func TestSourceGoneFails(t *testing.T) {
 	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS gone") })
 	e := mysql.New(mysql.Config{ChunkRows: 2000, Workers: 1, RetryFor: 3 * time.Second, DialTimeout: time.Second})
 	done := make(chan error, 1)
-	go func() { done <- e.Migrate(context.Background(), fullSpec("dts-gone", src, dst, "gone"), &recorder{}, nil) }()
+	go func() {
+		done <- e.Migrate(context.Background(), fullSpec("dts-gone", src, dst, "gone"), &recorder{}, nil)
+	}()
 	waitChunks(t, dst, "dts-gone", 2)
 	pid, err := os.ReadFile(filepath.Join(src.Dir, "mariadbd.pid"))
 	if err != nil {
