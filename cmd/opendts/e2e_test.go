@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,14 +33,29 @@ type server struct {
 	log  *os.File
 }
 
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
+	out  []byte
+}
+
+// buildBinary builds opendts once for the test binary.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "opendts")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "opendts-e2e-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.bin = filepath.Join(dir, "opendts")
+		built.out, built.err = exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v\n%s", built.err, built.out)
 	}
-	return bin
+	return built.bin
 }
 
 func freeAddr(t *testing.T) string {
@@ -238,4 +254,99 @@ func testdbCompare(t *testing.T, src, dst *testdb.Server, db string, tables ...s
 			t.Errorf("%s differs: source %d rows checksum %v, target %d rows checksum %v", tb, na, a, nb, b)
 		}
 	}
+}
+
+// StopMigrateJob during the copy stops it promptly (status 10 within
+// seconds); while it ran, DescribeMigrateJobs showed the copy moving.
+func TestStopDuringCopyAndProgress(t *testing.T) {
+	src, dst := testdb.Shared(t)
+	db := src.NewDatabase(t, "e2estop")
+	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	src.Exec(t,
+		"CREATE TABLE `"+db+"`.t (id INT PRIMARY KEY, b BLOB)",
+		"INSERT INTO `"+db+"`.t SELECT seq, REPEAT(UNHEX(SHA2(seq, 256)), 30) FROM `"+db+"`.seq_1_to_300000",
+		"ANALYZE TABLE `"+db+"`.t",
+	)
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "opendts.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	s := &server{t: t, bin: buildBinary(t), dir: t.TempDir(), addr: freeAddr(t), log: logFile}
+	s.start()
+	defer s.kill()
+	id := s.createAndCheck(src, dst, db)
+	start := sdk.NewStartMigrateJobRequest()
+	start.JobId = &id
+	if _, err := s.client().StartMigrateJob(start); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		req := sdk.NewDescribeMigrateJobsRequest()
+		req.JobId = &id
+		resp, err := s.client().DescribeMigrateJobs(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := resp.Response.JobList[0]
+		if *j.Status != 7 {
+			t.Fatalf("status %d before the stop", *j.Status)
+		}
+		if *j.Detail.StepNow == 3 && *j.Detail.CurrentStepProgress != "0" && *j.Detail.CurrentStepProgress != "100" {
+			seen[*j.Detail.Progress] = true
+		}
+		if len(seen) >= 2 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(seen) < 2 {
+		t.Fatalf("the copy's progress never moved: %v", seen)
+	}
+	stop := sdk.NewStopMigrateJobRequest()
+	stop.JobId = &id
+	stopped := time.Now()
+	if _, err := s.client().StopMigrateJob(stop); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		st, info := s.status(id)
+		if st == 10 {
+			if !strings.Contains(info, "StopMigrateJob") {
+				t.Errorf("ErrorInfo %q", info)
+			}
+			break
+		}
+		if time.Since(stopped) > 5*time.Second {
+			t.Fatalf("still at status %d 5 s after StopMigrateJob", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("stopped in %v, progress seen %v", time.Since(stopped).Round(time.Millisecond), seen)
+}
+
+func (s *server) createAndCheck(src, dst *testdb.Server, db string) string {
+	s.t.Helper()
+	req := sdk.NewCreateMigrateJobRequest()
+	req.JobName = sp("e2e " + db)
+	req.MigrateOption = &sdk.MigrateOption{RunMode: ip(1), MigrateType: ip(2), MigrateObject: ip(2), ConsistencyType: ip(5)}
+	req.SrcDatabaseType, req.SrcAccessType = sp("mariadb"), sp("extranet")
+	req.SrcInfo = &sdk.SrcInfo{Ip: sp(src.Host), Port: ip(int64(src.Port)), User: sp("root"), Password: sp("")}
+	req.DstDatabaseType, req.DstAccessType = sp("mariadb"), sp("extranet")
+	req.DstInfo = &sdk.DstInfo{Ip: sp(dst.Host), Port: ip(int64(dst.Port)), User: sp("root"), Password: sp("")}
+	req.DatabaseInfo = sp(fmt.Sprintf(`[{"Database":%q}]`, db))
+	resp, err := s.client().CreateMigrateJob(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	id := *resp.Response.JobId
+	check := sdk.NewCreateMigrateCheckJobRequest()
+	check.JobId = &id
+	if _, err := s.client().CreateMigrateCheckJob(check); err != nil {
+		s.t.Fatal(err)
+	}
+	s.wait(id, 4, 20*time.Second)
+	return id
 }
