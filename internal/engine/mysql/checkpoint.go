@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // checkpointDB is where opendts keeps its progress on the target, beside
@@ -31,7 +33,11 @@ const (
 	phaseStructure = "structure"
 	phaseCopy      = "copy"
 	phaseObjects   = "objects"
-	phaseDone      = "done"
+	// Full + incremental jobs: the binlog until Complete, then the objects
+	// that must not act while changes are applied (triggers, events).
+	phaseIncremental = "incremental"
+	phaseFinal       = "final"
+	phaseDone        = "done"
 )
 
 // jobState is what a restart needs: where the job was, the chunk plan
@@ -134,6 +140,12 @@ func (c *checkpoint) forget(ctx context.Context) error {
 		if _, err := c.db.ExecContext(ctx, q, c.jobID); err != nil {
 			return fmt.Errorf("clear the checkpoint: %w", err)
 		}
+	}
+	// The binlog position table exists only once a job replicated.
+	_, err := c.db.ExecContext(ctx, "DELETE FROM "+binlogPositionsTable+" WHERE job_id = ?", c.jobID)
+	var myErr *mysql.MySQLError
+	if err != nil && !(errors.As(err, &myErr) && myErr.Number == 1146) {
+		return fmt.Errorf("clear the checkpoint: %w", err)
 	}
 	return nil
 }

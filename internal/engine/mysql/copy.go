@@ -125,7 +125,7 @@ func (c *copier) copyChunkWithRetry(ctx context.Context, worker int, ch chunk) e
 		if err != nil {
 			var re *readError
 			if errors.As(err, &re) && retryable(err) {
-				c.snap.readers[worker].Close()
+				closeReader(c.snap.readers[worker])
 				c.snap.readers[worker] = nil
 			}
 			return err

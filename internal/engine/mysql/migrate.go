@@ -3,7 +3,6 @@ package mysql
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ var (
 	stepDumper    = engine.StepDef{ID: "dumper", Name: "take a consistent snapshot of the source"}
 	stepLoader    = engine.StepDef{ID: "loader", Name: "copy rows"}
 	stepObjects   = engine.StepDef{ID: "objects", Name: "build secondary indexes; create triggers, routines and events"}
+	stepSinker    = engine.StepDef{ID: "sinker", Name: "apply changes from the binlog"}
 )
 
 // migration is one run of Migrate.
@@ -41,10 +41,7 @@ type migration struct {
 // again with the same JobID after a crash or a stop, it resumes where the
 // last run was, skipping the chunks already committed.
 func (e *Engine) Migrate(ctx context.Context, spec engine.Spec, report engine.Reporter, complete <-chan string) error {
-	if spec.MigrateType == engine.MigrateFullAndIncremental {
-		return errors.New("full + incremental migration (MigrateType 3) is not available in this opendts yet; use MigrateType 2 and stop writes to the source during the copy")
-	}
-	if spec.MigrateType != engine.MigrateStructure && spec.MigrateType != engine.MigrateFull {
+	if spec.MigrateType < engine.MigrateStructure || spec.MigrateType > engine.MigrateFullAndIncremental {
 		return fmt.Errorf("unknown MigrateType %d", spec.MigrateType)
 	}
 	extern, err := parseExternParams(spec.ExternParams)
@@ -89,8 +86,11 @@ func (e *Engine) Migrate(ctx context.Context, spec engine.Spec, report engine.Re
 		return err
 	}
 	steps := []engine.StepDef{stepStructure}
-	if spec.MigrateType == engine.MigrateFull {
+	switch spec.MigrateType {
+	case engine.MigrateFull:
 		steps = append(steps, stepDumper, stepLoader, stepObjects)
+	case engine.MigrateFullAndIncremental:
+		steps = append(steps, stepDumper, stepLoader, stepObjects, stepSinker)
 	}
 	report.Plan(steps)
 
@@ -101,7 +101,7 @@ func (e *Engine) Migrate(ctx context.Context, spec engine.Spec, report engine.Re
 		}
 		defer restore()
 	}
-	if err := m.run(ctx); err != nil {
+	if err := m.run(ctx, complete); err != nil {
 		return err
 	}
 	report.Progress(100, 100)
@@ -124,7 +124,8 @@ func (m *migration) close() {
 }
 
 // run walks the phases from the one saved.
-func (m *migration) run(ctx context.Context) error {
+func (m *migration) run(ctx context.Context, complete <-chan string) error {
+	incremental := m.spec.MigrateType == engine.MigrateFullAndIncremental
 	if m.state.Phase == phaseStructure {
 		m.report.StepStarted(stepStructure.ID)
 		if err := m.structure(ctx); err != nil {
@@ -147,11 +148,33 @@ func (m *migration) run(ctx context.Context) error {
 		}
 	}
 	if m.state.Phase == phaseObjects {
-		if m.spec.MigrateType == engine.MigrateFull {
+		if m.spec.MigrateType != engine.MigrateStructure {
 			m.report.StepStarted(stepObjects.ID)
 			m.report.Progress(97, 0)
 		}
-		if err := m.objects(ctx); err != nil {
+		// Triggers and events would act on the changes being applied:
+		// a full + incremental job creates them at the end.
+		if err := m.objects(ctx, !incremental); err != nil {
+			return err
+		}
+		next := phaseDone
+		if incremental {
+			next = phaseIncremental
+		}
+		if err := m.advance(ctx, next); err != nil {
+			return err
+		}
+	}
+	if m.state.Phase == phaseIncremental {
+		if err := m.replicate(ctx, complete); err != nil {
+			return err
+		}
+		if err := m.advance(ctx, phaseFinal); err != nil {
+			return err
+		}
+	}
+	if m.state.Phase == phaseFinal {
+		if err := m.finalObjects(ctx); err != nil {
 			return err
 		}
 		if err := m.advance(ctx, phaseDone); err != nil {
@@ -247,12 +270,30 @@ func (m *migration) structure(ctx context.Context) error {
 	return nil
 }
 
-// objects creates what must not exist while rows load: triggers (they
-// would fire), and routines and events (whole databases only).
-func (m *migration) objects(ctx context.Context) error {
+// objects creates what must not exist while rows load: the secondary
+// indexes, routines (whole databases only), and with withActive the
+// triggers (they would fire) and events (they would write).
+func (m *migration) objects(ctx context.Context, withActive bool) error {
 	if err := m.addDeferredIndexes(ctx); err != nil {
 		return err
 	}
+	for _, db := range m.dbs {
+		if !m.wholeDBs[db] {
+			continue
+		}
+		if err := m.schema.createRoutines(ctx, db); err != nil {
+			return err
+		}
+	}
+	if withActive {
+		return m.finalObjects(ctx)
+	}
+	return nil
+}
+
+// finalObjects creates the triggers of the copied tables and the events of
+// whole databases.
+func (m *migration) finalObjects(ctx context.Context) error {
 	byDB := map[string]map[string]bool{}
 	for _, t := range m.tables {
 		if byDB[t.db] == nil {
@@ -267,14 +308,41 @@ func (m *migration) objects(ctx context.Context) error {
 		if !m.wholeDBs[db] {
 			continue
 		}
-		if err := m.schema.createRoutines(ctx, db); err != nil {
-			return err
-		}
 		if err := m.schema.createEvents(ctx, db); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// selected reports whether the job replicates a table.
+func (m *migration) selected(db, table string) bool {
+	if isSystemDB(db) {
+		return false
+	}
+	if m.spec.MigrateObject != engine.MigrateObjectSelected {
+		return true
+	}
+	for _, o := range m.spec.Objects {
+		if o.Database != db {
+			continue
+		}
+		if len(o.Tables) == 0 {
+			return true
+		}
+		for _, t := range o.Tables {
+			if t == table {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (m *migration) sourceIsMariaDB(ctx context.Context) bool {
+	var v string
+	_ = m.src.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v)
+	return strings.Contains(strings.ToLower(v), "mariadb")
 }
 
 // copyRows takes the snapshot, plans the chunks (once: a resumed job keeps

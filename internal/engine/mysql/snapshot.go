@@ -25,10 +25,21 @@ type snapshot struct {
 
 func (s *snapshot) close() {
 	for _, c := range s.readers {
-		if c != nil {
-			c.Close()
-		}
+		closeReader(c)
 	}
+}
+
+// closeReader ends a reader's snapshot transaction before its connection
+// goes back to the pool: an open transaction would keep its metadata locks
+// and block every DDL on the tables it read.
+func closeReader(c *sql.Conn) {
+	if c == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = c.ExecContext(ctx, "ROLLBACK")
+	c.Close()
 }
 
 // takeSnapshot opens n readers at one consistent point. Writes are held by

@@ -1,0 +1,544 @@
+package mysql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	gomysqlmysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+	gmysql "github.com/go-sql-driver/mysql"
+
+	"github.com/opendts/opendts/internal/engine"
+)
+
+// The incremental phase of a full + incremental job: it reads the source's
+// binlog from the snapshot's position and applies the changes to the
+// selected objects, one source transaction per target transaction, with
+// the position reached written in that same transaction. A restart resumes
+// from the last committed transaction: nothing lost, nothing applied twice.
+//
+// opendts owns the reconnects: on any stream error it drops the syncer and
+// starts again from its last committed position, never in the middle of a
+// transaction.
+
+const binlogPositionsTable = "`" + checkpointDB + "`.`binlog_positions`"
+
+var binlogPositionsDDL = "CREATE TABLE IF NOT EXISTS " + binlogPositionsTable + " (" +
+	"job_id VARCHAR(64) NOT NULL PRIMARY KEY, file VARCHAR(255) NOT NULL, pos BIGINT UNSIGNED NOT NULL, " +
+	"updated_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3)) ENGINE=InnoDB"
+
+const savePositionSQL = "INSERT INTO " + binlogPositionsTable + " (job_id, file, pos) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE file = VALUES(file), pos = VALUES(pos)"
+
+// minLevel drops records below a level.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(a), h.min}
+}
+func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.min} }
+
+// binlogPos orders positions: file names of one server sort in order.
+type binlogPos struct {
+	File string
+	Pos  uint64
+}
+
+func (p binlogPos) less(q binlogPos) bool {
+	if p.File != q.File {
+		return p.File < q.File
+	}
+	return p.Pos < q.Pos
+}
+
+type incremental struct {
+	m       *migration
+	tables  map[string]*cdcTable
+	applied binlogPos
+	// lastEvent is the source time of the last event read, for the lag.
+	lastEvent atomic.Int64
+	caughtUp  bool
+}
+
+// replicate runs the incremental phase until complete says to stop and
+// everything up to then is applied.
+func (m *migration) replicate(ctx context.Context, complete <-chan string) error {
+	if _, err := m.dst.ExecContext(ctx, binlogPositionsDDL); err != nil {
+		return fmt.Errorf("create the binlog checkpoint table on the target: %w", err)
+	}
+	inc := &incremental{m: m, tables: map[string]*cdcTable{}}
+	var file string
+	var pos uint64
+	err := m.dst.QueryRowContext(ctx, "SELECT file, pos FROM "+binlogPositionsTable+" WHERE job_id = ?", m.spec.JobID).Scan(&file, &pos)
+	switch {
+	case err == nil:
+		inc.applied = binlogPos{file, pos}
+	case m.state.Snapshot == nil || m.state.Snapshot.File == "":
+		return errors.New("the snapshot has no binlog position: the source user needs REPLICATION CLIENT (BINLOG MONITOR) and the source a binlog")
+	default:
+		inc.applied = binlogPos{m.state.Snapshot.File, m.state.Snapshot.Pos}
+	}
+	m.e.cfg.Logger.Info("incremental phase from the binlog", "job_id", m.spec.JobID, "file", inc.applied.File, "pos", inc.applied.Pos)
+	m.report.StepStarted(stepSinker.ID)
+
+	var stopAt *binlogPos
+	immediately := false
+	for attempt := 0; ; attempt++ {
+		err := inc.stream(ctx, complete, &stopAt, &immediately)
+		if err == nil || ctx.Err() != nil {
+			if err == nil {
+				return nil
+			}
+			return ctx.Err()
+		}
+		if isPurged(err) {
+			return fmt.Errorf("the source no longer has the binlog at %s:%d (purged?): %w; raise binlog_expire_logs_seconds / expire_logs_days and start the job again", inc.applied.File, inc.applied.Pos, err)
+		}
+		var applyErr *applyError
+		if errors.As(err, &applyErr) && !retryable(err) {
+			return err
+		}
+		// The stream broke: start again from the last committed position,
+		// within the retry window.
+		retryErr := m.e.retry(ctx, "reconnect to the source's binlog", func() error {
+			c, err := m.src.Conn(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return c.PingContext(ctx)
+		})
+		if retryErr != nil {
+			return fmt.Errorf("%w (after: %w)", retryErr, err)
+		}
+		m.e.cfg.Logger.Warn("binlog stream restarted from the last applied transaction", "job_id", m.spec.JobID, "err", err, "file", inc.applied.File, "pos", inc.applied.Pos)
+	}
+}
+
+// applyError is a change the target refused.
+type applyError struct{ err error }
+
+func (e *applyError) Error() string { return e.err.Error() }
+func (e *applyError) Unwrap() error { return e.err }
+
+func isPurged(err error) bool {
+	var myErr *gmysql.MySQLError
+	if errors.As(err, &myErr) && myErr.Number == 1236 {
+		return true
+	}
+	return strings.Contains(err.Error(), "ERROR 1236")
+}
+
+// stream reads the binlog from inc.applied and applies it until complete
+// is satisfied (nil) or the stream fails.
+func (inc *incremental) stream(ctx context.Context, complete <-chan string, stopAt **binlogPos, immediately *bool) error {
+	m := inc.m
+	src := m.spec.Source
+	cfg := replication.BinlogSyncerConfig{
+		ServerID:                serverIDFor(m.spec.JobID),
+		Flavor:                  "mariadb",
+		Host:                    src.Host,
+		Port:                    uint16(src.Port),
+		User:                    src.User,
+		Password:                src.Password,
+		TimestampStringLocation: time.UTC,
+		HeartbeatPeriod:         time.Second,
+		ReadTimeout:             10 * time.Second,
+		MaxReconnectAttempts:    1,
+		DisableRetrySync:        true,
+		// go-mysql logs its whole config, password included, at Info:
+		// it only gets to say warnings and errors.
+		Logger: slog.New(minLevel{m.e.cfg.Logger.Handler(), slog.LevelWarn}).With("part", "binlog"),
+	}
+	if !inc.m.sourceIsMariaDB(ctx) {
+		cfg.Flavor = "mysql"
+	}
+	syncer := replication.NewBinlogSyncer(cfg)
+	defer syncer.Close()
+	streamer, err := syncer.StartSync(toGoMySQLPos(inc.applied))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lagDone := make(chan struct{})
+	go func() {
+		defer close(lagDone)
+		inc.watchLag(ctx)
+	}()
+	defer func() { cancel(); <-lagDone }()
+
+	file := inc.applied.File
+	var pending []string
+	inTxn := false
+	for {
+		if *stopAt != nil && !inc.applied.less(**stopAt) && !inTxn {
+			return nil
+		}
+		if *immediately && !inTxn {
+			return nil
+		}
+		select {
+		case mode := <-complete:
+			p, err := inc.m.masterPos(ctx)
+			if err != nil {
+				return err
+			}
+			*stopAt = &p
+			*immediately = mode == engine.CompleteImmediately
+			m.e.cfg.Logger.Info("completing: applying up to the source's position at the call", "job_id", m.spec.JobID, "file", p.File, "pos", p.Pos, "mode", mode)
+			continue
+		default:
+		}
+		ev, err := streamer.GetEvent(ctx)
+		if err != nil {
+			return err
+		}
+		if ev.Header.Timestamp != 0 && ev.Header.EventType != replication.HEARTBEAT_EVENT {
+			inc.lastEvent.Store(int64(ev.Header.Timestamp))
+		}
+		next := binlogPos{file, uint64(ev.Header.LogPos)}
+		switch e := ev.Event.(type) {
+		case *replication.RotateEvent:
+			file = string(e.NextLogName)
+			if !inTxn {
+				inc.applied = binlogPos{file, e.Position}
+			}
+			continue
+		case *replication.MariadbGTIDEvent, *replication.GTIDEvent:
+			inTxn, pending = true, pending[:0]
+			continue
+		case *replication.QueryEvent:
+			q := strings.TrimSpace(string(e.Query))
+			switch strings.ToUpper(q) {
+			case "BEGIN":
+				inTxn, pending = true, pending[:0]
+				continue
+			case "COMMIT":
+				if err := inc.commit(ctx, pending, next); err != nil {
+					return err
+				}
+				inTxn, pending = false, pending[:0]
+				continue
+			}
+			// DDL commits implicitly: whatever was pending is done.
+			if err := inc.ddl(ctx, string(e.Schema), q, next); err != nil {
+				return err
+			}
+			inTxn, pending = false, pending[:0]
+		case *replication.RowsEvent:
+			stmts, err := inc.rowChanges(ctx, e)
+			if err != nil {
+				return err
+			}
+			pending = append(pending, stmts...)
+		case *replication.XIDEvent:
+			if err := inc.commit(ctx, pending, next); err != nil {
+				return err
+			}
+			inTxn, pending = false, pending[:0]
+		default:
+			// Events between transactions (checkpoints, GTID lists) move
+			// the position too, or Complete would wait for them forever.
+			if ev.Header.EventType != replication.HEARTBEAT_EVENT && !inTxn && ev.Header.LogPos > 0 {
+				inc.applied = next
+			}
+		}
+	}
+}
+
+func toGoMySQLPos(p binlogPos) gomysqlmysql.Position {
+	return gomysqlmysql.Position{Name: p.File, Pos: uint32(p.Pos)}
+}
+
+// serverIDFor gives each job its own replica server_id, away from the small
+// numbers DBAs give their servers.
+func serverIDFor(jobID string) uint32 {
+	return 1_000_000_000 + crc32.ChecksumIEEE([]byte(jobID))%1_000_000_000
+}
+
+// rowChanges turns a rows event on a selected table into statements.
+func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent) ([]string, error) {
+	db, name := string(e.Table.Schema), string(e.Table.Table)
+	if !inc.m.selected(db, name) {
+		return nil, nil
+	}
+	t, err := inc.table(ctx, db, name)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	switch e.Type() {
+	case replication.EnumRowsEventTypeInsert:
+		rows := make([][]any, 0, len(e.Rows))
+		for _, r := range e.Rows {
+			v, err := t.rowValues(r)
+			if err != nil {
+				return nil, err
+			}
+			rows = append(rows, v)
+		}
+		if len(t.key) > 0 {
+			out = append(out, t.insertSQL(rows))
+		} else {
+			for _, r := range rows {
+				out = append(out, t.insertSQL([][]any{r}))
+			}
+		}
+	case replication.EnumRowsEventTypeUpdate:
+		for i := 0; i+1 < len(e.Rows); i += 2 {
+			before, err := t.rowValues(e.Rows[i])
+			if err != nil {
+				return nil, err
+			}
+			after, err := t.rowValues(e.Rows[i+1])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, t.updateSQL(before, after)...)
+		}
+	case replication.EnumRowsEventTypeDelete:
+		for _, r := range e.Rows {
+			v, err := t.rowValues(r)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, t.deleteSQL(v))
+		}
+	}
+	return out, nil
+}
+
+func (inc *incremental) table(ctx context.Context, db, name string) (*cdcTable, error) {
+	key := tableID(db, name)
+	if t, ok := inc.tables[key]; ok {
+		return t, nil
+	}
+	t, err := loadCDCTable(ctx, inc.m.dst, db, name)
+	if err != nil {
+		return nil, &applyError{err}
+	}
+	inc.tables[key] = t
+	return t, nil
+}
+
+// commit applies one source transaction and the position after it in one
+// target transaction. A transaction that touched nothing selected only
+// moves the position in memory (saved with the next real one, or by the
+// periodic save).
+func (inc *incremental) commit(ctx context.Context, stmts []string, next binlogPos) error {
+	if len(stmts) == 0 {
+		inc.applied = next
+		return nil
+	}
+	tx, err := inc.m.dst.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			if retryable(err) {
+				return err
+			}
+			return &applyError{fmt.Errorf("apply a change at %s:%d on the target: %w", next.File, next.Pos, err)}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, savePositionSQL, inc.m.spec.JobID, next.File, next.Pos); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	inc.applied = next
+	return nil
+}
+
+var tableDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE|ALTER|DROP|RENAME|TRUNCATE)\\s+(?:TEMPORARY\\s+)?(?:ONLINE\\s+|IGNORE\\s+)?TABLE\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?((?:`(?:[^`]|``)+`|[\\w$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\w$]+))?)")
+var truncateDDL = regexp.MustCompile("(?is)^\\s*TRUNCATE\\s+((?:`(?:[^`]|``)+`|[\\w$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\w$]+))?)")
+var databaseDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE|DROP)\\s+(?:DATABASE|SCHEMA)\\b")
+
+func unquote(ident string) string {
+	ident = strings.TrimSpace(ident)
+	if strings.HasPrefix(ident, "`") && strings.HasSuffix(ident, "`") {
+		return strings.ReplaceAll(ident[1:len(ident)-1], "``", "`")
+	}
+	return ident
+}
+
+func splitQualified(name, defaultDB string) (string, string) {
+	if i := strings.Index(name, "`."); i >= 0 {
+		return unquote(name[:i+1]), unquote(name[i+2:])
+	}
+	if i := strings.Index(name, ".`"); i >= 0 && !strings.HasPrefix(name, "`") {
+		return unquote(name[:i]), unquote(name[i+1:])
+	}
+	if !strings.HasPrefix(name, "`") {
+		if db, t, ok := strings.Cut(name, "."); ok {
+			return unquote(db), unquote(t)
+		}
+	}
+	return defaultDB, unquote(name)
+}
+
+// ddl applies a statement on selected tables (CREATE, ALTER, DROP, RENAME,
+// TRUNCATE TABLE) or, in whole-instance jobs, databases, in binlog order;
+// others are left out and logged. A statement the target refuses fails
+// the job rather than let the schemas drift apart.
+func (inc *incremental) ddl(ctx context.Context, schema, q string, next binlogPos) error {
+	m := inc.m
+	apply := false
+	switch {
+	case databaseDDL.MatchString(q):
+		apply = m.spec.MigrateObject == engine.MigrateObjectWholeInstance
+	default:
+		match := tableDDL.FindStringSubmatch(q)
+		if match == nil {
+			match = truncateDDL.FindStringSubmatch(q)
+		}
+		if match != nil {
+			db, name := splitQualified(match[1], schema)
+			apply = m.selected(db, name)
+			delete(inc.tables, tableID(db, name))
+			if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(q)), "RENAME") || strings.Contains(strings.ToUpper(q), " RENAME ") {
+				// The new name may be selected too: drop the whole cache.
+				inc.tables = map[string]*cdcTable{}
+			}
+		}
+	}
+	if apply {
+		conn, err := m.dst.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if schema != "" {
+			if _, err := conn.ExecContext(ctx, "USE "+quoteIdent(schema)); err != nil && !isExists(err) {
+				return &applyError{fmt.Errorf("apply DDL at %s:%d: %w", next.File, next.Pos, err)}
+			}
+		}
+		if _, err := conn.ExecContext(ctx, q); err != nil && !isExists(err) {
+			return &applyError{fmt.Errorf("the target refused DDL at %s:%d (%.200s): %w", next.File, next.Pos, q, err)}
+		}
+		m.e.cfg.Logger.Info("DDL applied", "job_id", m.spec.JobID, "file", next.File, "pos", next.Pos)
+		if _, err := m.dst.ExecContext(ctx, savePositionSQL, m.spec.JobID, next.File, next.Pos); err != nil {
+			return err
+		}
+	}
+	inc.applied = next
+	return nil
+}
+
+// masterPos is the source's current binlog position.
+func (m *migration) masterPos(ctx context.Context) (binlogPos, error) {
+	var p binlogPos
+	rows, err := m.src.QueryContext(ctx, "SHOW MASTER STATUS")
+	if err != nil {
+		return p, fmt.Errorf("read the source's binlog position: %w", err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	if !rows.Next() {
+		return p, errors.New("the source has no binlog (SHOW MASTER STATUS is empty)")
+	}
+	vals := make([]any, len(cols))
+	var file string
+	var pos uint64
+	vals[0], vals[1] = &file, &pos
+	for i := 2; i < len(vals); i++ {
+		vals[i] = new(any)
+	}
+	if err := rows.Scan(vals...); err != nil {
+		return p, err
+	}
+	return binlogPos{file, pos}, nil
+}
+
+// watchLag reports the lag every second and saves the applied position
+// when transactions on unselected tables moved it.
+func (inc *incremental) watchLag(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			inc.checkCaughtUp(ctx)
+		}
+	}
+}
+
+func (inc *incremental) checkCaughtUp(ctx context.Context) {
+	m := inc.m
+	master, err := m.masterPos(ctx)
+	if err != nil {
+		m.e.cfg.Logger.Warn("cannot read the source's binlog position for the lag", "job_id", m.spec.JobID, "err", err)
+		return
+	}
+	applied := inc.applied
+	var bytes int64
+	if master.File == applied.File {
+		bytes = int64(master.Pos) - int64(applied.Pos)
+	} else {
+		bytes = m.binlogBytesBetween(ctx, applied, master)
+	}
+	bytes = max(bytes, 0)
+	var seconds int64
+	if bytes > 0 {
+		if last := inc.lastEvent.Load(); last > 0 {
+			seconds = max(time.Now().Unix()-last, 0)
+		}
+	}
+	m.report.Lag(seconds, bytes)
+	if !inc.caughtUp && seconds <= 1 && bytes < 1<<20 {
+		inc.caughtUp = true
+		m.report.CaughtUp()
+	}
+}
+
+// binlogBytesBetween sums the binlog between two positions in different
+// files.
+func (m *migration) binlogBytesBetween(ctx context.Context, from, to binlogPos) int64 {
+	rows, err := m.src.QueryContext(ctx, "SHOW BINARY LOGS")
+	if err != nil {
+		return 0
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var total int64
+	for rows.Next() {
+		var name string
+		var size int64
+		vals := []any{&name, &size}
+		for i := 2; i < len(cols); i++ {
+			vals = append(vals, new(any))
+		}
+		if rows.Scan(vals...) != nil {
+			return 0
+		}
+		switch {
+		case name < from.File || name > to.File:
+		case name == from.File:
+			total += size - int64(from.Pos)
+		case name == to.File:
+			total += int64(to.Pos)
+		default:
+			total += size
+		}
+	}
+	return total
+}

@@ -1,0 +1,278 @@
+package mysql
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// cdcColumn is one column of a replicated table as row events carry it.
+type cdcColumn struct {
+	name      string
+	dataType  string
+	kind      colKind
+	charset   string
+	unsigned  bool
+	generated bool
+}
+
+// cdcTable is a replicated table's shape on the target, which opendts keeps
+// equal to the source's at the binlog position being applied by applying
+// the DDL in order.
+type cdcTable struct {
+	db, name string
+	cols     []cdcColumn
+	stored   []int // positions of the columns that are not generated
+	key      []int // positions of the key columns; empty: no key
+}
+
+func (t *cdcTable) String() string { return quoteIdent(t.db) + "." + quoteIdent(t.name) }
+
+// loadCDCTable reads a table's columns and key from the target.
+func loadCDCTable(ctx context.Context, q queryer, db, name string) (*cdcTable, error) {
+	t := &cdcTable{db: db, name: name}
+	rows, err := q.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, COALESCE(CHARACTER_SET_NAME, ''), EXTRA, COLUMN_TYPE
+		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, db, name)
+	if err != nil {
+		return nil, fmt.Errorf("read the columns of %s on the target: %w", t, err)
+	}
+	for rows.Next() {
+		var c cdcColumn
+		var extra, colType string
+		if err := rows.Scan(&c.name, &c.dataType, &c.charset, &extra, &colType); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if c.dataType == "json" && c.charset == "" {
+			c.charset = "utf8mb4"
+		}
+		c.kind = kindOf(c.dataType, c.charset)
+		c.unsigned = strings.Contains(strings.ToLower(colType), "unsigned")
+		c.generated = strings.Contains(strings.ToUpper(extra), "GENERATED")
+		if !c.generated {
+			t.stored = append(t.stored, len(t.cols))
+		}
+		t.cols = append(t.cols, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(t.cols) == 0 {
+		return nil, fmt.Errorf("table %s does not exist on the target", t)
+	}
+	info, err := loadTableInfo(ctx, q, db, name)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range info.key {
+		for i, c := range t.cols {
+			if c.name == k {
+				t.key = append(t.key, i)
+			}
+		}
+	}
+	return t, nil
+}
+
+// intBits is the width of an integer type, to undo the sign row events
+// give unsigned values.
+func intBits(dataType string) uint {
+	switch dataType {
+	case "tinyint":
+		return 8
+	case "smallint":
+		return 16
+	case "mediumint":
+		return 24
+	case "int", "integer":
+		return 32
+	}
+	return 64
+}
+
+// literal writes a value decoded from a row event as SQL that gives the
+// target the same stored bytes.
+func literal(buf []byte, c cdcColumn, v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(buf, "NULL"...)
+	case int8:
+		return appendInt(buf, c, int64(x))
+	case int16:
+		return appendInt(buf, c, int64(x))
+	case int32:
+		return appendInt(buf, c, int64(x))
+	case int64:
+		if c.dataType == "bit" {
+			return strconv.AppendUint(buf, uint64(x), 10)
+		}
+		return appendInt(buf, c, x)
+	case int:
+		return strconv.AppendInt(buf, int64(x), 10)
+	case uint64:
+		return strconv.AppendUint(buf, x, 10)
+	case float32:
+		return strconv.AppendFloat(buf, float64(x), 'g', -1, 32)
+	case float64:
+		return strconv.AppendFloat(buf, x, 'g', -1, 64)
+	case string:
+		return appendStringLiteral(buf, c, []byte(x))
+	case []byte:
+		return appendStringLiteral(buf, c, x)
+	}
+	return append(buf, fmt.Sprintf("'%v'", v)...)
+}
+
+func appendInt(buf []byte, c cdcColumn, v int64) []byte {
+	if c.unsigned && v < 0 {
+		bits := intBits(c.dataType)
+		u := uint64(v)
+		if bits < 64 {
+			u &= (1 << bits) - 1
+		}
+		return strconv.AppendUint(buf, u, 10)
+	}
+	return strconv.AppendInt(buf, v, 10)
+}
+
+func appendStringLiteral(buf []byte, c cdcColumn, v []byte) []byte {
+	switch c.kind {
+	case kindText:
+		buf = append(buf, '_')
+		buf = append(buf, c.charset...)
+	case kindBinary:
+		buf = append(buf, "_binary"...)
+	}
+	buf = append(buf, '\'')
+	buf = appendEscaped(buf, v)
+	return append(buf, '\'')
+}
+
+// rowValues picks the stored columns' values out of a row image, which may
+// or may not carry generated columns.
+func (t *cdcTable) rowValues(row []any) ([]any, error) {
+	switch len(row) {
+	case len(t.cols):
+		out := make([]any, len(t.stored))
+		for i, p := range t.stored {
+			out[i] = row[p]
+		}
+		return out, nil
+	case len(t.stored):
+		return row, nil
+	}
+	return nil, fmt.Errorf("a row event for %s has %d columns, the target's table %d: the schemas have drifted", t, len(row), len(t.cols))
+}
+
+func (t *cdcTable) storedCol(i int) cdcColumn { return t.cols[t.stored[i]] }
+
+// where appends the condition that finds a row: its key, or every stored
+// column when the table has no key.
+func (t *cdcTable) where(buf []byte, vals []any) []byte {
+	first := true
+	add := func(c cdcColumn, v any) {
+		if !first {
+			buf = append(buf, " AND "...)
+		}
+		first = false
+		buf = append(buf, quoteIdent(c.name)...)
+		buf = append(buf, " <=> "...)
+		buf = literal(buf, c, v)
+	}
+	if len(t.key) > 0 {
+		for _, k := range t.key {
+			for i, p := range t.stored {
+				if p == k {
+					add(t.cols[p], vals[i])
+				}
+			}
+		}
+		return buf
+	}
+	for i := range vals {
+		add(t.storedCol(i), vals[i])
+	}
+	return buf
+}
+
+func (t *cdcTable) columnList() string {
+	names := make([]string, len(t.stored))
+	for i, p := range t.stored {
+		names[i] = quoteIdent(t.cols[p].name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func (t *cdcTable) valuesTuple(buf []byte, vals []any) []byte {
+	buf = append(buf, '(')
+	for i, v := range vals {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = literal(buf, t.storedCol(i), v)
+	}
+	return append(buf, ')')
+}
+
+func keyChanged(t *cdcTable, before, after []any) bool {
+	for _, k := range t.key {
+		for i, p := range t.stored {
+			if p == k && fmt.Sprint(before[i]) != fmt.Sprint(after[i]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Statements for one row change. Tables with a key are written
+// idempotently (REPLACE, DELETE by key) so that replaying a change the
+// target already has converges; tables without one touch exactly one
+// matching row per change.
+func (t *cdcTable) insertSQL(rows [][]any) string {
+	verb := "REPLACE INTO "
+	if len(t.key) == 0 {
+		verb = "INSERT INTO "
+	}
+	buf := []byte(verb + t.String() + " (" + t.columnList() + ") VALUES ")
+	for i, r := range rows {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = t.valuesTuple(buf, r)
+	}
+	return string(buf)
+}
+
+func (t *cdcTable) deleteSQL(vals []any) string {
+	buf := []byte("DELETE FROM " + t.String() + " WHERE ")
+	buf = t.where(buf, vals)
+	if len(t.key) == 0 {
+		buf = append(buf, " LIMIT 1"...)
+	}
+	return string(buf)
+}
+
+func (t *cdcTable) updateSQL(before, after []any) []string {
+	if len(t.key) > 0 {
+		if keyChanged(t, before, after) {
+			return []string{t.deleteSQL(before), t.insertSQL([][]any{after})}
+		}
+		return []string{t.insertSQL([][]any{after})}
+	}
+	buf := []byte("UPDATE " + t.String() + " SET ")
+	for i, v := range after {
+		if i > 0 {
+			buf = append(buf, ", "...)
+		}
+		buf = append(buf, quoteIdent(t.storedCol(i).name)...)
+		buf = append(buf, " = "...)
+		buf = literal(buf, t.storedCol(i), v)
+	}
+	buf = append(buf, " WHERE "...)
+	buf = t.where(buf, before)
+	buf = append(buf, " LIMIT 1"...)
+	return []string{string(buf)}
+}

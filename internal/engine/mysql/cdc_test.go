@@ -1,0 +1,154 @@
+package mysql_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opendts/opendts/internal/engine"
+	"github.com/opendts/opendts/internal/engine/mysql"
+	"github.com/opendts/opendts/internal/testdb"
+)
+
+// writer changes the source until stopped: inserts, updates (primary keys
+// too), deletes, on a keyed and a keyless table, in small transactions.
+func writer(t *testing.T, db *sql.DB, name string, base int, stop <-chan struct{}, done chan<- int) {
+	rng := rand.New(rand.NewSource(int64(base)))
+	n := 0
+	next := base
+	for {
+		select {
+		case <-stop:
+			done <- n
+			return
+		default:
+		}
+		tx, err := db.Begin()
+		if err != nil {
+			t.Errorf("writer: %v", err)
+			done <- n
+			return
+		}
+		id := rng.Intn(20000) + 1
+		stmts := []string{
+			fmt.Sprintf("INSERT INTO `%s`.k (id, v, u, f) VALUES (%d, 'new ✓ %d', 18446744073709551615, 0.1)", name, next, n),
+			fmt.Sprintf("UPDATE `%s`.k SET v = CONCAT(v, '+'), f = f * 3 WHERE id = %d", name, id),
+			fmt.Sprintf("UPDATE `%s`.k SET id = id + 5000000 WHERE id = %d", name, id+1),
+			fmt.Sprintf("DELETE FROM `%s`.k WHERE id = %d", name, id+2),
+			fmt.Sprintf("INSERT INTO `%s`.nokey VALUES (%d, 'dup'), (%d, 'dup')", name, n%7, n%7),
+			fmt.Sprintf("DELETE FROM `%s`.nokey WHERE a = %d LIMIT 1", name, (n+3)%7),
+			fmt.Sprintf("UPDATE `%s`.nokey SET b = 'changed' WHERE a = %d LIMIT 1", name, (n+5)%7),
+		}
+		for _, s := range stmts {
+			if _, err := tx.Exec(s); err != nil {
+				t.Errorf("writer: %s: %v", s, err)
+				tx.Rollback()
+				done <- n
+				return
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Errorf("writer commit: %v", err)
+		}
+		next++
+		n++
+		// A busy application, not a saturating benchmark: the job must be
+		// able to catch up.
+		time.Sleep(3 * time.Millisecond)
+	}
+}
+
+type caughtUpRecorder struct {
+	recorder
+	caught atomic.Bool
+	lag    atomic.Int64
+}
+
+func (c *caughtUpRecorder) CaughtUp()                { c.caught.Store(true) }
+func (c *caughtUpRecorder) Lag(seconds, bytes int64) { c.lag.Store(bytes) }
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A full + incremental job under a live write load, with a DDL in the
+// middle and a stop-and-resume during the incremental phase, ends after
+// Complete with the target equal to the source.
+func TestFullAndIncrementalUnderLoad(t *testing.T) {
+	src, dst := testdb.Shared(t)
+	db := src.NewDatabase(t, "cdc")
+	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	src.Exec(t,
+		"CREATE TABLE `"+db+"`.k (id INT PRIMARY KEY, v VARCHAR(100), u BIGINT UNSIGNED, f FLOAT, d DATETIME(6) DEFAULT '2020-01-01 00:00:00.123456', ts TIMESTAMP(3) NULL DEFAULT NULL)",
+		"INSERT INTO `"+db+"`.k (id, v, u, f, ts) SELECT seq, CONCAT('row ', seq), seq * 1000, seq / 3, FROM_UNIXTIME(seq) FROM `"+db+"`.seq_1_to_20000",
+		"CREATE TABLE `"+db+"`.nokey (a INT, b VARCHAR(20))",
+		"INSERT INTO `"+db+"`.nokey VALUES (1, 'dup'), (1, 'dup'), (2, 'x')",
+	)
+	stop := make(chan struct{})
+	done := make(chan int, 1)
+	go writer(t, src.DB(t), db, 1_000_000, stop, done)
+
+	spec := fullSpec("dts-cdc01", src, dst, db)
+	spec.MigrateType = engine.MigrateFullAndIncremental
+	e := mysql.New(mysql.Config{ChunkRows: 4000, Workers: 2})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := &caughtUpRecorder{}
+	complete := make(chan string, 1)
+	result := make(chan error, 1)
+	go func() { result <- e.Migrate(ctx, spec, rec, complete) }()
+	waitFor(t, "the job to catch up", rec.caught.Load)
+
+	// A DDL between two bursts of changes (the writer pauses for it: its
+	// open transactions would hold the table's metadata lock).
+	close(stop)
+	changes := <-done
+	src.Exec(t, "ALTER TABLE `"+db+"`.k ADD COLUMN extra VARCHAR(10) DEFAULT 'x'")
+	stop = make(chan struct{})
+	go writer(t, src.DB(t), db, 2_000_000, stop, done)
+	time.Sleep(500 * time.Millisecond)
+
+	// Stop in the incremental phase, as a crash or a restart would.
+	cancel()
+	if err := <-result; err == nil {
+		t.Fatal("the cancelled migration returned nil")
+	}
+	time.Sleep(300 * time.Millisecond)
+
+	spec.Resume = true
+	rec = &caughtUpRecorder{}
+	go func() { result <- e.Migrate(context.Background(), spec, rec, complete) }()
+	waitFor(t, "the resumed job to catch up", rec.caught.Load)
+	time.Sleep(500 * time.Millisecond)
+
+	close(stop)
+	changes += <-done
+	complete <- engine.CompleteWaitForSync
+	select {
+	case err := <-result:
+		if err != nil {
+			t.Fatalf("completed migration: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Complete did not finish")
+	}
+	t.Logf("%d source transactions during the job", changes)
+	if changes == 0 {
+		t.Fatal("the writer made no changes")
+	}
+	if rec.lag.Load() != 0 {
+		t.Errorf("lag after Complete: %d bytes", rec.lag.Load())
+	}
+	testdb.CompareDatabase(t, src, dst, db)
+}
