@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -32,12 +33,31 @@ func (s *Service) startRun(id string, fn func(ctx context.Context, r *run)) erro
 	go func() {
 		defer s.wg.Done()
 		defer cancel()
+		defer func() {
+			s.mu.Lock()
+			if s.runs[id] == r {
+				delete(s.runs, id)
+			}
+			s.mu.Unlock()
+		}()
+		defer func() {
+			// A bug in an engine fails its job, not the whole server.
+			if p := recover(); p != nil {
+				s.cfg.Logger.Error("panic in a job's work", "job_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				s.mu.Lock()
+				_, _ = s.transition(context.Background(), id, EventFailed, func(j *Job) {
+					j.EndTime = s.now()
+					j.ErrorInfo = []ErrorInfo{{ErrorLog: "InternalError: opendts hit an internal error running this job; the server log has the details"}}
+				})
+				if j, err := s.cfg.Store.GetJob(context.Background(), id); err == nil && j.Status == StatusChecking {
+					_, _ = s.transition(context.Background(), id, EventCheckFailed, func(j *Job) {
+						j.Check.Status, j.Check.Flag, j.Check.Message = CheckFinished, CheckFlagFailed, "the check hit an internal error; the server log has the details"
+					})
+				}
+				s.mu.Unlock()
+			}
+		}()
 		fn(ctx, r)
-		s.mu.Lock()
-		if s.runs[id] == r {
-			delete(s.runs, id)
-		}
-		s.mu.Unlock()
 	}()
 	return nil
 }
@@ -268,6 +288,12 @@ func (s *Service) schedule(id, expect string) error {
 		}
 		s.mu.Lock()
 		_, err := s.transition(context.Background(), id, EventRun, s.markStarted)
+		if err != nil && r.stopping {
+			// Stop came between the timer and the start.
+			s.recordStopped(id)
+			s.mu.Unlock()
+			return
+		}
 		s.mu.Unlock()
 		if err != nil {
 			if !errors.Is(err, ErrNotFound) {
@@ -304,14 +330,15 @@ func (s *Service) runMigration(ctx context.Context, id string, r *run, resume bo
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	stopped := r.stopping
-	if ctx.Err() != nil && !stopped {
+	// What happened wins over what was asked meanwhile: a migration that
+	// succeeded as Stop or a shutdown came is a success.
+	if err != nil && ctx.Err() != nil && !r.stopping {
 		// Shutdown: the job keeps its status and resumes after a restart.
 		return
 	}
 	bg := context.Background()
 	switch {
-	case stopped:
+	case err != nil && r.stopping:
 		s.recordStopped(id)
 		return
 	case err != nil:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
@@ -12,11 +13,14 @@ import (
 // builtinAccounts belong to the server itself and are never moved.
 var builtinAccounts = setOf("mariadb.sys", "mysql.sys", "mysql.session", "mysql.infoschema", "public")
 
-// moveAccounts re-creates the source's accounts and their grants on the
-// target (whole-instance jobs). root is moved only when overrideRoot; the
-// account opendts writes the target with is never touched, so the
-// migration cannot lock itself out.
-func (m *schemaMover) moveAccounts(ctx context.Context, overrideRoot bool) error {
+// moveAccounts re-creates the source's accounts (grants false, before the
+// objects, so definers exist) or gives them their grants (grants true,
+// after the objects the grants name). Whole-instance jobs only. root is
+// moved only when overrideRoot; the account opendts writes the target with
+// is never touched, so the migration cannot lock itself out. Statements
+// about accounts carry password hashes: their errors are reported by
+// number only.
+func (m *schemaMover) moveAccounts(ctx context.Context, overrideRoot, grants bool) error {
 	type account struct{ user, host string }
 	var list []account
 	rows, err := m.src.QueryContext(ctx, "SELECT User, Host, is_role FROM mysql.user")
@@ -57,46 +61,71 @@ func (m *schemaMover) moveAccounts(ctx context.Context, overrideRoot bool) error
 			m.log.Warn("not moving the account opendts writes the target with", "account", name)
 			continue
 		}
-		r, err := m.showCreate(ctx, "SHOW CREATE USER "+name)
-		if err != nil {
-			return fmt.Errorf("read account %s: %w", name, err)
-		}
-		var create string
-		for k, v := range r {
-			if strings.HasPrefix(k, "CREATE USER") {
-				create = v
+		if !grants {
+			if err := m.createAccount(ctx, a.user, name); err != nil {
+				return err
 			}
+			continue
 		}
-		if m.accounts[name] {
-			if a.user != "root" {
-				m.log.Info("account exists on the target; adding the source's grants", "account", name)
-				create = ""
-			} else {
-				create = strings.Replace(create, "CREATE USER", "ALTER USER", 1)
-			}
-		}
-		if create != "" {
-			if err := m.exec(ctx, "", nil, create); err != nil {
-				return fmt.Errorf("create account %s on the target: %w", name, err)
-			}
-		}
-		grants, err := queryStrings(ctx, m.src, "SHOW GRANTS FOR "+name)
+		lines, err := queryStrings(ctx, m.src, "SHOW GRANTS FOR "+name)
 		if err != nil {
 			return fmt.Errorf("read the grants of %s: %w", name, err)
 		}
-		for _, g := range grants {
-			err := m.exec(ctx, "", nil, g)
+		for _, g := range lines {
+			err := m.exec(ctx, "", nil, stripIdentified(g))
 			var myErr *mysql.MySQLError
-			if errors.As(err, &myErr) && myErr.Number == 1146 {
-				// A grant on a table this job does not move.
-				m.log.Warn("a table grant was skipped: its table is not on the target", "account", name)
+			if errors.As(err, &myErr) && (myErr.Number == 1146 || myErr.Number == 1305) {
+				// A grant on a table or routine this job does not move.
+				m.log.Warn("a grant was skipped: its object is not on the target", "account", name, "mysql_error", myErr.Number)
 				continue
 			}
 			if err != nil {
-				return fmt.Errorf("grant to %s on the target: %w", name, err)
+				return fmt.Errorf("grant to %s on the target failed: %s", name, errorNumber(err))
 			}
 		}
 	}
 	m.refreshAccounts(ctx)
 	return nil
+}
+
+func (m *schemaMover) createAccount(ctx context.Context, user, name string) error {
+	r, err := m.showCreate(ctx, "SHOW CREATE USER "+name)
+	if err != nil {
+		return fmt.Errorf("read account %s: %s", name, errorNumber(err))
+	}
+	var create string
+	for k, v := range r {
+		if strings.HasPrefix(k, "CREATE USER") {
+			create = v
+		}
+	}
+	if m.accounts[name] {
+		if user != "root" {
+			m.log.Info("account exists on the target; it gets the source's grants", "account", name)
+			return nil
+		}
+		create = strings.Replace(create, "CREATE USER", "ALTER USER", 1)
+	}
+	if err := m.exec(ctx, "", nil, create); err != nil {
+		return fmt.Errorf("create account %s on the target failed: %s", name, errorNumber(err))
+	}
+	return nil
+}
+
+// identifiedRE finds the authentication part older servers print in
+// SHOW GRANTS; CREATE USER already set it, and it holds a hash.
+var identifiedRE = regexp.MustCompile(`(?is)\s+IDENTIFIED\s+(?:BY\s+PASSWORD\s+'[^']*'|VIA\s+.*?)(\s+WITH\s+|$)`)
+
+func stripIdentified(grant string) string {
+	return identifiedRE.ReplaceAllString(grant, "$1")
+}
+
+// errorNumber describes an error without its text, which may quote a
+// statement holding a password hash.
+func errorNumber(err error) string {
+	var myErr *mysql.MySQLError
+	if errors.As(err, &myErr) {
+		return fmt.Sprintf("MySQL error %d (SQLSTATE %s)", myErr.Number, string(myErr.SQLState[:]))
+	}
+	return "the connection failed"
 }

@@ -49,7 +49,7 @@ func loadCDCTable(ctx context.Context, q queryer, db, name string) (*cdcTable, e
 		}
 		c.kind = kindOf(c.dataType, c.charset)
 		c.unsigned = strings.Contains(strings.ToLower(colType), "unsigned")
-		c.generated = strings.Contains(strings.ToUpper(extra), "GENERATED")
+		c.generated = isGeneratedExtra(extra)
 		if !c.generated {
 			t.stored = append(t.stored, len(t.cols))
 		}

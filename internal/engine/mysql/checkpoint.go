@@ -150,20 +150,23 @@ func (c *checkpoint) forget(ctx context.Context) error {
 	return nil
 }
 
-// clear removes the job's checkpoint once it succeeded, and the database
-// when no other job has one.
-func (c *checkpoint) clear(ctx context.Context) error {
-	if err := c.forget(ctx); err != nil {
-		return err
-	}
-	var others int
-	if err := c.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM `"+checkpointDB+"`.`migrate_jobs`").Scan(&others); err != nil {
-		return fmt.Errorf("clear the checkpoint: %w", err)
-	}
-	if others == 0 {
-		if _, err := c.db.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+checkpointDB+"`"); err != nil {
-			return fmt.Errorf("drop the checkpoint database: %w", err)
+// finish records that the job is done: its chunk and position rows go, a
+// small "done" row stays, so that a restart between this and the job
+// service recording success finds the job finished instead of starting it
+// over. A fresh start of the job (forget) removes it. The database stays:
+// other jobs may be about to use it.
+func (c *checkpoint) finish(ctx context.Context) error {
+	for _, q := range []string{
+		"DELETE FROM `" + checkpointDB + "`.`migrate_chunks` WHERE job_id = ?",
+	} {
+		if _, err := c.db.ExecContext(ctx, q, c.jobID); err != nil {
+			return fmt.Errorf("finish the checkpoint: %w", err)
 		}
 	}
-	return nil
+	_, err := c.db.ExecContext(ctx, "DELETE FROM "+binlogPositionsTable+" WHERE job_id = ?", c.jobID)
+	var myErr *mysql.MySQLError
+	if err != nil && !(errors.As(err, &myErr) && myErr.Number == 1146) {
+		return fmt.Errorf("finish the checkpoint: %w", err)
+	}
+	return c.save(ctx, &jobState{Phase: phaseDone})
 }

@@ -100,7 +100,24 @@ func interleave(chunks []chunk) []chunk {
 // too: the new one starts a snapshot of its own, which the log says.
 func (c *copier) copyChunkWithRetry(ctx context.Context, worker int, ch chunk) error {
 	t := c.tables[tableID(ch.DB, ch.Table)]
+	if t == nil {
+		return fmt.Errorf("chunk %d belongs to %s.%s, which is no longer on the source", ch.ID, quoteIdent(ch.DB), quoteIdent(ch.Table))
+	}
+	attempt := 0
 	return c.e.retry(ctx, fmt.Sprintf("copy chunk %d of %s", ch.ID, t), func() error {
+		attempt++
+		if attempt > 1 {
+			// The last attempt's commit may have landed with its answer
+			// lost: then the chunk is done.
+			var n int
+			err := c.dst.QueryRowContext(ctx, "SELECT COUNT(*) FROM `"+checkpointDB+"`.`migrate_chunks` WHERE job_id = ? AND chunk_id = ?", c.cp.jobID, ch.ID).Scan(&n)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+		}
 		if c.snap.readers[worker] == nil {
 			r, err := openReader(ctx, c.src)
 			if err != nil {
@@ -143,45 +160,48 @@ func (e *readError) Error() string { return "read the source: " + e.err.Error() 
 func (e *readError) Unwrap() error { return e.err }
 
 // copyChunk reads a chunk and writes it in one target transaction that also
-// marks it done.
+// marks it done. A failing writer stops the reader through a channel, not
+// by cancelling its query: the driver closes a connection whose query is
+// cancelled, and with it the reader's snapshot.
 func (c *copier) copyChunk(ctx context.Context, reader *sql.Conn, t *tableInfo, ch chunk) (rowCount, byteCount int64, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	wctx, cancelWrite := context.WithCancel(ctx)
+	defer cancelWrite()
 	stmts := make(chan []byte, 2)
+	stopRead := make(chan struct{})
 	var readErr error
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer close(stmts)
-		rowCount, byteCount, readErr = c.readChunk(ctx, reader, t, ch, stmts)
+		rowCount, byteCount, readErr = c.readChunk(ctx, reader, t, ch, stmts, stopRead)
 		if readErr != nil {
-			cancel()
+			cancelWrite()
 		}
 	}()
-	writeErr := c.writeChunk(ctx, ch, &rowCount, &byteCount, stmts)
+	writeErr := c.writeChunk(wctx, ch, &rowCount, &byteCount, stmts)
 	if writeErr != nil {
-		cancel()
+		close(stopRead)
 	}
 	// Drain what the reader still sends so it can stop.
 	for range stmts {
 	}
 	wg.Wait()
-	if readErr != nil && !errors.Is(readErr, context.Canceled) {
+	if readErr != nil && !errors.Is(readErr, errStopped) {
 		return 0, 0, &readError{readErr}
 	}
 	if writeErr != nil {
 		return 0, 0, writeErr
 	}
-	if readErr != nil {
-		return 0, 0, readErr
-	}
 	return rowCount, byteCount, nil
 }
 
+// errStopped ends a reader whose writer failed.
+var errStopped = errors.New("the chunk's writer stopped")
+
 // readChunk streams the chunk's rows as INSERT statements of at most
 // c.maxStmt bytes (a single larger row makes a statement of its own).
-func (c *copier) readChunk(ctx context.Context, reader *sql.Conn, t *tableInfo, ch chunk, out chan<- []byte) (int64, int64, error) {
+func (c *copier) readChunk(ctx context.Context, reader *sql.Conn, t *tableInfo, ch chunk, out chan<- []byte, stop <-chan struct{}) (int64, int64, error) {
 	q := "SELECT " + t.selectList() + " FROM " + t.String()
 	if ch.Where != "" {
 		q += " WHERE " + ch.Where
@@ -205,6 +225,8 @@ func (c *copier) readChunk(ctx context.Context, reader *sql.Conn, t *tableInfo, 
 		}
 		select {
 		case out <- buf:
+		case <-stop:
+			return errStopped
 		case <-ctx.Done():
 			return ctx.Err()
 		}

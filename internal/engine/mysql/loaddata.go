@@ -23,11 +23,11 @@ import (
 var readerSeq atomic.Int64
 
 // loadDataFits reports whether LOAD DATA can write every column of t as
-// bytes. BIT and geometry values cannot be given as text, so those tables
-// use INSERTs.
+// bytes. BIT and geometry values cannot be given as text, and MySQL's JSON
+// refuses binary text, so those tables use INSERTs.
 func loadDataFits(t *tableInfo) bool {
 	for _, c := range t.columns {
-		if c.bitOrSpatial {
+		if c.bitOrSpatial || c.json {
 			return false
 		}
 	}
@@ -106,7 +106,7 @@ func (c *copier) loadChunk(ctx context.Context, reader *sql.Conn, t *tableInfo, 
 		return 0, 0, err
 	}
 	defer tx.Rollback()
-	_, execErr := tx.ExecContext(ctx, t.loadDataSQL(name))
+	res, execErr := tx.ExecContext(ctx, t.loadDataSQL(name))
 	// Unblock the reader if the server stopped reading early.
 	pr.CloseWithError(io.ErrClosedPipe)
 	wg.Wait()
@@ -123,6 +123,11 @@ func (c *copier) loadChunk(ctx context.Context, reader *sql.Conn, t *tableInfo, 
 	}
 	if readErr != nil {
 		return 0, 0, &readError{readErr}
+	}
+	// LOAD DATA LOCAL skips what it cannot take (duplicates) with a warning
+	// instead of an error: a short count must fail the chunk, not commit it.
+	if n, err := res.RowsAffected(); err != nil || n != rowCount {
+		return 0, 0, fmt.Errorf("load chunk %d of %s: the target took %d of %d rows%s", ch.ID, t, n, rowCount, warnings(ctx, tx))
 	}
 	if _, err := tx.ExecContext(ctx, markChunkSQL, c.cp.jobID, ch.ID, rowCount, byteCount); err != nil {
 		return 0, 0, err
@@ -201,4 +206,25 @@ func appendTSVEscaped(buf, v []byte) []byte {
 		}
 	}
 	return buf
+}
+
+// warnings describes the first warnings of the last statement on tx.
+func warnings(ctx context.Context, tx *sql.Tx) string {
+	rows, err := tx.QueryContext(ctx, "SHOW WARNINGS LIMIT 3")
+	if err != nil {
+		return ""
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var level, msg string
+		var code int
+		if rows.Scan(&level, &code, &msg) == nil {
+			out = append(out, fmt.Sprintf("%s %d: %s", level, code, msg))
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(out, "; ") + ")"
 }

@@ -76,6 +76,12 @@ func (e *Engine) Migrate(ctx context.Context, spec engine.Spec, report engine.Re
 	if m.state, err = m.cp.load(ctx); err != nil {
 		return err
 	}
+	if m.state != nil && m.state.Phase == phaseDone {
+		// Finished before a restart that came too soon for the job
+		// service to record it.
+		report.Progress(100, 100)
+		return nil
+	}
 	if m.state == nil {
 		m.state = &jobState{Phase: phaseStructure}
 	}
@@ -105,8 +111,8 @@ func (e *Engine) Migrate(ctx context.Context, spec engine.Spec, report engine.Re
 		return err
 	}
 	report.Progress(100, 100)
-	if err := m.cp.clear(ctx); err != nil {
-		e.cfg.Logger.Warn("the migration succeeded but its checkpoint could not be removed", "job_id", spec.JobID, "err", err)
+	if err := m.cp.finish(ctx); err != nil {
+		e.cfg.Logger.Warn("the migration succeeded but its checkpoint could not be tidied", "job_id", spec.JobID, "err", err)
 	}
 	return nil
 }
@@ -233,7 +239,7 @@ func (m *migration) discover(ctx context.Context) error {
 // structure creates accounts (whole instance), databases, tables and views.
 func (m *migration) structure(ctx context.Context) error {
 	if m.spec.MigrateObject == engine.MigrateObjectWholeInstance {
-		if err := m.schema.moveAccounts(ctx, m.spec.OverrideRoot); err != nil {
+		if err := m.schema.moveAccounts(ctx, m.spec.OverrideRoot, false); err != nil {
 			return err
 		}
 	}
@@ -251,7 +257,7 @@ func (m *migration) structure(ctx context.Context) error {
 	}
 	deferIndexes := m.spec.MigrateType == engine.MigrateFull
 	for _, t := range m.tables {
-		adds, err := m.schema.createTable(ctx, t.db, t.name, deferIndexes)
+		adds, err := m.schema.createTable(ctx, t.db, t.name, deferIndexes, m.spec.Resume)
 		if err != nil {
 			return err
 		}
@@ -292,8 +298,14 @@ func (m *migration) objects(ctx context.Context, withActive bool) error {
 }
 
 // finalObjects creates the triggers of the copied tables and the events of
-// whole databases.
+// whole databases, and grants the moved accounts their privileges now that
+// the objects they name exist.
 func (m *migration) finalObjects(ctx context.Context) error {
+	if m.spec.MigrateObject == engine.MigrateObjectWholeInstance {
+		if err := m.schema.moveAccounts(ctx, m.spec.OverrideRoot, true); err != nil {
+			return err
+		}
+	}
 	byDB := map[string]map[string]bool{}
 	for _, t := range m.tables {
 		if byDB[t.db] == nil {

@@ -160,7 +160,7 @@ func (m *schemaMover) createDatabase(ctx context.Context, db string) error {
 // createTable creates a base table as the source defines it. With
 // deferIndexes, its secondary indexes are left out and returned as ALTER
 // TABLE clauses to run once the rows are in.
-func (m *schemaMover) createTable(ctx context.Context, db, name string, deferIndexes bool) ([]string, error) {
+func (m *schemaMover) createTable(ctx context.Context, db, name string, deferIndexes, resumed bool) ([]string, error) {
 	r, err := m.showCreate(ctx, "SHOW CREATE TABLE "+quoteIdent(db)+"."+quoteIdent(name))
 	if err != nil {
 		return nil, fmt.Errorf("read table %s.%s: %w", quoteIdent(db), quoteIdent(name), err)
@@ -170,7 +170,11 @@ func (m *schemaMover) createTable(ctx context.Context, db, name string, deferInd
 	if deferIndexes {
 		stmt, adds = splitSecondaryIndexes(stmt)
 	}
-	stmt = strings.Replace(stmt, "CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1)
+	// A fresh job refuses a table that appeared on the target since the
+	// check rather than load into it; a resumed one finds its own tables.
+	if resumed {
+		stmt = strings.Replace(stmt, "CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1)
+	}
 	if err := m.exec(ctx, db, map[string]string{"sql_mode": ""}, stmt); err != nil {
 		return nil, fmt.Errorf("create table %s.%s on the target: %w", quoteIdent(db), quoteIdent(name), err)
 	}

@@ -32,6 +32,8 @@ type column struct {
 	charset string
 	// bitOrSpatial values cannot be loaded from text (see loaddata.go).
 	bitOrSpatial bool
+	// json: MySQL's JSON type refuses LOAD DATA's binary charset.
+	json bool
 	// year: the server sends the zero year as "0", which as text is the
 	// year 2000; it must be written as a number.
 	year bool
@@ -79,6 +81,15 @@ func kindOf(dataType, charset string) colKind {
 	return kindBinary
 }
 
+// isGeneratedExtra reads information_schema.COLUMNS.EXTRA: VIRTUAL or
+// STORED (PERSISTENT) GENERATED columns are computed by the server, while
+// MySQL 8's DEFAULT_GENERATED only marks an expression default, a value to
+// copy like any other.
+func isGeneratedExtra(extra string) bool {
+	e := strings.ToUpper(extra)
+	return strings.Contains(e, "VIRTUAL") || strings.Contains(e, "STORED GENERATED") || strings.Contains(e, "PERSISTENT")
+}
+
 func isBitOrSpatial(dataType string) bool {
 	switch strings.ToLower(dataType) {
 	case "bit", "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection":
@@ -113,13 +124,13 @@ func loadTableInfo(ctx context.Context, q queryer, db, name string) (*tableInfo,
 		}
 		types[col], colTypes[col] = dataType, colType
 		// Generated columns are computed by the target from the others.
-		if strings.Contains(strings.ToUpper(extra), "GENERATED") {
+		if isGeneratedExtra(extra) {
 			continue
 		}
 		if dataType == "json" && charset == "" {
 			charset = "utf8mb4"
 		}
-		t.columns = append(t.columns, column{name: col, kind: kindOf(dataType, charset), charset: charset, bitOrSpatial: isBitOrSpatial(dataType), year: strings.EqualFold(dataType, "year")})
+		t.columns = append(t.columns, column{name: col, kind: kindOf(dataType, charset), charset: charset, bitOrSpatial: isBitOrSpatial(dataType), year: strings.EqualFold(dataType, "year"), json: strings.EqualFold(dataType, "json")})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -192,7 +203,9 @@ func (t *tableInfo) selectList() string {
 	parts := make([]string, len(t.columns))
 	for i, c := range t.columns {
 		if c.kind == kindFloat {
-			parts[i] = "CAST(" + quoteIdent(c.name) + " AS DOUBLE)"
+			// + 0E0 widens to DOUBLE on every version (CAST AS DOUBLE
+			// needs MySQL 8.0.17).
+			parts[i] = "(" + quoteIdent(c.name) + " + 0E0)"
 		} else {
 			parts[i] = quoteIdent(c.name)
 		}
