@@ -33,3 +33,30 @@ func (l *limiterSet) allow(secretID string, now time.Time) bool {
 	l.mu.Unlock()
 	return b.AllowN(now, 1)
 }
+
+// nonceCache remembers the v1 requests (SecretId, Nonce, Timestamp) seen
+// within the timestamp window, so a captured request cannot be replayed.
+// TC3 has no nonce, and the SDKs sign identical requests made within one
+// second identically, so TC3 is not checked.
+type nonceCache struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+// fresh records key and reports whether it was new.
+func (c *nonceCache) fresh(key string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.seen) > 100_000 {
+		for k, at := range c.seen {
+			if now.Sub(at) > 2*maxSkew {
+				delete(c.seen, k)
+			}
+		}
+	}
+	if at, ok := c.seen[key]; ok && now.Sub(at) <= 2*maxSkew {
+		return false
+	}
+	c.seen[key] = now
+	return true
+}

@@ -98,6 +98,7 @@ type action struct {
 type Server struct {
 	cfg     Config
 	actions map[string]action
+	nonces  *nonceCache
 }
 
 // New makes a Server; register actions with Handle before serving.
@@ -111,7 +112,7 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Server{cfg: cfg, actions: map[string]action{}}
+	return &Server{cfg: cfg, actions: map[string]action{}, nonces: &nonceCache{seen: map[string]time.Time{}}}
 }
 
 // Handle registers an action with its rate limit per SecretId (requests per
@@ -321,10 +322,11 @@ func (s *Server) parseTC3(r *http.Request, auth, requestID string) (*Request, er
 	if !slices.Contains(cred.signedHeaders, "content-type") || !slices.Contains(cred.signedHeaders, "host") {
 		return req, Errorf(CodeInvalidAuthorization, "SignedHeaders must include content-type and host.")
 	}
-	payloadHash := SHA256Hex(body)
 	if r.Header.Get("X-TC-Content-SHA256") == "UNSIGNED-PAYLOAD" {
-		payloadHash = SHA256Hex([]byte("UNSIGNED-PAYLOAD"))
+		// An unsigned body could be changed by anyone who saw the request.
+		return req, Errorf(CodeSignatureFailure, "UNSIGNED-PAYLOAD is not accepted: sign the request body.")
 	}
+	payloadHash := SHA256Hex(body)
 	query := ""
 	if r.Method == http.MethodGet {
 		query = r.URL.RawQuery
@@ -453,6 +455,9 @@ func (s *Server) parseV1(r *http.Request, requestID string) (*Request, error) {
 	}
 	if !verified {
 		return req, Errorf(CodeSignatureFailure, "The provided credentials could not be validated. Please check your signature is correct.")
+	}
+	if !s.nonces.fresh(req.SecretID+"\x00"+flat["Nonce"]+"\x00"+flat["Timestamp"], s.cfg.Now()) {
+		return req, Errorf(CodeSignatureFailure, "This Nonce was already used with this Timestamp: a request is signed once and sent once.")
 	}
 	tree, err := unflatten(values, func(k string) bool { return commonParams[k] })
 	if err != nil {

@@ -85,6 +85,9 @@ func (a *API) modifyMigrateJob(ctx context.Context, req *cloudapi.Request) (any,
 		return nil, missing("JobId")
 	}
 	err := a.jobs.Modify(ctx, *in.JobId, func(j *jobs.Job) error {
+		oldSrc := [4]string{j.SrcAccessType, j.Src.Ip, strconv.Itoa(j.Src.Port), j.Src.InstanceId}
+		oldDst := [4]string{j.DstAccessType, j.Dst.Ip, strconv.Itoa(j.Dst.Port), j.Dst.InstanceId}
+		hadSrcPassword, hadDstPassword := j.Src.Password != "", j.Dst.Password != ""
 		setStr(&j.Name, in.JobName)
 		oldObject := j.Option.MigrateObject
 		applyOption(&j.Option, in.MigrateOption)
@@ -109,6 +112,16 @@ func (a *API) modifyMigrateJob(ctx context.Context, req *cloudapi.Request) (any,
 				}
 				applySrc(&j.SrcInfoMulti[i], &in.SrcInfoMulti[i])
 			}
+		}
+		// A stored password only ever goes to the server it was given for:
+		// moving a side elsewhere needs the password sent again.
+		newSrc := [4]string{j.SrcAccessType, j.Src.Ip, strconv.Itoa(j.Src.Port), j.Src.InstanceId}
+		newDst := [4]string{j.DstAccessType, j.Dst.Ip, strconv.Itoa(j.Dst.Port), j.Dst.InstanceId}
+		if newSrc != oldSrc && hadSrcPassword && (in.SrcInfo == nil || in.SrcInfo.Password == nil) {
+			return cloudapi.Errorf(cloudapi.CodeInvalidParameter, "The source's address changes: send SrcInfo.Password again (a stored password is only used for the server it was given for).")
+		}
+		if newDst != oldDst && hadDstPassword && (in.DstInfo == nil || in.DstInfo.Password == nil) {
+			return cloudapi.Errorf(cloudapi.CodeInvalidParameter, "The target's address changes: send DstInfo.Password again (a stored password is only used for the server it was given for).")
 		}
 		switch {
 		case in.DatabaseInfo != nil:

@@ -32,14 +32,19 @@ func TestModifyKeepsWhatIsNotSent(t *testing.T) {
 		// SrcInfo without a Password: the stored one stays.
 		m.SrcInfo = &dts.SrcInfo{Ip: sp("10.0.0.9")}
 	})
+	wantCode(t, err, "InvalidParameter", "SrcInfo.Password")
+	err = modify(e, id, func(m *dts.ModifyMigrateJobRequest) {
+		m.JobName = sp("kept")
+		m.SrcInfo = &dts.SrcInfo{User: sp("dts2")}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	after := e.describe(id)
-	if *after.JobName != "kept" || *after.SrcInfo.Ip != "10.0.0.9" {
+	if *after.JobName != "kept" || *after.SrcInfo.User != "dts2" {
 		t.Errorf("sent fields not applied: %s %s", *after.JobName, *after.SrcInfo.Ip)
 	}
-	if *after.SrcInfo.Port != *before.SrcInfo.Port || *after.SrcInfo.User != "dts" || *after.DatabaseInfo != *before.DatabaseInfo ||
+	if *after.SrcInfo.Port != *before.SrcInfo.Port || *after.SrcInfo.Ip != "10.0.0.1" || *after.DatabaseInfo != *before.DatabaseInfo ||
 		*after.MigrateOption.MigrateType != 2 || *after.DstInfo.Ip != "10.0.0.2" {
 		t.Errorf("unsent fields changed: %+v", after)
 	}
@@ -51,7 +56,9 @@ func TestModifyKeepsWhatIsNotSent(t *testing.T) {
 		t.Error("the source password was lost by a SrcInfo without Password")
 	}
 	// A Password sent replaces it.
-	if err := modify(e, id, func(m *dts.ModifyMigrateJobRequest) { m.SrcInfo = &dts.SrcInfo{Password: sp("new secret")} }); err != nil {
+	if err := modify(e, id, func(m *dts.ModifyMigrateJobRequest) {
+		m.SrcInfo = &dts.SrcInfo{Ip: sp("10.0.0.9"), Password: sp("new secret")}
+	}); err != nil {
 		t.Fatal(err)
 	}
 	stored, _ = e.app.Store.GetJob(t.Context(), id)
@@ -133,11 +140,18 @@ func TestModifyErrors(t *testing.T) {
 			m.MigrateOption = &dts.MigrateOption{ConsistencyType: ip(3), ConsistencyParams: &dts.ConsistencyParams{SelectRowsPerTable: ip(101), TablesSelectAll: ip(1), TablesSelectCount: ip(1)}}
 		}, "InvalidParameterValue", "SelectRowsPerTable"},
 		{"override root with chosen objects", func(m *dts.ModifyMigrateJobRequest) { m.MigrateOption = &dts.MigrateOption{IsOverrideRoot: ip(1)} }, "InvalidParameter", "IsOverrideRoot"},
-		{"access type", func(m *dts.ModifyMigrateJobRequest) { m.SrcAccessType = sp("carrier-pigeon") }, "InvalidParameterValue", "SrcAccessType"},
-		{"port", func(m *dts.ModifyMigrateJobRequest) { m.SrcInfo = &dts.SrcInfo{Port: ip(70000)} }, "InvalidParameterValue", "Port"},
+		{"access type", func(m *dts.ModifyMigrateJobRequest) {
+			m.SrcAccessType = sp("carrier-pigeon")
+			m.SrcInfo = &dts.SrcInfo{Password: sp("p")}
+		}, "InvalidParameterValue", "SrcAccessType"},
+		{"port", func(m *dts.ModifyMigrateJobRequest) { m.SrcInfo = &dts.SrcInfo{Port: ip(70000), Password: sp("p")} }, "InvalidParameterValue", "Port"},
+		{"new address without the password", func(m *dts.ModifyMigrateJobRequest) { m.DstInfo = &dts.DstInfo{Ip: sp("10.9.9.9")} }, "InvalidParameter", "DstInfo.Password"},
 		{"supplier", func(m *dts.ModifyMigrateJobRequest) { m.SrcInfo = &dts.SrcInfo{Supplier: sp("aws")} }, "InvalidParameterValue", "Supplier"},
 		{"read only", func(m *dts.ModifyMigrateJobRequest) { m.DstInfo = &dts.DstInfo{ReadOnly: ip(2)} }, "InvalidParameterValue", "ReadOnly"},
-		{"cdb without instance", func(m *dts.ModifyMigrateJobRequest) { m.DstAccessType = sp("cdb") }, "InvalidParameter", "InstanceId"},
+		{"cdb without instance", func(m *dts.ModifyMigrateJobRequest) {
+			m.DstAccessType = sp("cdb")
+			m.DstInfo = &dts.DstInfo{Password: sp("p")}
+		}, "InvalidParameter", "InstanceId"},
 		{"unknown job", func(m *dts.ModifyMigrateJobRequest) { m.JobId = sp("dts-zzzzzzzz") }, "ResourceNotFound.JobNotExist", ""},
 	}
 	for _, tt := range tests {
@@ -221,7 +235,7 @@ func TestDuplicateJob(t *testing.T) {
 		// Another target instance is no conflict.
 		err = modify(e, second, func(m *dts.ModifyMigrateJobRequest) {
 			m.DatabaseInfo = sp(`[{"Database":"shop","Table":["orders"]}]`)
-			m.DstInfo = &dts.DstInfo{Port: ip(3307)}
+			m.DstInfo = &dts.DstInfo{Port: ip(3307), Password: sp("dst-pa$$word")}
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -360,3 +360,28 @@ func TestGeneratedCredentials(t *testing.T) {
 		t.Error("credentials changed across restarts")
 	}
 }
+
+// A v1 request sent twice (same Nonce and Timestamp) is refused the second
+// time; an unsigned TC3 body is refused.
+func TestReplayAndUnsignedPayload(t *testing.T) {
+	e := newEnv(t)
+	params := map[string]string{"Action": "DescribeRegionConf", "Version": "2018-03-30", "Region": testRegion,
+		"Timestamp": strconv.FormatInt(time.Now().Unix(), 10), "Nonce": "424242", "SecretId": testID}
+	params["Signature"] = cloudapi.V1Sign(testKey, "", cloudapi.V1StringToSign("GET", e.host, "/", params, false))
+	q := url.Values{}
+	for k, v := range params {
+		q.Set(k, v)
+	}
+	first, _ := http.NewRequest("GET", e.srv.URL+"/?"+q.Encode(), nil)
+	if code := errCode(e.do(first)); code != "" {
+		t.Fatalf("first request: %s", code)
+	}
+	again, _ := http.NewRequest("GET", e.srv.URL+"/?"+q.Encode(), nil)
+	if resp := e.do(again); errCode(resp) != "AuthFailure.SignatureFailure" || !strings.Contains(errMessage(resp), "Nonce") {
+		t.Errorf("replay: %s %s", errCode(resp), errMessage(resp))
+	}
+	resp := e.rawTC3("DescribeRegionConf", "{}", func(r *http.Request) { r.Header.Set("X-TC-Content-SHA256", "UNSIGNED-PAYLOAD") })
+	if errCode(resp) != "AuthFailure.SignatureFailure" || !strings.Contains(errMessage(resp), "UNSIGNED-PAYLOAD") {
+		t.Errorf("unsigned payload: %s %s", errCode(resp), errMessage(resp))
+	}
+}
