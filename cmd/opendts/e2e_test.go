@@ -350,3 +350,95 @@ func (s *server) createAndCheck(src, dst *testdb.Server, db string) string {
 	s.wait(id, 4, 20*time.Second)
 	return id
 }
+
+// A full + incremental job through the API under a live write load, with
+// kill -9 of the server during the incremental phase: after Complete the
+// target equals the source.
+func TestIncrementalSurvivesKillAndCompletes(t *testing.T) {
+	src, dst := testdb.Shared(t)
+	db := src.NewDatabase(t, "e2ecdc")
+	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	src.Exec(t,
+		"CREATE TABLE `"+db+"`.t (id INT PRIMARY KEY, v VARCHAR(64), n BIGINT)",
+		"INSERT INTO `"+db+"`.t SELECT seq, CONCAT('v', seq), seq FROM `"+db+"`.seq_1_to_30000",
+		"CREATE TABLE `"+db+"`.log (at INT, what VARCHAR(20))",
+	)
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "opendts.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	s := &server{t: t, bin: buildBinary(t), dir: t.TempDir(), addr: freeAddr(t), log: logFile}
+	s.start()
+	defer func() { s.kill() }()
+
+	stop := make(chan struct{})
+	writes := make(chan int, 1)
+	go func() {
+		conn := src.DB(t)
+		n := 0
+		for {
+			select {
+			case <-stop:
+				writes <- n
+				return
+			default:
+			}
+			n++
+			tx, err := conn.Begin()
+			if err != nil {
+				writes <- n
+				return
+			}
+			tx.Exec(fmt.Sprintf("UPDATE `%s`.t SET n = n + 1, v = 'changed' WHERE id = %d", db, n%30000+1))
+			tx.Exec(fmt.Sprintf("INSERT INTO `%s`.t VALUES (%d, 'new', 0)", db, 100000+n))
+			tx.Exec(fmt.Sprintf("DELETE FROM `%s`.t WHERE id = %d", db, (n*7)%30000+1))
+			tx.Exec(fmt.Sprintf("INSERT INTO `%s`.log VALUES (%d, 'x')", db, n%10))
+			tx.Commit()
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+
+	req := sdk.NewCreateMigrateJobRequest()
+	req.JobName = sp("e2e incremental")
+	req.MigrateOption = &sdk.MigrateOption{RunMode: ip(1), MigrateType: ip(3), MigrateObject: ip(2), ConsistencyType: ip(5)}
+	req.SrcDatabaseType, req.SrcAccessType = sp("mariadb"), sp("extranet")
+	req.SrcInfo = &sdk.SrcInfo{Ip: sp(src.Host), Port: ip(int64(src.Port)), User: sp("root"), Password: sp("")}
+	req.DstDatabaseType, req.DstAccessType = sp("mariadb"), sp("extranet")
+	req.DstInfo = &sdk.DstInfo{Ip: sp(dst.Host), Port: ip(int64(dst.Port)), User: sp("root"), Password: sp("")}
+	req.DatabaseInfo = sp(fmt.Sprintf(`[{"Database":%q}]`, db))
+	resp, err := s.client().CreateMigrateJob(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := *resp.Response.JobId
+	check := sdk.NewCreateMigrateCheckJobRequest()
+	check.JobId = &id
+	if _, err := s.client().CreateMigrateCheckJob(check); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(id, 4, 20*time.Second)
+	start := sdk.NewStartMigrateJobRequest()
+	start.JobId = &id
+	if _, err := s.client().StartMigrateJob(start); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(id, 8, 60*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	s.kill()
+	time.Sleep(300 * time.Millisecond)
+	s.start()
+	s.wait(id, 8, 60*time.Second)
+	time.Sleep(300 * time.Millisecond)
+
+	close(stop)
+	n := <-writes
+	complete := sdk.NewCompleteMigrateJobRequest()
+	complete.JobId = &id
+	if _, err := s.client().CompleteMigrateJob(complete); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(id, 9, 60*time.Second)
+	t.Logf("%d source transactions while the job ran", n)
+	testdb.CompareDatabase(t, src, dst, db)
+}
