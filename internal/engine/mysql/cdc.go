@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,8 +66,10 @@ func (p binlogPos) less(q binlogPos) bool {
 }
 
 type incremental struct {
-	m       *migration
-	tables  map[string]*cdcTable
+	m      *migration
+	tables map[string]*cdcTable
+	// applied is written by the stream and read by the lag watcher.
+	mu      sync.Mutex
 	applied binlogPos
 	// lastEvent is the source time of the last event read, for the lag.
 	lastEvent atomic.Int64
@@ -85,13 +88,13 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 	err := m.dst.QueryRowContext(ctx, "SELECT file, pos FROM "+binlogPositionsTable+" WHERE job_id = ?", m.spec.JobID).Scan(&file, &pos)
 	switch {
 	case err == nil:
-		inc.applied = binlogPos{file, pos}
+		inc.setApplied(binlogPos{file, pos})
 	case m.state.Snapshot == nil || m.state.Snapshot.File == "":
 		return errors.New("the snapshot has no binlog position: the source user needs REPLICATION CLIENT (BINLOG MONITOR) and the source a binlog")
 	default:
-		inc.applied = binlogPos{m.state.Snapshot.File, m.state.Snapshot.Pos}
+		inc.setApplied(binlogPos{m.state.Snapshot.File, m.state.Snapshot.Pos})
 	}
-	m.e.cfg.Logger.Info("incremental phase from the binlog", "job_id", m.spec.JobID, "file", inc.applied.File, "pos", inc.applied.Pos)
+	m.e.cfg.Logger.Info("incremental phase from the binlog", "job_id", m.spec.JobID, "file", inc.appliedPos().File, "pos", inc.appliedPos().Pos)
 	m.report.StepStarted(stepSinker.ID)
 
 	var stopAt *binlogPos
@@ -105,7 +108,7 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 			return ctx.Err()
 		}
 		if isPurged(err) {
-			return fmt.Errorf("the source no longer has the binlog at %s:%d (purged?): %w; raise binlog_expire_logs_seconds / expire_logs_days and start the job again", inc.applied.File, inc.applied.Pos, err)
+			return fmt.Errorf("the source no longer has the binlog at %s:%d (purged?): %w; raise binlog_expire_logs_seconds / expire_logs_days and start the job again", inc.appliedPos().File, inc.appliedPos().Pos, err)
 		}
 		var applyErr *applyError
 		if errors.As(err, &applyErr) && !retryable(err) {
@@ -124,8 +127,20 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 		if retryErr != nil {
 			return fmt.Errorf("%w (after: %w)", retryErr, err)
 		}
-		m.e.cfg.Logger.Warn("binlog stream restarted from the last applied transaction", "job_id", m.spec.JobID, "err", err, "file", inc.applied.File, "pos", inc.applied.Pos)
+		m.e.cfg.Logger.Warn("binlog stream restarted from the last applied transaction", "job_id", m.spec.JobID, "err", err, "file", inc.appliedPos().File, "pos", inc.appliedPos().Pos)
 	}
+}
+
+func (inc *incremental) setApplied(p binlogPos) {
+	inc.mu.Lock()
+	inc.applied = p
+	inc.mu.Unlock()
+}
+
+func (inc *incremental) appliedPos() binlogPos {
+	inc.mu.Lock()
+	defer inc.mu.Unlock()
+	return inc.applied
 }
 
 // applyError is a change the target refused.
@@ -168,7 +183,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 	}
 	syncer := replication.NewBinlogSyncer(cfg)
 	defer syncer.Close()
-	streamer, err := syncer.StartSync(toGoMySQLPos(inc.applied))
+	streamer, err := syncer.StartSync(toGoMySQLPos(inc.appliedPos()))
 	if err != nil {
 		return err
 	}
@@ -181,11 +196,11 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 	}()
 	defer func() { cancel(); <-lagDone }()
 
-	file := inc.applied.File
+	file := inc.appliedPos().File
 	var pending []string
 	inTxn := false
 	for {
-		if *stopAt != nil && !inc.applied.less(**stopAt) && !inTxn {
+		if *stopAt != nil && !inc.appliedPos().less(**stopAt) && !inTxn {
 			return nil
 		}
 		if *immediately && !inTxn {
@@ -215,7 +230,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 		case *replication.RotateEvent:
 			file = string(e.NextLogName)
 			if !inTxn {
-				inc.applied = binlogPos{file, e.Position}
+				inc.setApplied(binlogPos{file, e.Position})
 			}
 			continue
 		case *replication.MariadbGTIDEvent, *replication.GTIDEvent:
@@ -254,7 +269,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 			// Events between transactions (checkpoints, GTID lists) move
 			// the position too, or Complete would wait for them forever.
 			if ev.Header.EventType != replication.HEARTBEAT_EVENT && !inTxn && ev.Header.LogPos > 0 {
-				inc.applied = next
+				inc.setApplied(next)
 			}
 		}
 	}
@@ -341,7 +356,7 @@ func (inc *incremental) table(ctx context.Context, db, name string) (*cdcTable, 
 // periodic save).
 func (inc *incremental) commit(ctx context.Context, stmts []string, next binlogPos) error {
 	if len(stmts) == 0 {
-		inc.applied = next
+		inc.setApplied(next)
 		return nil
 	}
 	tx, err := inc.m.dst.BeginTx(ctx, nil)
@@ -363,7 +378,7 @@ func (inc *incremental) commit(ctx context.Context, stmts []string, next binlogP
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	inc.applied = next
+	inc.setApplied(next)
 	return nil
 }
 
@@ -438,7 +453,7 @@ func (inc *incremental) ddl(ctx context.Context, schema, q string, next binlogPo
 			return err
 		}
 	}
-	inc.applied = next
+	inc.setApplied(next)
 	return nil
 }
 
@@ -489,7 +504,7 @@ func (inc *incremental) checkCaughtUp(ctx context.Context) {
 		m.e.cfg.Logger.Warn("cannot read the source's binlog position for the lag", "job_id", m.spec.JobID, "err", err)
 		return
 	}
-	applied := inc.applied
+	applied := inc.appliedPos()
 	var bytes int64
 	if master.File == applied.File {
 		bytes = int64(master.Pos) - int64(applied.Pos)
