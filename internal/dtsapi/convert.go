@@ -168,5 +168,16 @@ func jobOut(j *jobs.Job, loc *time.Location) migrateJobInfo {
 	for _, m := range j.SrcInfoMulti {
 		out.SrcInfoMulti = append(out.SrcInfoMulti, srcOut(m))
 	}
+	out.ConsistencyResult = []consistencyOut{}
+	for _, v := range j.Verification {
+		keys := v.FirstKeys
+		if keys == nil {
+			keys = []string{}
+		}
+		out.ConsistencyResult = append(out.ConsistencyResult, consistencyOut{
+			Database: v.Database, Table: v.Table, Method: v.Method, Rows: v.Rows,
+			Differences: v.Differences, FirstKeys: keys, Detail: v.Detail,
+		})
+	}
 	return out
 }

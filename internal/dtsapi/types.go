@@ -208,6 +208,19 @@ type migrateJobInfo struct {
 	Tags            []tagItemOut
 	SrcNodeType     string
 	SrcInfoMulti    []srcInfoOut
+	// ConsistencyResult is an opendts extension: the consistency check's
+	// findings per table (ConsistencyType 2, 3, 4). SDKs ignore it.
+	ConsistencyResult []consistencyOut
+}
+
+type consistencyOut struct {
+	Database    string
+	Table       string
+	Method      string
+	Rows        int64
+	Differences int64
+	FirstKeys   []string
+	Detail      string
 }
 
 type checkItemOut struct {

@@ -96,7 +96,8 @@ type Spec struct {
 	// OverrideRoot moves the source's root account too (IsOverrideRoot=1).
 	OverrideRoot bool
 	// ConsistencyType and its sampling parameters, as the API numbers them.
-	ConsistencyType int
+	ConsistencyType   int
+	ConsistencyParams ConsistencyParams
 	// ExternParams is MigrateOption.ExternParams, the engine's own extras
 	// as JSON text ("" or "[]" for none).
 	ExternParams string
@@ -105,6 +106,29 @@ type Spec struct {
 	// Unset, a migration starts from the beginning and discards any
 	// checkpoint an earlier run of the job left.
 	Resume bool
+}
+
+// ConsistencyParams are the sampling percentages of ConsistencyType 3.
+type ConsistencyParams struct {
+	SelectRowsPerTable int
+	TablesSelectAll    int
+	TablesSelectCount  int
+}
+
+// TableVerification is the consistency check's finding for one table.
+type TableVerification struct {
+	Database string
+	Table    string
+	// Method is "content" (rows compared by checksum) or "count".
+	Method string
+	// Rows is how many source rows the comparison covered.
+	Rows int64
+	// Differences counts differing ranges or rows found; 0 is equal.
+	Differences int64
+	// FirstKeys names the first differing keys, where the table has one.
+	FirstKeys []string
+	// Detail says more when there is a difference.
+	Detail string `json:",omitempty"`
 }
 
 // Verdicts of a check item.
@@ -185,6 +209,8 @@ type Reporter interface {
 	Lag(seconds int64, bytes int64)
 	// CaughtUp says a full + incremental job is ready to complete.
 	CaughtUp()
+	// Verified gives the consistency check's findings, table by table.
+	Verified(tables []TableVerification)
 }
 
 // Complete modes of CompleteMigrateJob.

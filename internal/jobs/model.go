@@ -35,6 +35,8 @@ type Job struct {
 	Detail    Detail
 	ErrorInfo []ErrorInfo
 	Check     CheckResult
+	// Verification is the consistency check's result, table by table.
+	Verification []engine.TableVerification
 }
 
 // MigrateOption mirrors the API's MigrateOption.

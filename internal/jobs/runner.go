@@ -108,7 +108,12 @@ func (s *Service) spec(j *Job) (engine.Spec, error) {
 		TargetReadOnly:  j.Dst.ReadOnly == 1,
 		OverrideRoot:    j.Option.IsOverrideRoot == 1,
 		ConsistencyType: j.Option.ConsistencyType,
-		ExternParams:    j.Option.ExternParams,
+		ConsistencyParams: engine.ConsistencyParams{
+			SelectRowsPerTable: j.Option.ConsistencyParams.SelectRowsPerTable,
+			TablesSelectAll:    j.Option.ConsistencyParams.TablesSelectAll,
+			TablesSelectCount:  j.Option.ConsistencyParams.TablesSelectCount,
+		},
+		ExternParams: j.Option.ExternParams,
 	}, nil
 }
 
@@ -261,6 +266,7 @@ func (s *Service) markStarted(j *Job) {
 	j.EndTime = time.Time{}
 	j.ErrorInfo = nil
 	j.Detail = Detail{}
+	j.Verification = nil
 }
 
 // schedule waits for ExpectTime, then runs the migration. The lock must be
@@ -576,6 +582,13 @@ func (r *reporter) flush() {
 			j.Detail.SecondsBehindMaster = lag[0]
 			j.Detail.MasterSlaveDistance = (lag[1] + (1<<20 - 1)) >> 20
 		}
+		return true
+	})
+}
+
+func (r *reporter) Verified(tables []engine.TableVerification) {
+	r.s.update(r.id, func(j *Job) bool {
+		j.Verification = tables
 		return true
 	})
 }

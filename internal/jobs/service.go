@@ -276,6 +276,7 @@ func (s *Service) Modify(ctx context.Context, id string, apply func(*Job) error)
 	j.Check = resetCheck()
 	j.Detail = Detail{}
 	j.ErrorInfo = nil
+	j.Verification = nil
 	j.StartTime, j.EndTime = time.Time{}, time.Time{}
 	if err := s.cfg.Store.UpdateJob(ctx, j); err != nil {
 		return storeErr("update job", err)

@@ -101,6 +101,8 @@ func TestFullAndIncrementalUnderLoad(t *testing.T) {
 
 	spec := fullSpec("dts-cdc01", src, dst, db)
 	spec.MigrateType = engine.MigrateFullAndIncremental
+	// Verified at Complete, after the last change: the check must agree.
+	spec.ConsistencyType = 2
 	e := mysql.New(mysql.Config{ChunkRows: 4000, Workers: 2})
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -146,6 +148,9 @@ func TestFullAndIncrementalUnderLoad(t *testing.T) {
 	t.Logf("%d source transactions during the job", changes)
 	if changes == 0 {
 		t.Fatal("the writer made no changes")
+	}
+	if len(rec.verified) != 2 {
+		t.Errorf("the consistency check at Complete covered %d tables", len(rec.verified))
 	}
 	if rec.lag.Load() != 0 {
 		t.Errorf("lag after Complete: %d bytes", rec.lag.Load())

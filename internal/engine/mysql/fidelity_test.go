@@ -170,6 +170,8 @@ func (r *recordingReporter) Progress(overall, currentStep int) {
 
 func (r *recordingReporter) Lag(seconds, bytes int64) {}
 
+func (r *recordingReporter) Verified([]engine.TableVerification) {}
+
 func (r *recordingReporter) CaughtUp() {
 	r.mu.Lock()
 	defer r.mu.Unlock()

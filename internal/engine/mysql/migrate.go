@@ -17,6 +17,7 @@ var (
 	stepLoader    = engine.StepDef{ID: "loader", Name: "copy rows"}
 	stepObjects   = engine.StepDef{ID: "objects", Name: "build secondary indexes; create triggers, routines and events"}
 	stepSinker    = engine.StepDef{ID: "sinker", Name: "apply changes from the binlog"}
+	stepVerify    = engine.StepDef{ID: "verify", Name: "check source and target are consistent"}
 )
 
 // migration is one run of Migrate.
@@ -98,6 +99,9 @@ func (e *Engine) Migrate(ctx context.Context, spec engine.Spec, report engine.Re
 	case engine.MigrateFullAndIncremental:
 		steps = append(steps, stepDumper, stepLoader, stepObjects, stepSinker)
 	}
+	if spec.MigrateType != engine.MigrateStructure && verifies(spec.ConsistencyType) {
+		steps = append(steps, stepVerify)
+	}
 	report.Plan(steps)
 
 	if spec.TargetReadOnly {
@@ -163,11 +167,11 @@ func (m *migration) run(ctx context.Context, complete <-chan string) error {
 		if err := m.objects(ctx, !incremental); err != nil {
 			return err
 		}
-		next := phaseDone
 		if incremental {
-			next = phaseIncremental
-		}
-		if err := m.advance(ctx, next); err != nil {
+			if err := m.advance(ctx, phaseIncremental); err != nil {
+				return err
+			}
+		} else if err := m.done(ctx); err != nil {
 			return err
 		}
 	}
@@ -183,11 +187,22 @@ func (m *migration) run(ctx context.Context, complete <-chan string) error {
 		if err := m.finalObjects(ctx); err != nil {
 			return err
 		}
-		if err := m.advance(ctx, phaseDone); err != nil {
+		if err := m.done(ctx); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// done verifies (when the job asks for it) and then marks the job done, so
+// a restart during the check runs it again rather than skip it.
+func (m *migration) done(ctx context.Context) error {
+	if m.spec.MigrateType != engine.MigrateStructure && verifies(m.spec.ConsistencyType) {
+		if err := m.verify(ctx); err != nil {
+			return err
+		}
+	}
+	return m.advance(ctx, phaseDone)
 }
 
 func (m *migration) advance(ctx context.Context, phase string) error {

@@ -20,6 +20,7 @@ type recorder struct {
 	steps    []engine.StepDef
 	started  []string
 	progress [][2]int
+	verified []engine.TableVerification
 }
 
 func (r *recorder) Plan(s []engine.StepDef) { r.mu.Lock(); r.steps = s; r.mu.Unlock() }
@@ -34,7 +35,12 @@ func (r *recorder) Progress(o, c int) {
 	r.mu.Unlock()
 }
 func (r *recorder) Lag(int64, int64) {}
-func (r *recorder) CaughtUp()        {}
+func (r *recorder) Verified(v []engine.TableVerification) {
+	r.mu.Lock()
+	r.verified = v
+	r.mu.Unlock()
+}
+func (r *recorder) CaughtUp() {}
 
 func fullSpec(jobID string, src, dst *testdb.Server, db string) engine.Spec {
 	return engine.Spec{
