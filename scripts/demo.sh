@@ -3,9 +3,11 @@
 #
 # Builds opendts, starts a throw-away source and target MariaDB (installing
 # MariaDB from Debian's packages if it is missing), fills the source with
-# sample data, starts `opendts serve`, and drives a full migration job with
-# `opendts dts` the way a cloud script would: create, check, start, watch,
-# then compares source and target. Everything it starts it stops at the end.
+# sample data, starts `opendts serve`, and drives a full + incremental job
+# with `opendts dts` the way a cloud script would: create, check, start,
+# watch it copy and catch up while the source keeps taking writes, complete
+# it, and show the consistency check and a comparison of both sides.
+# Everything it starts it stops at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/usr/local/sbin"
@@ -31,6 +33,7 @@ scripts/testdb.sh install >/dev/null
 work=$(mktemp -d /tmp/opendts-demo.XXXXXX)
 server_pid=""
 cleanup() {
+	[ -n "${writer_pid:-}" ] && kill "$writer_pid" 2>/dev/null
 	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
 	scripts/testdb.sh stop "$work/source" >/dev/null 2>&1 || true
 	scripts/testdb.sh stop "$work/target" >/dev/null 2>&1 || true
@@ -77,7 +80,7 @@ jobfield() { sed -n "s/^      \"$1\": *\"\{0,1\}\([^\",]*\)\"\{0,1\}.*/\1/p" | h
 
 say "CreateMigrateJob"
 out=$(dts CreateMigrateJob --JobName demo \
-	--MigrateOption '{"RunMode":1,"MigrateType":2,"MigrateObject":2,"ConsistencyType":5}' \
+	--MigrateOption '{"RunMode":1,"MigrateType":3,"MigrateObject":2,"ConsistencyType":2}' \
 	--SrcDatabaseType mariadb --SrcAccessType extranet \
 	--SrcInfo "{\"Ip\":\"127.0.0.1\",\"Port\":$src_port,\"User\":\"root\",\"Password\":\"\"}" \
 	--DstDatabaseType mariadb --DstAccessType extranet \
@@ -97,19 +100,52 @@ done
 printf '\r'
 echo "$check"
 
-say "StartMigrateJob $job"
+say "StartMigrateJob $job (the source keeps taking orders meanwhile)"
+writer_pid=""
+(
+	i=0
+	while true; do
+		i=$((i + 1))
+		mysql_src -e "INSERT INTO shop.orders (customer_id, total, placed_at) VALUES (1 + $i % 3, $i.50, NOW(6)); UPDATE shop.customers SET city = CONCAT('City ', $i) WHERE id = 2" 2>/dev/null || exit 0
+		sleep 0.1
+	done
+) &
+writer_pid=$!
 dts StartMigrateJob --JobId "$job" >/dev/null
+bar() { # bar PERCENT
+	local n=$(($1 / 5)) out=""
+	for _ in $(seq "$n"); do out="$out#"; done
+	printf '[%-20s] %3s%%' "$out" "$1"
+}
 status=7
+caught=0
 for _ in $(seq 600); do
 	job_info=$(dts DescribeMigrateJobs --JobId "$job")
 	status=$(echo "$job_info" | jobfield Status)
-	printf '\r   status %s  progress %s%%  step %s/%s   ' "$status" "$(echo "$job_info" | field Progress)" \
-		"$(echo "$job_info" | field StepNow)" "$(echo "$job_info" | field StepAll)"
-	case "$status" in 9 | 10) break ;; esac
+	printf '\r   status %-2s %s  step %s/%s  lag %ss %sMB   ' "$status" "$(bar "$(echo "$job_info" | field Progress)")" \
+		"$(echo "$job_info" | field StepNow)" "$(echo "$job_info" | field StepAll)" \
+		"$(echo "$job_info" | field SecondsBehindMaster)" "$(echo "$job_info" | field MasterSlaveDistance)"
+	case "$status" in
+	8) caught=$((caught + 1)); [ "$caught" -ge 15 ] && break ;;
+	9 | 10) break ;;
+	esac
 	sleep 0.2
 done
 echo
-echo "$job_info" | sed -n '/"StepInfo"/,/\]/p'
+kill "$writer_pid" 2>/dev/null; wait "$writer_pid" 2>/dev/null || true
+if [ "$status" = 8 ]; then
+	say "writes stopped: CompleteMigrateJob $job (cut-over)"
+	dts CompleteMigrateJob --JobId "$job" >/dev/null
+	for _ in $(seq 300); do
+		job_info=$(dts DescribeMigrateJobs --JobId "$job")
+		status=$(echo "$job_info" | jobfield Status)
+		case "$status" in 9 | 10) break ;; esac
+		sleep 0.2
+	done
+fi
+echo "$job_info" | sed -n '/"StepInfo"/,/\]/p' | grep -E '"StepId"|"Status"' | paste - - | sed 's/^ */   /'
+say "consistency check (ConsistencyResult)"
+echo "$job_info" | sed -n '/"ConsistencyResult"/,/^      \],\{0,1\}$/p'
 if [ "$status" != 9 ]; then
 	echo "$job_info"
 	echo "the migration did not succeed (status $status)" >&2

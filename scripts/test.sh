@@ -17,3 +17,6 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -count=1 -timeout 15m "$@" ./...
+# The README's first command, end to end, as a newcomer runs it.
+scripts/demo.sh >/tmp/opendts-demo.log 2>&1 || { tail -n 60 /tmp/opendts-demo.log >&2; echo "scripts/demo.sh failed" >&2; exit 1; }
+echo "scripts/demo.sh: ok ($(grep -c same /tmp/opendts-demo.log) tables the same on both sides)"
