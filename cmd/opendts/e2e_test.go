@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
+	"net/http"
 	"net"
 	"os"
 	"os/exec"
@@ -304,6 +306,23 @@ func TestStopDuringCopyAndProgress(t *testing.T) {
 	}
 	if len(seen) < 2 {
 		t.Fatalf("the copy's progress never moved: %v", seen)
+	}
+	// Prometheus sees the copy and the API calls.
+	resp, err := http.Get("http://" + s.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`opendts_rows_copied_total{job_id="` + id + `"}`,
+		`opendts_api_requests_total{action="DescribeMigrateJobs",code=""}`,
+		`opendts_jobs{status="7"} 1`,
+		`opendts_job_progress_percent{job_id="` + id + `"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 	stop := sdk.NewStopMigrateJobRequest()
 	stop.JobId = &id

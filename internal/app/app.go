@@ -15,11 +15,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/opendts/opendts/internal/catalog"
 	"github.com/opendts/opendts/internal/cloudapi"
 	"github.com/opendts/opendts/internal/dtsapi"
 	"github.com/opendts/opendts/internal/engine"
 	"github.com/opendts/opendts/internal/jobs"
+	"github.com/opendts/opendts/internal/metrics"
 	"github.com/opendts/opendts/internal/secret"
 	"github.com/opendts/opendts/internal/store"
 )
@@ -63,6 +66,8 @@ type App struct {
 	Handler http.Handler
 	Jobs    *jobs.Service
 	Store   *store.Store
+	// Metrics serves /metrics.
+	Metrics *prometheus.Registry
 	// CredentialsFile is set when the credentials came from a file.
 	CredentialsFile string
 	logger          *slog.Logger
@@ -83,8 +88,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.InstancesFile == "" {
 		cfg.InstancesFile = filepath.Join(cfg.DataDir, "instances.json")
 	}
+	m := metrics.New()
 	if cfg.Engines == nil {
-		cfg.Engines = BuiltinEngines(cfg)
+		cfg.Engines = BuiltinEngines(cfg, m)
 	}
 	log := cfg.Logger
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -125,14 +131,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Credentials: creds,
 		DefaultRate: cfg.DefaultRate,
 		Logger:      log,
+		Observe:     m.ObserveRequest,
 	})
 	dtsapi.Register(srv, svc, cfg.Regions, cfg.Rates)
+	m.WatchJobs(svc)
 	if err := svc.Resume(ctx); err != nil {
 		svc.Close()
 		st.Close()
 		return nil, fmt.Errorf("resume jobs: %w", err)
 	}
-	return &App{Handler: srv, Jobs: svc, Store: st, CredentialsFile: credFile, logger: log}, nil
+	return &App{Handler: srv, Jobs: svc, Store: st, Metrics: m.Registry, CredentialsFile: credFile, logger: log}, nil
 }
 
 // Close stops the job service (running work keeps its status and resumes

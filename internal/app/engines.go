@@ -5,9 +5,10 @@ import (
 	"github.com/opendts/opendts/internal/engine/mysql"
 )
 
-// BuiltinEngines are the engines compiled into opendts.
-func BuiltinEngines(cfg Config) engine.Registry {
+// BuiltinEngines are the engines compiled into opendts; counters (nil for
+// none) receive what they move.
+func BuiltinEngines(cfg Config, counters mysql.Counters) engine.Registry {
 	return engine.Registry{
-		engine.FamilyMySQL: mysql.New(mysql.Config{Logger: cfg.Logger, Workers: cfg.CopyWorkers, ChunkRows: cfg.ChunkRows}),
+		engine.FamilyMySQL: mysql.New(mysql.Config{Logger: cfg.Logger, Workers: cfg.CopyWorkers, ChunkRows: cfg.ChunkRows, Counters: counters}),
 	}
 }

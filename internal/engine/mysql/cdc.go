@@ -198,6 +198,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 
 	file := inc.appliedPos().File
 	var pending []string
+	var pendingRows int64
 	inTxn := false
 	for {
 		if *stopAt != nil && !inc.appliedPos().less(**stopAt) && !inTxn {
@@ -234,19 +235,20 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 			}
 			continue
 		case *replication.MariadbGTIDEvent, *replication.GTIDEvent:
-			inTxn, pending = true, pending[:0]
+			inTxn, pending, pendingRows = true, pending[:0], 0
 			continue
 		case *replication.QueryEvent:
 			q := strings.TrimSpace(string(e.Query))
 			switch strings.ToUpper(q) {
 			case "BEGIN":
-				inTxn, pending = true, pending[:0]
+				inTxn, pending, pendingRows = true, pending[:0], 0
 				continue
 			case "COMMIT":
 				if err := inc.commit(ctx, pending, next); err != nil {
 					return err
 				}
-				inTxn, pending = false, pending[:0]
+				m.e.cfg.Counters.AppliedRows(m.spec.JobID, pendingRows)
+				inTxn, pending, pendingRows = false, pending[:0], 0
 				continue
 			}
 			// DDL commits implicitly: whatever was pending is done.
@@ -259,12 +261,16 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 			if err != nil {
 				return err
 			}
+			if len(stmts) > 0 {
+				pendingRows += int64(len(e.Rows))
+			}
 			pending = append(pending, stmts...)
 		case *replication.XIDEvent:
 			if err := inc.commit(ctx, pending, next); err != nil {
 				return err
 			}
-			inTxn, pending = false, pending[:0]
+			m.e.cfg.Counters.AppliedRows(m.spec.JobID, pendingRows)
+			inTxn, pending, pendingRows = false, pending[:0], 0
 		default:
 			// Events between transactions (checkpoints, GTID lists) move
 			// the position too, or Complete would wait for them forever.

@@ -149,6 +149,7 @@ func (c *copier) copyChunkWithRetry(ctx context.Context, worker int, ch chunk) e
 		}
 		c.rows.Add(rows)
 		c.bytes.Add(bytes)
+		c.e.cfg.Counters.CopiedRows(c.cp.jobID, rows, bytes)
 		return nil
 	})
 }

@@ -49,6 +49,9 @@ type Config struct {
 	// LOCAL INFILE (which is cheaper for the target and used by default
 	// where the target allows it).
 	DisableLoadData bool
+	// Counters receives the rows and bytes moved, for metrics; nil counts
+	// nothing.
+	Counters Counters
 	// RetryFor is how long a dropped or refused connection is retried
 	// before the job fails. Default 2 minutes.
 	RetryFor time.Duration
@@ -83,6 +86,9 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.BatchBytes <= 0 {
 		cfg.BatchBytes = 1 << 20
+	}
+	if cfg.Counters == nil {
+		cfg.Counters = noCounters{}
 	}
 	if cfg.RetryFor <= 0 {
 		cfg.RetryFor = 2 * time.Minute
@@ -218,3 +224,14 @@ func (l *lazy[T]) get(f func() (T, error)) (T, error) {
 }
 
 var _ engine.Migrator = (*Engine)(nil)
+
+// Counters is told what the engine moves, as it moves it.
+type Counters interface {
+	CopiedRows(jobID string, rows, bytes int64)
+	AppliedRows(jobID string, rows int64)
+}
+
+type noCounters struct{}
+
+func (noCounters) CopiedRows(string, int64, int64) {}
+func (noCounters) AppliedRows(string, int64)       {}

@@ -1,0 +1,125 @@
+// Package metrics defines what `opendts serve` exposes at /metrics for
+// Prometheus: API requests and their latency, jobs by status and their
+// lag (read from the job store at each scrape), and rows and bytes moved
+// (counted by the engines as they go).
+package metrics
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/opendts/opendts/internal/jobs"
+)
+
+// Metrics holds the collectors; Registry serves them.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	APIRequests *prometheus.CounterVec
+	APILatency  *prometheus.HistogramVec
+	// RowsCopied, BytesCopied and RowsApplied are counted by the engines,
+	// by job.
+	RowsCopied  *prometheus.CounterVec
+	BytesCopied *prometheus.CounterVec
+	RowsApplied *prometheus.CounterVec
+}
+
+// New makes the collectors and registers them, with Go and process
+// metrics.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opendts_api_requests_total",
+			Help: "API requests answered, by action and error code (\"\" for success).",
+		}, []string{"action", "code"}),
+		APILatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "opendts_api_request_duration_seconds",
+			Help:    "Time to answer an API request, by action.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8),
+		}, []string{"action"}),
+		RowsCopied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opendts_rows_copied_total",
+			Help: "Rows copied by full migrations, by job.",
+		}, []string{"job_id"}),
+		BytesCopied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opendts_bytes_copied_total",
+			Help: "Bytes of row data copied by full migrations, by job.",
+		}, []string{"job_id"}),
+		RowsApplied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opendts_rows_applied_total",
+			Help: "Row changes applied from the source's binlog, by job.",
+		}, []string{"job_id"}),
+	}
+	m.Registry.MustRegister(m.APIRequests, m.APILatency, m.RowsCopied, m.BytesCopied, m.RowsApplied,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// ObserveRequest records one API request (cloudapi.Config.Observe).
+func (m *Metrics) ObserveRequest(action, code string, elapsed time.Duration) {
+	if action == "" {
+		action = "unknown"
+	}
+	m.APIRequests.WithLabelValues(action, code).Inc()
+	m.APILatency.WithLabelValues(action).Observe(elapsed.Seconds())
+}
+
+// CopiedRows counts a full copy's progress (mysql.Counters).
+func (m *Metrics) CopiedRows(jobID string, rows, bytes int64) {
+	m.RowsCopied.WithLabelValues(jobID).Add(float64(rows))
+	m.BytesCopied.WithLabelValues(jobID).Add(float64(bytes))
+}
+
+// AppliedRows counts row changes applied from the binlog (mysql.Counters).
+func (m *Metrics) AppliedRows(jobID string, rows int64) {
+	m.RowsApplied.WithLabelValues(jobID).Add(float64(rows))
+}
+
+// WatchJobs registers the collector that reads jobs from the service at
+// each scrape.
+func (m *Metrics) WatchJobs(svc *jobs.Service) {
+	m.Registry.MustRegister(&jobCollector{svc: svc})
+}
+
+var (
+	jobsDesc = prometheus.NewDesc("opendts_jobs", "Migration jobs by status (the API's numbers).", []string{"status"}, nil)
+	lagDesc  = prometheus.NewDesc("opendts_job_lag_seconds", "Seconds the incremental phase is behind the source, by job.", []string{"job_id"}, nil)
+	distDesc = prometheus.NewDesc("opendts_job_lag_megabytes", "Binlog not yet applied, in MB, by job.", []string{"job_id"}, nil)
+	progDesc = prometheus.NewDesc("opendts_job_progress_percent", "Overall progress, by job.", []string{"job_id"}, nil)
+)
+
+type jobCollector struct{ svc *jobs.Service }
+
+func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- jobsDesc
+	ch <- lagDesc
+	ch <- distDesc
+	ch <- progDesc
+}
+
+func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	list, _, err := c.svc.List(ctx, jobs.Query{})
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(jobsDesc, err)
+		return
+	}
+	counts := map[jobs.Status]int{}
+	for _, j := range list {
+		counts[j.Status]++
+		switch j.Status {
+		case jobs.StatusRunning, jobs.StatusReadyComplete, jobs.StatusCompleting:
+			ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(j.Detail.SecondsBehindMaster), j.ID)
+			ch <- prometheus.MustNewConstMetric(distDesc, prometheus.GaugeValue, float64(j.Detail.MasterSlaveDistance), j.ID)
+			ch <- prometheus.MustNewConstMetric(progDesc, prometheus.GaugeValue, float64(j.Detail.Progress), j.ID)
+		}
+	}
+	for _, st := range []jobs.Status{1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12} {
+		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(counts[st]), strconv.Itoa(int(st)))
+	}
+}
