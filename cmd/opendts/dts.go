@@ -32,8 +32,9 @@ Exit status: 0 success, 1 the API answered an error (its code is printed),
 2 usage, 3 the endpoint could not be reached.
 `
 
-// dts runs `opendts dts`; it returns the exit status.
-func dts(args []string) int {
+// clientFlags takes the client flags out of args, wherever they are, and
+// returns them with the rest.
+func clientFlags(args []string) (map[string]string, []string, error) {
 	flags := map[string]string{
 		"endpoint":         env("OPENDTS_ENDPOINT", "127.0.0.1:9988"),
 		"region":           env("OPENDTS_REGION", "ap-guangzhou"),
@@ -41,21 +42,15 @@ func dts(args []string) int {
 		"secret-key":       os.Getenv("OPENDTS_SECRET_KEY"),
 		"credentials-file": filepath.Join(env("OPENDTS_DATA_DIR", "./opendts-data"), "credentials"),
 	}
-	var action string
-	var params []string
+	var rest []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if a == "-h" || a == "--help" {
-			fmt.Print(dtsUsage)
-			return 0
-		}
 		name := strings.TrimPrefix(a, "--")
 		key, val, hasVal := strings.Cut(name, "=")
 		if _, ok := flags[key]; ok && strings.HasPrefix(a, "--") {
 			if !hasVal {
 				if i+1 >= len(args) {
-					fmt.Fprintf(os.Stderr, "opendts dts: --%s needs a value\n", key)
-					return 2
+					return nil, nil, fmt.Errorf("--%s needs a value", key)
 				}
 				i++
 				val = args[i]
@@ -63,6 +58,56 @@ func dts(args []string) int {
 			flags[key] = val
 			continue
 		}
+		rest = append(rest, a)
+	}
+	return flags, rest, nil
+}
+
+// newClient builds the API client from the client flags.
+func newClient(flags map[string]string) (*client.Client, error) {
+	id, key := flags["secret-id"], flags["secret-key"]
+	if id == "" || key == "" {
+		ring, err := cloudapi.LoadKeyRing(flags["credentials-file"])
+		if err != nil {
+			return nil, fmt.Errorf("no credentials: set OPENDTS_SECRET_ID and OPENDTS_SECRET_KEY or --credentials-file (%w)", err)
+		}
+		for i, k := range ring {
+			if id == "" || id == i {
+				id, key = i, k
+				break
+			}
+		}
+	}
+	return &client.Client{Endpoint: flags["endpoint"], SecretID: id, SecretKey: key, Region: flags["region"]}, nil
+}
+
+// exitFor turns a call's error into the documented exit status.
+func exitFor(err error) int {
+	var apiErr *client.APIError
+	if errors.As(err, &apiErr) {
+		fmt.Fprintf(os.Stderr, "%s: %s\n(RequestId %s)\n", apiErr.Code, apiErr.Message, apiErr.RequestID)
+		return 1
+	}
+	fmt.Fprintln(os.Stderr, "opendts:", err)
+	return 3
+}
+
+// dts runs `opendts dts`; it returns the exit status.
+func dts(args []string) int {
+	for _, a := range args {
+		if a == "-h" || a == "--help" {
+			fmt.Print(dtsUsage)
+			return 0
+		}
+	}
+	flags, rest, err := clientFlags(args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opendts dts:", err)
+		return 2
+	}
+	var action string
+	var params []string
+	for _, a := range rest {
 		if action == "" && !strings.HasPrefix(a, "-") {
 			action = a
 			continue
@@ -78,32 +123,16 @@ func dts(args []string) int {
 		fmt.Fprintln(os.Stderr, "opendts dts:", err)
 		return 2
 	}
-	id, key := flags["secret-id"], flags["secret-key"]
-	if id == "" || key == "" {
-		ring, err := cloudapi.LoadKeyRing(flags["credentials-file"])
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "opendts dts: no credentials: set OPENDTS_SECRET_ID and OPENDTS_SECRET_KEY or --credentials-file (%v)\n", err)
-			return 2
-		}
-		for i, k := range ring {
-			if id == "" || id == i {
-				id, key = i, k
-				break
-			}
-		}
+	c, err := newClient(flags)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opendts dts:", err)
+		return 2
 	}
-	c := &client.Client{Endpoint: flags["endpoint"], SecretID: id, SecretKey: key, Region: flags["region"]}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	resp, err := c.Call(ctx, action, p)
-	var apiErr *client.APIError
-	if errors.As(err, &apiErr) {
-		fmt.Fprintf(os.Stderr, "%s: %s\n(RequestId %s)\n", apiErr.Code, apiErr.Message, apiErr.RequestID)
-		return 1
-	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "opendts dts:", err)
-		return 3
+		return exitFor(err)
 	}
 	out, _ := json.MarshalIndent(resp, "", "  ")
 	fmt.Println(string(out))

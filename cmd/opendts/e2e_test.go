@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -460,4 +461,72 @@ func TestIncrementalSurvivesKillAndCompletes(t *testing.T) {
 	s.wait(id, 9, 60*time.Second)
 	t.Logf("%d source transactions while the job ran", n)
 	testdb.CompareDatabase(t, src, dst, db)
+}
+
+// A job driven from start to end through the CLI alone: opendts dts for
+// the actions, watch until it ends, jobs and job to look at it.
+func TestCLIDrivesAJob(t *testing.T) {
+	src, dst := testdb.Shared(t)
+	db := src.NewDatabase(t, "e2ecli")
+	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	src.Exec(t, "CREATE TABLE `"+db+"`.t (id INT PRIMARY KEY, v TEXT)",
+		"INSERT INTO `"+db+"`.t SELECT seq, REPEAT('é', seq % 50) FROM `"+db+"`.seq_1_to_5000")
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "opendts.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	s := &server{t: t, bin: buildBinary(t), dir: t.TempDir(), addr: freeAddr(t), log: logFile}
+	s.start()
+	defer s.kill()
+	cli := func(want int, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(s.bin, append(args, "--endpoint", s.addr)...)
+		cmd.Env = append(os.Environ(), "OPENDTS_SECRET_ID=AKIDe2e", "OPENDTS_SECRET_KEY=e2e-key")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != want {
+			t.Fatalf("opendts %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
+		}
+		return string(out)
+	}
+	out := cli(0, "dts", "CreateMigrateJob", "--JobName", "cli job",
+		"--MigrateOption", `{"RunMode":1,"MigrateType":2,"MigrateObject":2,"ConsistencyType":2}`,
+		"--SrcDatabaseType", "mariadb", "--SrcAccessType", "extranet",
+		"--SrcInfo", fmt.Sprintf(`{"Ip":%q,"Port":%d,"User":"root","Password":""}`, src.Host, src.Port),
+		"--DstDatabaseType", "mariadb", "--DstAccessType", "extranet",
+		"--DstInfo", fmt.Sprintf(`{"Ip":%q,"Port":%d,"User":"root","Password":""}`, dst.Host, dst.Port),
+		"--DatabaseInfo", fmt.Sprintf(`[{"Database":%q}]`, db))
+	var created struct{ JobId string }
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.JobId == "" {
+		t.Fatalf("CreateMigrateJob printed %s", out)
+	}
+	id := created.JobId
+	// API errors exit 1 with the code.
+	if out := cli(1, "dts", "StartMigrateJob", "--JobId", id); !strings.Contains(out, "FailedOperation.NotAllowOperation") {
+		t.Errorf("start before check: %s", out)
+	}
+	cli(0, "dts", "CreateMigrateCheckJob", "--JobId", id)
+	s.wait(id, 4, 20*time.Second)
+	cli(0, "dts", "StartMigrateJob", "--JobId", id)
+	watched := cli(0, "watch", id)
+	if !strings.Contains(watched, "succeeded") || !strings.Contains(watched, "100%") {
+		t.Errorf("watch printed %s", watched)
+	}
+	list := cli(0, "jobs")
+	if !strings.Contains(list, id) || !strings.Contains(list, "9 succeeded") || !strings.Contains(list, "cli job") {
+		t.Errorf("jobs printed %s", list)
+	}
+	shown := cli(0, "job", id)
+	for _, want := range []string{"9 succeeded", "loader", "verified", "equal", "ConnectDBCheck"} {
+		if !strings.Contains(shown, want) {
+			t.Errorf("job does not show %q:\n%s", want, shown)
+		}
+	}
+	testdbCompare(t, src, dst, db, "t")
 }

@@ -28,6 +28,11 @@ const usage = `opendts: a self-hosted data transmission service (Tencent Cloud D
 Usage:
   opendts serve [flags]     run the API server (opendts serve -h lists the flags)
   opendts dts <Action> ...  call an API action (opendts dts -h explains)
+  opendts jobs              list jobs as a table
+  opendts job <JobId>       show a job: steps, errors, check items, verification
+  opendts watch <JobId> [--until-ready]
+                            live progress and lag until the job ends (or is ready to complete)
+  (jobs, job and watch take the client flags of opendts dts)
   opendts version           print the version
 `
 
@@ -44,6 +49,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "dts":
 		os.Exit(dts(os.Args[2:]))
+	case "jobs", "job", "watch":
+		os.Exit(runFriendly(os.Args[1], os.Args[2:]))
 	case "version":
 		fmt.Println("opendts", version)
 	case "-h", "--help", "help":

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/opendts/opendts/internal/client"
+)
+
+var statusNames = map[int]string{
+	1: "created", 3: "checking", 4: "check passed", 5: "check failed", 6: "scheduled",
+	7: "running", 8: "ready to complete", 9: "succeeded", 10: "failed", 11: "stopping", 12: "completing",
+}
+
+var migrateTypes = map[int]string{1: "structure", 2: "full", 3: "full+incremental"}
+
+// jobView is what the friendly commands read of MigrateJobInfo.
+type jobView struct {
+	JobId         string
+	JobName       string
+	Status        int
+	CreateTime    string
+	StartTime     string
+	EndTime       string
+	DatabaseInfo  string
+	MigrateOption struct{ MigrateType, MigrateObject, ConsistencyType int }
+	SrcInfo       struct{ Ip, InstanceId string }
+	DstInfo       struct{ Ip, InstanceId string }
+	Detail        struct {
+		StepAll, StepNow                         int
+		Progress, CurrentStepProgress            string
+		SecondsBehindMaster, MasterSlaveDistance int64
+		StepInfo                                 []struct {
+			StepNo           int
+			StepId, StepName string
+			Status           int
+			StartTime        string
+		}
+	}
+	ErrorInfo         []struct{ ErrorLog string }
+	ConsistencyResult []struct {
+		Database, Table, Method, Detail string
+		Rows, Differences               int64
+		FirstKeys                       []string
+	}
+}
+
+func decode(resp map[string]any, v any) error {
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+func describe(ctx context.Context, c *client.Client, params map[string]any) ([]jobView, int, error) {
+	resp, err := c.Call(ctx, "DescribeMigrateJobs", params)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out struct {
+		TotalCount int
+		JobList    []jobView
+	}
+	if err := decode(resp, &out); err != nil {
+		return nil, 0, err
+	}
+	return out.JobList, out.TotalCount, nil
+}
+
+// runFriendly runs `opendts jobs`, `job` and `watch`.
+func runFriendly(cmd string, args []string) int {
+	flags, rest, err := clientFlags(args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opendts:", err)
+		return 2
+	}
+	c, err := newClient(flags)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opendts:", err)
+		return 2
+	}
+	ctx := context.Background()
+	switch cmd {
+	case "jobs":
+		return listJobs(ctx, c, os.Stdout)
+	case "job", "watch":
+		if len(rest) < 1 || strings.HasPrefix(rest[0], "-") {
+			fmt.Fprintf(os.Stderr, "usage: opendts %s <JobId>%s\n", cmd, map[bool]string{true: " [--until-ready]"}[cmd == "watch"])
+			return 2
+		}
+		if cmd == "job" {
+			return showJob(ctx, c, rest[0], os.Stdout)
+		}
+		untilReady := len(rest) > 1 && rest[1] == "--until-ready"
+		return watchJob(ctx, c, rest[0], untilReady, os.Stdout)
+	}
+	return 2
+}
+
+func listJobs(ctx context.Context, c *client.Client, w io.Writer) int {
+	list, total, err := describe(ctx, c, map[string]any{"Limit": 100})
+	if err != nil {
+		return exitFor(err)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB ID\tNAME\tTYPE\tSTATUS\tPROGRESS\tLAG\tCREATED")
+	for _, j := range list {
+		lag := "-"
+		if j.Status == 7 || j.Status == 8 || j.Status == 12 {
+			lag = fmt.Sprintf("%ds %dMB", j.Detail.SecondsBehindMaster, j.Detail.MasterSlaveDistance)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d %s\t%s%%\t%s\t%s\n", j.JobId, j.JobName, migrateTypes[j.MigrateOption.MigrateType],
+			j.Status, statusNames[j.Status], j.Detail.Progress, lag, j.CreateTime)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d job(s)\n", total)
+	return 0
+}
+
+func oneJob(ctx context.Context, c *client.Client, id string) (*jobView, error) {
+	list, _, err := describe(ctx, c, map[string]any{"JobId": id})
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, &client.APIError{Code: "ResourceNotFound.JobNotExist", Message: "The migration job does not exist."}
+	}
+	return &list[0], nil
+}
+
+func showJob(ctx context.Context, c *client.Client, id string, w io.Writer) int {
+	j, err := oneJob(ctx, c, id)
+	if err != nil {
+		return exitFor(err)
+	}
+	fmt.Fprintf(w, "%s  %s\n", j.JobId, j.JobName)
+	fmt.Fprintf(w, "  status     %d %s\n", j.Status, statusNames[j.Status])
+	fmt.Fprintf(w, "  type       %s, consistency check %d\n", migrateTypes[j.MigrateOption.MigrateType], j.MigrateOption.ConsistencyType)
+	fmt.Fprintf(w, "  objects    %s\n", j.DatabaseInfo)
+	fmt.Fprintf(w, "  source     %s%s   target %s%s\n", j.SrcInfo.Ip, j.SrcInfo.InstanceId, j.DstInfo.Ip, j.DstInfo.InstanceId)
+	fmt.Fprintf(w, "  times      created %s, started %s, ended %s\n", j.CreateTime, j.StartTime, j.EndTime)
+	fmt.Fprintf(w, "  progress   %s%% (step %d of %d at %s%%)", j.Detail.Progress, j.Detail.StepNow, j.Detail.StepAll, j.Detail.CurrentStepProgress)
+	if j.Status == 7 || j.Status == 8 || j.Status == 12 {
+		fmt.Fprintf(w, ", lag %ds / %d MB", j.Detail.SecondsBehindMaster, j.Detail.MasterSlaveDistance)
+	}
+	fmt.Fprintln(w)
+	stepStatus := map[int]string{0: "-", 1: "done", 2: "failed", 3: "running", 4: "waiting"}
+	for _, st := range j.Detail.StepInfo {
+		fmt.Fprintf(w, "    %d. %-8s %-8s %s %s\n", st.StepNo, st.StepId, stepStatus[st.Status], st.StepName, st.StartTime)
+	}
+	for _, e := range j.ErrorInfo {
+		fmt.Fprintf(w, "  error      %s\n", e.ErrorLog)
+	}
+	for _, v := range j.ConsistencyResult {
+		verdict := "equal"
+		if v.Differences > 0 {
+			verdict = fmt.Sprintf("%d difference(s) %s %s", v.Differences, strings.Join(v.FirstKeys, ","), v.Detail)
+		}
+		fmt.Fprintf(w, "  verified   %s.%s (%s, %d rows): %s\n", v.Database, v.Table, v.Method, v.Rows, verdict)
+	}
+	resp, err := c.Call(ctx, "DescribeMigrateCheckJob", map[string]any{"JobId": id})
+	if err != nil {
+		return exitFor(err)
+	}
+	var check struct {
+		Status     string
+		CheckFlag  int
+		CheckItems []struct{ Name, Result, Message, Advice string }
+	}
+	if err := decode(resp, &check); err != nil {
+		return exitFor(err)
+	}
+	fmt.Fprintf(w, "  check      %s, flag %d\n", check.Status, check.CheckFlag)
+	for _, it := range check.CheckItems {
+		fmt.Fprintf(w, "    [%-7s] %s: %s\n", it.Result, it.Name, it.Message)
+		if it.Advice != "" && it.Result != "pass" {
+			fmt.Fprintf(w, "              advice: %s\n", it.Advice)
+		}
+	}
+	return 0
+}
+
+func bar(pct string, width int) string {
+	n, _ := strconv.Atoi(pct)
+	fill := n * width / 100
+	return "[" + strings.Repeat("#", fill) + strings.Repeat(".", width-fill) + "]"
+}
+
+// watchJob redraws a job's progress until it ends (9 or 10), or reaches 8
+// with untilReady. Exit 0 on success (or ready), 1 on failure.
+func watchJob(ctx context.Context, c *client.Client, id string, untilReady bool, w io.Writer) int {
+	tty := isTerminal(w)
+	last := ""
+	for {
+		j, err := oneJob(ctx, c, id)
+		if err != nil {
+			return exitFor(err)
+		}
+		step := ""
+		for _, st := range j.Detail.StepInfo {
+			if st.StepNo == j.Detail.StepNow {
+				step = st.StepId
+			}
+		}
+		line := fmt.Sprintf("%s %-17s %s %3s%%  step %d/%d %-8s %s %3s%%", j.JobId, statusNames[j.Status], bar(j.Detail.Progress, 30), j.Detail.Progress,
+			j.Detail.StepNow, j.Detail.StepAll, step, bar(j.Detail.CurrentStepProgress, 10), j.Detail.CurrentStepProgress)
+		if j.Status == 7 || j.Status == 8 || j.Status == 12 {
+			line += fmt.Sprintf("  lag %ds %dMB", j.Detail.SecondsBehindMaster, j.Detail.MasterSlaveDistance)
+		}
+		switch {
+		case tty:
+			fmt.Fprintf(w, "\r%s\033[K", line)
+		case line != last:
+			fmt.Fprintln(w, line)
+		}
+		last = line
+		done := j.Status == 9 || j.Status == 10 || (untilReady && j.Status == 8)
+		if done {
+			if tty {
+				fmt.Fprintln(w)
+			}
+			for _, e := range j.ErrorInfo {
+				fmt.Fprintln(w, "error:", e.ErrorLog)
+			}
+			if j.Status == 10 {
+				return 1
+			}
+			return 0
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
