@@ -33,7 +33,7 @@ scripts/testdb.sh install >/dev/null
 work=$(mktemp -d /tmp/opendts-demo.XXXXXX)
 server_pid=""
 cleanup() {
-	[ -n "${writer_pid:-}" ] && kill "$writer_pid" 2>/dev/null
+	[ -n "${writer_pid:-}" ] && kill "$writer_pid" 2>/dev/null || true
 	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
 	scripts/testdb.sh stop "$work/source" >/dev/null 2>&1 || true
 	scripts/testdb.sh stop "$work/target" >/dev/null 2>&1 || true
