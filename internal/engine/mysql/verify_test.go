@@ -2,6 +2,7 @@ package mysql_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -57,9 +58,16 @@ func TestConsistencyCheckPasses(t *testing.T) {
 }
 
 func TestConsistencyCheckFindsPlantedDifferences(t *testing.T) {
+	// 4 ("check the inconsistent tables") is taken as a full check.
+	for _, ct := range []int{2, 4} {
+		t.Run(fmt.Sprintf("ConsistencyType %d", ct), func(t *testing.T) { plantedDifferences(t, ct) })
+	}
+}
+
+func plantedDifferences(t *testing.T, consistencyType int) {
 	src, dst, db := verifySource(t)
-	spec := fullSpec("dts-verify-bad", src, dst, db)
-	spec.ConsistencyType = 2
+	spec := fullSpec(fmt.Sprintf("dts-verify-bad%d", consistencyType), src, dst, db)
+	spec.ConsistencyType = consistencyType
 	rec := &corruptingRecorder{corrupt: func() {
 		dst.Exec(t,
 			"UPDATE `"+db+"`.t SET b = UNHEX('00') WHERE id = 12345",
