@@ -100,6 +100,9 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 	var stopAt *binlogPos
 	immediately := false
 	for attempt := 0; ; attempt++ {
+		if err := m.binlogStillThere(ctx, inc.appliedPos()); err != nil {
+			return err
+		}
 		err := inc.stream(ctx, complete, &stopAt, &immediately)
 		if err == nil || ctx.Err() != nil {
 			if err == nil {
@@ -461,6 +464,39 @@ func (inc *incremental) ddl(ctx context.Context, schema, q string, next binlogPo
 	}
 	inc.setApplied(next)
 	return nil
+}
+
+// binlogStillThere fails, with advice, when the source has purged the
+// binlog file the job must read next: going on would skip changes.
+func (m *migration) binlogStillThere(ctx context.Context, p binlogPos) error {
+	files, err := queryStrings(ctx, m.src, "SELECT 1") // the pool works
+	if err != nil || len(files) == 0 {
+		return nil // the stream will report the connection problem
+	}
+	rows, err := m.src.QueryContext(ctx, "SHOW BINARY LOGS")
+	if err != nil {
+		return nil
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var first string
+	for rows.Next() {
+		var name string
+		vals := []any{&name}
+		for i := 1; i < len(cols); i++ {
+			vals = append(vals, new(any))
+		}
+		if rows.Scan(vals...) != nil {
+			return nil
+		}
+		if name == p.File {
+			return nil
+		}
+		if first == "" {
+			first = name
+		}
+	}
+	return fmt.Errorf("the source no longer has the binlog file %s this job must read next (its oldest is %s): it was purged, and the changes in it are lost to this job. Raise binlog_expire_logs_seconds / expire_logs_days on the source so binlogs outlive a stop of opendts, then start the job again from scratch (ModifyMigrateJob, CreateMigrateCheckJob, StartMigrateJob)", p.File, first)
 }
 
 // masterPos is the source's current binlog position.

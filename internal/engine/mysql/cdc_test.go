@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,4 +157,58 @@ func TestFullAndIncrementalUnderLoad(t *testing.T) {
 		t.Errorf("lag after Complete: %d bytes", rec.lag.Load())
 	}
 	testdb.CompareDatabase(t, src, dst, db)
+}
+
+// A job whose binlog position was purged on the source while it was down
+// fails with advice instead of skipping changes.
+func TestPurgedBinlogFailsWithAdvice(t *testing.T) {
+	src := testdb.Start(t)
+	_, dst := testdb.Shared(t)
+	src.Exec(t, "CREATE DATABASE purged", "CREATE TABLE purged.t (id INT PRIMARY KEY, v INT)",
+		"INSERT INTO purged.t SELECT seq, seq FROM purged.seq_1_to_100")
+	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS purged") })
+	spec := fullSpec("dts-purged", src, dst, "purged")
+	spec.MigrateType = engine.MigrateFullAndIncremental
+	e := mysql.New(mysql.Config{RetryFor: 2 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := &caughtUpRecorder{}
+	result := make(chan error, 1)
+	go func() { result <- e.Migrate(ctx, spec, rec, make(chan string)) }()
+	waitFor(t, "the job to catch up", rec.caught.Load)
+	cancel()
+	<-result
+
+	// While the job is down, the source moves on and drops its old binlogs.
+	src.Exec(t, "INSERT INTO purged.t VALUES (1000, 1)", "FLUSH BINARY LOGS", "INSERT INTO purged.t VALUES (1001, 1)", "FLUSH BINARY LOGS")
+	var last string
+	var pos, a, b any
+	if err := src.DB(t).QueryRow("SHOW MASTER STATUS").Scan(&last, &pos, &a, &b); err != nil {
+		t.Fatal(err)
+	}
+	// The cancelled job's dump thread may linger a moment, and a binlog in
+	// use is not purged: purge until the first file is gone.
+	waitFor(t, "the purge", func() bool {
+		src.Exec(t, "PURGE BINARY LOGS TO '"+last+"'")
+		rows, err := src.DB(t).Query("SHOW BINARY LOGS")
+		if err != nil {
+			return false
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		vals := make([]any, len(cols))
+		var first string
+		vals[0] = &first
+		for i := 1; i < len(vals); i++ {
+			vals[i] = new(any)
+		}
+		return rows.Next() && rows.Scan(vals...) == nil && first == last
+	})
+
+	spec.Resume = true
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := e.Migrate(ctx, spec, &caughtUpRecorder{}, make(chan string))
+	if err == nil || !strings.Contains(err.Error(), "purged") || !strings.Contains(err.Error(), "expire_logs") {
+		t.Fatalf("resume after a purge: %v", err)
+	}
 }
