@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -74,7 +75,23 @@ type incremental struct {
 	// lastEvent is the source time of the last event read, for the lag.
 	lastEvent atomic.Int64
 	caughtUp  bool
+
+	// Source transactions are applied in groups: one target transaction
+	// and a few round trips for many small source transactions, ending at
+	// a source transaction boundary (groupEnd), so atomicity and the
+	// position's exactness hold.
+	apply    *sql.DB
+	group    []string
+	groupEnd binlogPos
+	bytes    int
 }
+
+// Group limits: flushed when this big, or when the stream pauses.
+const (
+	groupMaxStatements = 2000
+	groupMaxBytes      = 4 << 20
+	groupIdle          = 5 * time.Millisecond
+)
 
 // replicate runs the incremental phase until complete says to stop and
 // everything up to then is applied.
@@ -82,10 +99,15 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 	if _, err := m.dst.ExecContext(ctx, binlogPositionsDDL); err != nil {
 		return fmt.Errorf("create the binlog checkpoint table on the target: %w", err)
 	}
-	inc := &incremental{m: m, tables: map[string]*cdcTable{}}
+	apply, err := m.e.openPool(ctx, m.spec.Target, "target", 1, m.targetVars, true)
+	if err != nil {
+		return err
+	}
+	defer apply.Close()
+	inc := &incremental{m: m, tables: map[string]*cdcTable{}, apply: apply}
 	var file string
 	var pos uint64
-	err := m.dst.QueryRowContext(ctx, "SELECT file, pos FROM "+binlogPositionsTable+" WHERE job_id = ?", m.spec.JobID).Scan(&file, &pos)
+	err = m.dst.QueryRowContext(ctx, "SELECT file, pos FROM "+binlogPositionsTable+" WHERE job_id = ?", m.spec.JobID).Scan(&file, &pos)
 	switch {
 	case err == nil:
 		inc.setApplied(binlogPos{file, pos})
@@ -106,6 +128,8 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 		err := inc.stream(ctx, complete, &stopAt, &immediately)
 		if err == nil || ctx.Err() != nil {
 			if err == nil {
+				// The last word on the lag: what is left after Complete.
+				inc.checkCaughtUp(ctx)
 				return nil
 			}
 			return ctx.Err()
@@ -138,6 +162,16 @@ func (inc *incremental) setApplied(p binlogPos) {
 	inc.mu.Lock()
 	inc.applied = p
 	inc.mu.Unlock()
+}
+
+// advance moves the position past an event outside any transaction: the
+// group's end when changes wait in it, else the applied position.
+func (inc *incremental) advance(next binlogPos) {
+	if len(inc.group) > 0 {
+		inc.groupEnd = next
+		return
+	}
+	inc.setApplied(next)
 }
 
 func (inc *incremental) appliedPos() binlogPos {
@@ -203,12 +237,17 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 	var pending []string
 	var pendingRows int64
 	inTxn := false
+	// Whatever an earlier stream left in the group was never committed.
+	inc.group, inc.bytes = inc.group[:0], 0
 	for {
-		if *stopAt != nil && !inc.appliedPos().less(**stopAt) && !inTxn {
-			return nil
-		}
-		if *immediately && !inTxn {
-			return nil
+		if *stopAt != nil && !inTxn {
+			reached := inc.appliedPos()
+			if len(inc.group) > 0 {
+				reached = inc.groupEnd
+			}
+			if !reached.less(**stopAt) || *immediately {
+				return inc.flush(ctx)
+			}
 		}
 		select {
 		case mode := <-complete:
@@ -222,7 +261,22 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 			continue
 		default:
 		}
-		ev, err := streamer.GetEvent(ctx)
+		var ev *replication.BinlogEvent
+		var err error
+		if len(inc.group) > 0 && !inTxn {
+			// A pause in the stream flushes the group.
+			gctx, gcancel := context.WithTimeout(ctx, groupIdle)
+			ev, err = streamer.GetEvent(gctx)
+			gcancel()
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				if err := inc.flush(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+		} else {
+			ev, err = streamer.GetEvent(ctx)
+		}
 		if err != nil {
 			return err
 		}
@@ -234,7 +288,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 		case *replication.RotateEvent:
 			file = string(e.NextLogName)
 			if !inTxn {
-				inc.setApplied(binlogPos{file, e.Position})
+				inc.advance(binlogPos{file, e.Position})
 			}
 			continue
 		case *replication.MariadbGTIDEvent, *replication.GTIDEvent:
@@ -254,7 +308,11 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 				inTxn, pending, pendingRows = false, pending[:0], 0
 				continue
 			}
-			// DDL commits implicitly: whatever was pending is done.
+			// DDL commits implicitly: whatever was pending is done, and the
+			// changes before it go first.
+			if err := inc.flush(ctx); err != nil {
+				return err
+			}
 			if err := inc.ddl(ctx, string(e.Schema), q, next); err != nil {
 				return err
 			}
@@ -278,7 +336,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 			// Events between transactions (checkpoints, GTID lists) move
 			// the position too, or Complete would wait for them forever.
 			if ev.Header.EventType != replication.HEARTBEAT_EVENT && !inTxn && ev.Header.LogPos > 0 {
-				inc.setApplied(next)
+				inc.advance(next)
 			}
 		}
 	}
@@ -359,35 +417,74 @@ func (inc *incremental) table(ctx context.Context, db, name string) (*cdcTable, 
 	return t, nil
 }
 
-// commit applies one source transaction and the position after it in one
-// target transaction. A transaction that touched nothing selected only
-// moves the position in memory (saved with the next real one, or by the
-// periodic save).
+// commit adds one source transaction to the group, flushing it when it is
+// big. A transaction that touched nothing selected only moves the position
+// (saved with the next real one, or by a later flush).
 func (inc *incremental) commit(ctx context.Context, stmts []string, next binlogPos) error {
-	if len(stmts) == 0 {
+	if len(stmts) == 0 && len(inc.group) == 0 {
 		inc.setApplied(next)
 		return nil
 	}
-	tx, err := inc.m.dst.BeginTx(ctx, nil)
+	for _, s := range stmts {
+		inc.group = append(inc.group, s)
+		inc.bytes += len(s)
+	}
+	inc.groupEnd = next
+	if len(inc.group) >= groupMaxStatements || inc.bytes >= groupMaxBytes {
+		return inc.flush(ctx)
+	}
+	return nil
+}
+
+// flush applies the group and the position after its last source
+// transaction in one target transaction.
+func (inc *incremental) flush(ctx context.Context) error {
+	if len(inc.group) == 0 {
+		return nil
+	}
+	end := inc.groupEnd
+	tx, err := inc.apply.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	for _, s := range stmts {
-		if _, err := tx.ExecContext(ctx, s); err != nil {
+	var batch strings.Builder
+	send := func() error {
+		if batch.Len() == 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, batch.String())
+		batch.Reset()
+		if err != nil {
 			if retryable(err) {
 				return err
 			}
-			return &applyError{fmt.Errorf("apply a change at %s:%d on the target: %w", next.File, next.Pos, err)}
+			return &applyError{fmt.Errorf("apply changes up to %s:%d on the target: %w", end.File, end.Pos, err)}
+		}
+		return nil
+	}
+	for _, s := range inc.group {
+		if batch.Len() > 0 {
+			batch.WriteString(";\n")
+		}
+		batch.WriteString(s)
+		if batch.Len() >= 1<<20 {
+			if err := send(); err != nil {
+				return err
+			}
 		}
 	}
-	if _, err := tx.ExecContext(ctx, savePositionSQL, inc.m.spec.JobID, next.File, next.Pos); err != nil {
+	if err := send(); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, savePositionSQL, inc.m.spec.JobID, end.File, end.Pos); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	inc.setApplied(next)
+	inc.group, inc.bytes = inc.group[:0], 0
+	inc.setApplied(end)
 	return nil
 }
 

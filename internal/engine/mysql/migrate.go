@@ -31,6 +31,9 @@ type migration struct {
 	state  *jobState
 	schema *schemaMover
 
+	// targetVars are the extra session settings of target connections.
+	targetVars map[string]string
+
 	dbs      []string
 	wholeDBs map[string]bool
 	tables   []object // base tables
@@ -51,14 +54,15 @@ func (e *Engine) Migrate(ctx context.Context, spec engine.Spec, report engine.Re
 	}
 	m := &migration{e: e, spec: spec, report: report}
 	defer m.close()
-	if m.src, err = e.openPool(ctx, spec.Source, "source", e.cfg.Workers+2, nil); err != nil {
+	if m.src, err = e.openPool(ctx, spec.Source, "source", e.cfg.Workers+2, nil, false); err != nil {
 		return err
 	}
 	var targetVars map[string]string
 	if extern.TargetBinlog == "off" {
 		targetVars = map[string]string{"sql_log_bin": "0"}
 	}
-	if m.dst, err = e.openPool(ctx, spec.Target, "target", e.cfg.Workers+2, targetVars); err != nil {
+	m.targetVars = targetVars
+	if m.dst, err = e.openPool(ctx, spec.Target, "target", e.cfg.Workers+2, targetVars, false); err != nil {
 		if targetVars != nil {
 			return fmt.Errorf("%w (ExternParams TargetBinlog off needs SUPER or BINLOG ADMIN for the target user)", err)
 		}

@@ -32,7 +32,7 @@ var sessionVars = map[string]string{
 // openPool opens a pool to one side with the migration's session settings
 // and proves it works, retrying a refused or dropped connection with
 // backoff for at most e.cfg.RetryFor.
-func (e *Engine) openPool(ctx context.Context, ep engine.Endpoint, name string, conns int, extra map[string]string) (*sql.DB, error) {
+func (e *Engine) openPool(ctx context.Context, ep engine.Endpoint, name string, conns int, extra map[string]string, multiStatements bool) (*sql.DB, error) {
 	cfg := mysql.NewConfig()
 	cfg.User = ep.User
 	cfg.Passwd = ep.Password
@@ -46,6 +46,8 @@ func (e *Engine) openPool(ctx context.Context, ep engine.Endpoint, name string, 
 	cfg.Loc = time.UTC
 	cfg.InterpolateParams = true
 	cfg.MaxAllowedPacket = 0 // ask the server
+	// The incremental applier sends a group of changes in one round trip.
+	cfg.MultiStatements = multiStatements
 	cfg.Params = make(map[string]string, len(sessionVars)+len(extra))
 	for k, v := range sessionVars {
 		cfg.Params[k] = v
