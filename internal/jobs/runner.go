@@ -355,6 +355,7 @@ func (s *Service) runMigration(ctx context.Context, id string, r *run, resume bo
 			markRunningStep(j, StepFailed)
 		})
 	default:
+		s.cfg.Logger.Info("migration succeeded", "job_id", id)
 		_, err = s.transition(bg, id, EventSucceeded, func(j *Job) {
 			j.EndTime = s.now()
 			j.Detail.Progress, j.Detail.CurrentStepProgress = 100, 100
@@ -599,7 +600,10 @@ func (r *reporter) CaughtUp() {
 	defer r.s.mu.Unlock()
 	_, err := r.s.transition(context.Background(), r.id, EventCaughtUp, nil)
 	var se *StatusError
-	if err != nil && !errors.As(err, &se) {
+	switch {
+	case err == nil:
+		r.s.cfg.Logger.Info("caught up with the source: ready to complete", "job_id", r.id)
+	case !errors.As(err, &se):
 		r.s.cfg.Logger.Error("mark job ready to complete", "job_id", r.id, "err", err)
 	}
 }

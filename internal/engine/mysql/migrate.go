@@ -396,7 +396,11 @@ func (m *migration) copyRows(ctx context.Context) error {
 		return err
 	}
 	defer snap.close()
-	m.e.cfg.Logger.Info("snapshot taken", "job_id", m.spec.JobID, "writes_held", snap.lockHeld, "binlog", snap.pos)
+	binlog := "none"
+	if snap.pos != nil {
+		binlog = fmt.Sprintf("%s:%d gtid %s", snap.pos.File, snap.pos.Pos, snap.pos.GTID)
+	}
+	m.e.cfg.Logger.Info("snapshot taken", "job_id", m.spec.JobID, "writes_held", snap.lockHeld, "binlog", binlog)
 	if m.state.Plan == nil {
 		m.state.Snapshot = snap.pos
 		next := 1
