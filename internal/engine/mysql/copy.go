@@ -203,23 +203,9 @@ var errStopped = errors.New("the chunk's writer stopped")
 // readChunk streams the chunk's rows as INSERT statements of at most
 // c.maxStmt bytes (a single larger row makes a statement of its own).
 func (c *copier) readChunk(ctx context.Context, reader *sql.Conn, t *tableInfo, ch chunk, out chan<- []byte, stop <-chan struct{}) (int64, int64, error) {
-	q := "SELECT " + t.selectList() + " FROM " + t.String()
-	if ch.Where != "" {
-		q += " WHERE " + ch.Where
-	}
-	rows, err := reader.QueryContext(ctx, q)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer rows.Close()
-	vals := make([]sql.RawBytes, len(t.columns))
-	ptrs := make([]any, len(vals))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
 	prefix := t.insertPrefix()
 	var buf []byte
-	var n, size int64
+	var size int64
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
@@ -234,10 +220,7 @@ func (c *copier) readChunk(ctx context.Context, reader *sql.Conn, t *tableInfo, 
 		buf = nil
 		return nil
 	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return 0, 0, err
-		}
+	n, err := scanChunk(ctx, reader, t, ch, func(vals []sql.RawBytes) error {
 		if buf == nil {
 			buf = make([]byte, 0, min(c.maxStmt+c.maxStmt/8, 1<<26))
 			buf = append(buf, prefix...)
@@ -246,18 +229,46 @@ func (c *copier) readChunk(ctx context.Context, reader *sql.Conn, t *tableInfo, 
 		}
 		before := len(buf)
 		buf = appendRow(buf, t.columns, vals)
-		n++
 		size += int64(len(buf) - before)
 		if len(buf) >= c.maxStmt {
-			if err := flush(); err != nil {
-				return 0, 0, err
-			}
+			return flush()
 		}
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return 0, 0, err
 	}
 	return n, size, flush()
+}
+
+// scanChunk reads a chunk's rows from the snapshot and hands each to row,
+// whose values are valid only during the call.
+func scanChunk(ctx context.Context, reader *sql.Conn, t *tableInfo, ch chunk, row func([]sql.RawBytes) error) (int64, error) {
+	q := "SELECT " + t.selectList() + " FROM " + t.String()
+	if ch.Where != "" {
+		q += " WHERE " + ch.Where
+	}
+	rows, err := reader.QueryContext(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	vals := make([]sql.RawBytes, len(t.columns))
+	ptrs := make([]any, len(vals))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var n int64
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return 0, err
+		}
+		if err := row(vals); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return n, rows.Err()
 }
 
 // writeChunk applies the statements in one transaction with the chunk's

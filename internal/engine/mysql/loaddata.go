@@ -143,27 +143,10 @@ var errLoadDataDenied = errors.New("the target does not allow LOAD DATA LOCAL IN
 // streamTSV writes the chunk's rows in LOAD DATA's default text format:
 // tab between fields, newline after rows, \N for NULL, backslash escapes.
 func (c *copier) streamTSV(ctx context.Context, reader *sql.Conn, t *tableInfo, ch chunk, out io.Writer) (int64, int64, error) {
-	q := "SELECT " + t.selectList() + " FROM " + t.String()
-	if ch.Where != "" {
-		q += " WHERE " + ch.Where
-	}
-	rows, err := reader.QueryContext(ctx, q)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer rows.Close()
 	w := bufio.NewWriterSize(out, 256<<10)
-	vals := make([]sql.RawBytes, len(t.columns))
-	ptrs := make([]any, len(vals))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	var n, size int64
+	var size int64
 	line := make([]byte, 0, 4096)
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return 0, 0, err
-		}
+	n, err := scanChunk(ctx, reader, t, ch, func(vals []sql.RawBytes) error {
 		line = line[:0]
 		for i, v := range vals {
 			if i > 0 {
@@ -176,13 +159,11 @@ func (c *copier) streamTSV(ctx context.Context, reader *sql.Conn, t *tableInfo, 
 			line = appendTSVEscaped(line, v)
 		}
 		line = append(line, '\n')
-		if _, err := w.Write(line); err != nil {
-			return 0, 0, err
-		}
-		n++
 		size += int64(len(line))
-	}
-	if err := rows.Err(); err != nil {
+		_, err := w.Write(line)
+		return err
+	})
+	if err != nil {
 		return 0, 0, err
 	}
 	return n, size, w.Flush()
