@@ -182,25 +182,7 @@ func TestKillDuringFullCopyResumes(t *testing.T) {
 	s.start()
 	defer func() { s.kill() }()
 
-	req := sdk.NewCreateMigrateJobRequest()
-	req.JobName = sp("kill -9")
-	req.MigrateOption = &sdk.MigrateOption{RunMode: ip(1), MigrateType: ip(2), MigrateObject: ip(2), ConsistencyType: ip(5)}
-	req.SrcDatabaseType, req.SrcAccessType = sp("mariadb"), sp("extranet")
-	req.SrcInfo = &sdk.SrcInfo{Ip: sp(src.Host), Port: ip(int64(src.Port)), User: sp("root"), Password: sp("")}
-	req.DstDatabaseType, req.DstAccessType = sp("mariadb"), sp("extranet")
-	req.DstInfo = &sdk.DstInfo{Ip: sp(dst.Host), Port: ip(int64(dst.Port)), User: sp("root"), Password: sp("")}
-	req.DatabaseInfo = sp(fmt.Sprintf(`[{"Database":%q}]`, db))
-	resp, err := s.client().CreateMigrateJob(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := *resp.Response.JobId
-	check := sdk.NewCreateMigrateCheckJobRequest()
-	check.JobId = &id
-	if _, err := s.client().CreateMigrateCheckJob(check); err != nil {
-		t.Fatal(err)
-	}
-	s.wait(id, 4, 20*time.Second)
+	id := s.createAndCheck(src, dst, db)
 	start := sdk.NewStartMigrateJobRequest()
 	start.JobId = &id
 	if _, err := s.client().StartMigrateJob(start); err != nil {
@@ -348,10 +330,16 @@ func TestStopDuringCopyAndProgress(t *testing.T) {
 }
 
 func (s *server) createAndCheck(src, dst *testdb.Server, db string) string {
+	return s.createAndCheckType(src, dst, db, 2)
+}
+
+// createAndCheckType creates a job of a MigrateType for one database, checks
+// it and waits for the check to pass.
+func (s *server) createAndCheckType(src, dst *testdb.Server, db string, migrateType int64) string {
 	s.t.Helper()
 	req := sdk.NewCreateMigrateJobRequest()
 	req.JobName = sp("e2e " + db)
-	req.MigrateOption = &sdk.MigrateOption{RunMode: ip(1), MigrateType: ip(2), MigrateObject: ip(2), ConsistencyType: ip(5)}
+	req.MigrateOption = &sdk.MigrateOption{RunMode: ip(1), MigrateType: ip(migrateType), MigrateObject: ip(2), ConsistencyType: ip(5)}
 	req.SrcDatabaseType, req.SrcAccessType = sp("mariadb"), sp("extranet")
 	req.SrcInfo = &sdk.SrcInfo{Ip: sp(src.Host), Port: ip(int64(src.Port)), User: sp("root"), Password: sp("")}
 	req.DstDatabaseType, req.DstAccessType = sp("mariadb"), sp("extranet")
@@ -419,25 +407,7 @@ func TestIncrementalSurvivesKillAndCompletes(t *testing.T) {
 		}
 	}()
 
-	req := sdk.NewCreateMigrateJobRequest()
-	req.JobName = sp("e2e incremental")
-	req.MigrateOption = &sdk.MigrateOption{RunMode: ip(1), MigrateType: ip(3), MigrateObject: ip(2), ConsistencyType: ip(5)}
-	req.SrcDatabaseType, req.SrcAccessType = sp("mariadb"), sp("extranet")
-	req.SrcInfo = &sdk.SrcInfo{Ip: sp(src.Host), Port: ip(int64(src.Port)), User: sp("root"), Password: sp("")}
-	req.DstDatabaseType, req.DstAccessType = sp("mariadb"), sp("extranet")
-	req.DstInfo = &sdk.DstInfo{Ip: sp(dst.Host), Port: ip(int64(dst.Port)), User: sp("root"), Password: sp("")}
-	req.DatabaseInfo = sp(fmt.Sprintf(`[{"Database":%q}]`, db))
-	resp, err := s.client().CreateMigrateJob(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := *resp.Response.JobId
-	check := sdk.NewCreateMigrateCheckJobRequest()
-	check.JobId = &id
-	if _, err := s.client().CreateMigrateCheckJob(check); err != nil {
-		t.Fatal(err)
-	}
-	s.wait(id, 4, 20*time.Second)
+	id := s.createAndCheckType(src, dst, db, 3)
 	start := sdk.NewStartMigrateJobRequest()
 	start.JobId = &id
 	if _, err := s.client().StartMigrateJob(start); err != nil {
