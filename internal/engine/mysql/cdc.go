@@ -16,6 +16,7 @@ import (
 	gomysqlmysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 	gmysql "github.com/go-sql-driver/mysql"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/opendts/opendts/internal/engine"
 )
@@ -81,7 +82,8 @@ type incremental struct {
 	// a source transaction boundary (groupEnd), so atomicity and the
 	// position's exactness hold.
 	apply    *sql.DB
-	group    []string
+	lanes    int
+	group    []change
 	groupEnd binlogPos
 	bytes    int
 }
@@ -99,12 +101,12 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 	if _, err := m.dst.ExecContext(ctx, binlogPositionsDDL); err != nil {
 		return fmt.Errorf("create the binlog checkpoint table on the target: %w", err)
 	}
-	apply, err := m.e.openPool(ctx, m.spec.Target, "target", 1, m.targetVars, true)
+	apply, err := m.e.openPool(ctx, m.spec.Target, "target", m.e.cfg.Workers, m.targetVars, true)
 	if err != nil {
 		return err
 	}
 	defer apply.Close()
-	inc := &incremental{m: m, tables: map[string]*cdcTable{}, apply: apply}
+	inc := &incremental{m: m, tables: map[string]*cdcTable{}, apply: apply, lanes: m.e.cfg.Workers}
 	var file string
 	var pos uint64
 	err = m.dst.QueryRowContext(ctx, "SELECT file, pos FROM "+binlogPositionsTable+" WHERE job_id = ?", m.spec.JobID).Scan(&file, &pos)
@@ -234,7 +236,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 	defer func() { cancel(); <-lagDone }()
 
 	file := inc.appliedPos().File
-	var pending []string
+	var pending []change
 	var pendingRows int64
 	inTxn := false
 	// Whatever an earlier stream left in the group was never committed.
@@ -352,8 +354,9 @@ func serverIDFor(jobID string) uint32 {
 	return 1_000_000_000 + crc32.ChecksumIEEE([]byte(jobID))%1_000_000_000
 }
 
-// rowChanges turns a rows event on a selected table into statements.
-func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent) ([]string, error) {
+// rowChanges turns a rows event on a selected table into changes, one per
+// row so that rows can take different lanes.
+func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent) ([]change, error) {
 	db, name := string(e.Table.Schema), string(e.Table.Table)
 	if !inc.m.selected(db, name) {
 		return nil, nil
@@ -362,23 +365,19 @@ func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	serial := len(t.key) == 0
+	var out []change
+	add := func(sql string, vals []any) {
+		out = append(out, change{sql: sql, lane: t.laneOf(vals), serial: serial})
+	}
 	switch e.Type() {
 	case replication.EnumRowsEventTypeInsert:
-		rows := make([][]any, 0, len(e.Rows))
 		for _, r := range e.Rows {
 			v, err := t.rowValues(r)
 			if err != nil {
 				return nil, err
 			}
-			rows = append(rows, v)
-		}
-		if len(t.key) > 0 {
-			out = append(out, t.insertSQL(rows))
-		} else {
-			for _, r := range rows {
-				out = append(out, t.insertSQL([][]any{r}))
-			}
+			add(t.insertSQL([][]any{v}), v)
 		}
 	case replication.EnumRowsEventTypeUpdate:
 		for i := 0; i+1 < len(e.Rows); i += 2 {
@@ -390,7 +389,15 @@ func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, t.updateSQL(before, after)...)
+			stmts := t.updateSQL(before, after)
+			if len(stmts) == 2 {
+				// A key change: the old key's lane deletes, the new one's
+				// inserts; a later change of either key follows its lane.
+				add(stmts[0], before)
+				add(stmts[1], after)
+				continue
+			}
+			add(stmts[0], after)
 		}
 	case replication.EnumRowsEventTypeDelete:
 		for _, r := range e.Rows {
@@ -398,7 +405,7 @@ func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, t.deleteSQL(v))
+			add(t.deleteSQL(v), v)
 		}
 	}
 	return out, nil
@@ -420,14 +427,14 @@ func (inc *incremental) table(ctx context.Context, db, name string) (*cdcTable, 
 // commit adds one source transaction to the group, flushing it when it is
 // big. A transaction that touched nothing selected only moves the position
 // (saved with the next real one, or by a later flush).
-func (inc *incremental) commit(ctx context.Context, stmts []string, next binlogPos) error {
-	if len(stmts) == 0 && len(inc.group) == 0 {
+func (inc *incremental) commit(ctx context.Context, changes []change, next binlogPos) error {
+	if len(changes) == 0 && len(inc.group) == 0 {
 		inc.setApplied(next)
 		return nil
 	}
-	for _, s := range stmts {
-		inc.group = append(inc.group, s)
-		inc.bytes += len(s)
+	for _, c := range changes {
+		inc.group = append(inc.group, c)
+		inc.bytes += len(c.sql)
 	}
 	inc.groupEnd = next
 	if len(inc.group) >= groupMaxStatements || inc.bytes >= groupMaxBytes {
@@ -436,13 +443,58 @@ func (inc *incremental) commit(ctx context.Context, stmts []string, next binlogP
 	return nil
 }
 
-// flush applies the group and the position after its last source
-// transaction in one target transaction.
+// flush applies the group. A group with changes to tables without a key is
+// applied in one target transaction with the position after it: exactly
+// once. Otherwise its changes are spread over lanes by key, each lane one
+// transaction on its own connection, and the position is saved once all
+// lanes committed; a crash in between replays the group, which converges
+// because changes to keyed rows are idempotent. Source transactions are
+// then not atomic on the target until the group is applied, which only a
+// reader of the target during the migration could see.
 func (inc *incremental) flush(ctx context.Context) error {
 	if len(inc.group) == 0 {
 		return nil
 	}
 	end := inc.groupEnd
+	serial := inc.lanes <= 1
+	for _, c := range inc.group {
+		if c.serial {
+			serial = true
+			break
+		}
+	}
+	if serial {
+		if err := inc.applyLane(ctx, inc.group, &end); err != nil {
+			return err
+		}
+	} else {
+		lanes := make([][]change, inc.lanes)
+		for _, c := range inc.group {
+			i := c.lane % uint32(inc.lanes)
+			lanes[i] = append(lanes[i], c)
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		for _, lane := range lanes {
+			if len(lane) == 0 {
+				continue
+			}
+			g.Go(func() error { return inc.applyLane(gctx, lane, nil) })
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		if _, err := inc.apply.ExecContext(ctx, savePositionSQL, inc.m.spec.JobID, end.File, end.Pos); err != nil {
+			return err
+		}
+	}
+	inc.group, inc.bytes = inc.group[:0], 0
+	inc.setApplied(end)
+	return nil
+}
+
+// applyLane applies changes in order in one target transaction, with the
+// position when pos is given.
+func (inc *incremental) applyLane(ctx context.Context, changes []change, pos *binlogPos) error {
 	tx, err := inc.apply.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -459,15 +511,15 @@ func (inc *incremental) flush(ctx context.Context) error {
 			if retryable(err) {
 				return err
 			}
-			return &applyError{fmt.Errorf("apply changes up to %s:%d on the target: %w", end.File, end.Pos, err)}
+			return &applyError{fmt.Errorf("apply changes up to %s:%d on the target: %w", inc.groupEnd.File, inc.groupEnd.Pos, err)}
 		}
 		return nil
 	}
-	for _, s := range inc.group {
+	for _, c := range changes {
 		if batch.Len() > 0 {
 			batch.WriteString(";\n")
 		}
-		batch.WriteString(s)
+		batch.WriteString(c.sql)
 		if batch.Len() >= 1<<20 {
 			if err := send(); err != nil {
 				return err
@@ -477,15 +529,12 @@ func (inc *incremental) flush(ctx context.Context) error {
 	if err := send(); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, savePositionSQL, inc.m.spec.JobID, end.File, end.Pos); err != nil {
-		return err
+	if pos != nil {
+		if _, err := tx.ExecContext(ctx, savePositionSQL, inc.m.spec.JobID, pos.File, pos.Pos); err != nil {
+			return err
+		}
 	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	inc.group, inc.bytes = inc.group[:0], 0
-	inc.setApplied(end)
-	return nil
+	return tx.Commit()
 }
 
 var tableDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE|ALTER|DROP|RENAME|TRUNCATE)\\s+(?:TEMPORARY\\s+)?(?:ONLINE\\s+|IGNORE\\s+)?TABLE\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?((?:`(?:[^`]|``)+`|[\\w$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\w$]+))?)")

@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
 	"strconv"
 	"strings"
 )
@@ -25,6 +26,35 @@ type cdcTable struct {
 	cols     []cdcColumn
 	stored   []int // positions of the columns that are not generated
 	key      []int // positions of the key columns; empty: no key
+	// otherUnique: a unique index besides the key, whose values can move
+	// between rows; such a table's changes stay in one lane, in order.
+	otherUnique bool
+}
+
+// change is one statement and where it may run: changes with the same lane
+// apply in order on one connection; serial ones (tables without a key)
+// need the group applied in one transaction.
+type change struct {
+	sql    string
+	lane   uint32
+	serial bool
+}
+
+// laneOf routes a row: by its key where rows are independent, else by
+// table.
+func (t *cdcTable) laneOf(vals []any) uint32 {
+	h := crc32.NewIEEE()
+	h.Write([]byte(t.db + "\x00" + t.name))
+	if len(t.key) > 0 && !t.otherUnique {
+		for _, k := range t.key {
+			for i, p := range t.stored {
+				if p == k {
+					fmt.Fprint(h, "\x00", vals[i])
+				}
+			}
+		}
+	}
+	return h.Sum32()
 }
 
 func (t *cdcTable) String() string { return quoteIdent(t.db) + "." + quoteIdent(t.name) }
@@ -66,6 +96,11 @@ func loadCDCTable(ctx context.Context, q queryer, db, name string) (*cdcTable, e
 	if err != nil {
 		return nil, err
 	}
+	var uniques int
+	if err := q.QueryRowContext(ctx, "SELECT COUNT(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0", db, name).Scan(&uniques); err != nil {
+		return nil, fmt.Errorf("read the unique keys of %s: %w", t, err)
+	}
+	t.otherUnique = uniques > 1
 	for _, k := range info.key {
 		for i, c := range t.cols {
 			if c.name == k {
