@@ -39,10 +39,8 @@ usage() {
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 note() { printf '   %s\n' "$*"; }
-die() {
-	printf '\ncdc.sh: %s\n' "$*" >&2
-	exit 1
-}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 ROWS=${ROWS:-100000}
 DURATION=${DURATION:-60}
@@ -183,16 +181,6 @@ spawn() {
 	bg_pids+=("$spawned")
 }
 
-free_port() {
-	local p
-	for p in $(seq "$1" $(($1 + 500))); do
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	die "no free port near $1"
-}
 
 # Every client session runs in UTC, as opendts's do.
 client_opts=(--no-defaults --protocol=tcp -h127.0.0.1 -uroot -N -B "--init-command=SET time_zone='+00:00'")
@@ -202,13 +190,6 @@ sql() { # sql PORT ARGS...
 	"$MYSQL" "${client_opts[@]}" -P"$port" "$@"
 }
 
-start_db() { # start_db NAME PORT SERVER_ID
-	started+=("$work/$1")
-	scripts/testdb.sh start "$work/$1" "$2" "$3" >"$work/$1.start.log" 2>&1 || {
-		cat "$work/$1.start.log" >&2
-		die "could not start the $1 MariaDB on port $2"
-	}
-}
 
 # now_us: the wall clock in microseconds (an integer, for bash arithmetic).
 now_us() { us=${EPOCHREALTIME/./}; }
@@ -292,40 +273,9 @@ note "slave_parallel_threads=$(sql "$dst_b_port" -e 'SELECT @@slave_parallel_thr
 # ---------------------------------------------------------------- opendts
 
 say "target A: opendts full + incremental job"
-if [ -n "${OPENDTS_BIN:-}" ]; then
-	opendts=$OPENDTS_BIN
-	[ -x "$opendts" ] || die "OPENDTS_BIN=$opendts is not an executable"
-else
-	opendts=$root/bin/opendts
-	note "go build -o bin/opendts ./cmd/opendts"
-	go build -o bin/opendts ./cmd/opendts || die "go build failed"
-fi
-api_port=$(free_port 39988)
-export OPENDTS_SECRET_ID=AKIDopendtsBench OPENDTS_SECRET_KEY=bench-secret-key
-export OPENDTS_ENDPOINT="127.0.0.1:$api_port"
-setsid "$opendts" serve -listen "127.0.0.1:$api_port" -data-dir "$work/opendts-data" \
-	>"$work/opendts.log" 2>&1 </dev/null &
-server_pid=$!
-for _ in $(seq 100); do
-	curl -fsS "http://127.0.0.1:$api_port/healthz" >/dev/null 2>&1 && break
-	kill -0 "$server_pid" 2>/dev/null || {
-		cat "$work/opendts.log" >&2
-		die "opendts serve exited during start-up (log above)"
-	}
-	sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$api_port/healthz" >/dev/null 2>&1 || die "opendts did not answer /healthz within 10 s"
-note "opendts serve pid $server_pid on http://127.0.0.1:$api_port (log $work/opendts.log)"
+opendts_binary
+start_opendts
 
-# dts ACTION ARGS... calls the API; on an API error prints it and fails.
-dts() {
-	local out
-	if ! out=$("$opendts" dts "$@" 2>&1); then
-		echo "$out" >&2
-		die "opendts dts $1 failed (above)"
-	fi
-	echo "$out"
-}
 job_info() { dts DescribeMigrateJobs --JobId "$1" | jq -c '.JobList[0]'; }
 job_failed() { # job_failed INFO: prints the ErrorInfo of a failed job and exits
 	note "opendts job FAILED (status 10): $(jq -r '[.ErrorInfo[]? | .ErrorLog] | join("; ")' <<<"$1")"

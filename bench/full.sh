@@ -37,10 +37,8 @@ usage() {
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 note() { printf '   %s\n' "$*"; }
-die() {
-	printf '\nfull.sh: %s\n' "$*" >&2
-	exit 1
-}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 TABLES=${TABLES:-4}
 ROWS=${ROWS:-250000}
@@ -192,16 +190,6 @@ run() {
 	return "$rc"
 }
 
-free_port() {
-	local p
-	for p in $(seq "$1" $(($1 + 500))); do
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	die "no free port near $1"
-}
 
 sql() { # sql PORT ARGS...
 	local port=$1
@@ -209,13 +197,6 @@ sql() { # sql PORT ARGS...
 	"$MYSQL" --no-defaults --protocol=tcp -h127.0.0.1 -P"$port" -uroot -N -B "$@"
 }
 
-start_db() { # start_db NAME PORT SERVER_ID
-	started+=("$work/$1")
-	scripts/testdb.sh start "$work/$1" "$2" "$3" >"$work/$1.start.log" 2>&1 || {
-		cat "$work/$1.start.log" >&2
-		die "could not start the $1 MariaDB on port $2"
-	}
-}
 
 # ---------------------------------------------------------------- servers
 
@@ -321,45 +302,14 @@ summary() {
 }
 
 say "opendts into target B"
-if [ -n "${OPENDTS_BIN:-}" ]; then
-	opendts=$OPENDTS_BIN
-	[ -x "$opendts" ] || die "OPENDTS_BIN=$opendts is not an executable"
-else
-	opendts=$root/bin/opendts
-	note "go build -o bin/opendts ./cmd/opendts"
-	go build -o bin/opendts ./cmd/opendts || die "go build failed"
-fi
-api_port=$(free_port 39988)
-export OPENDTS_SECRET_ID=AKIDopendtsBench OPENDTS_SECRET_KEY=bench-secret-key
-export OPENDTS_ENDPOINT="127.0.0.1:$api_port"
+opendts_binary
 # The same parallelism as mydumper/myloader -t. Environment rather than
 # flags, so that a binary without the setting still starts. Its chunk size
 # stays opendts's own unless OPENDTS_CHUNK_ROWS is set.
 export OPENDTS_COPY_WORKERS=${OPENDTS_COPY_WORKERS:-$THREADS}
 note "OPENDTS_COPY_WORKERS=$OPENDTS_COPY_WORKERS${OPENDTS_CHUNK_ROWS:+ OPENDTS_CHUNK_ROWS=$OPENDTS_CHUNK_ROWS}"
-setsid "$opendts" serve -listen "127.0.0.1:$api_port" -data-dir "$work/opendts-data" \
-	>"$work/opendts.log" 2>&1 </dev/null &
-server_pid=$!
-for _ in $(seq 100); do
-	curl -fsS "http://127.0.0.1:$api_port/healthz" >/dev/null 2>&1 && break
-	kill -0 "$server_pid" 2>/dev/null || {
-		cat "$work/opendts.log" >&2
-		die "opendts serve exited during start-up (log above)"
-	}
-	sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$api_port/healthz" >/dev/null 2>&1 || die "opendts did not answer /healthz within 10 s"
-note "opendts serve pid $server_pid on http://127.0.0.1:$api_port (log $work/opendts.log)"
+start_opendts
 
-# dts ACTION ARGS... calls the API; on an API error prints it and fails.
-dts() {
-	local out
-	if ! out=$("$opendts" dts "$@" 2>&1); then
-		echo "$out" >&2
-		die "opendts dts $1 failed (above)"
-	fi
-	echo "$out"
-}
 job_field() { # job_field JOB JQ-EXPR
 	dts DescribeMigrateJobs --JobId "$1" | jq -r ".JobList[0] | $2"
 }

@@ -1,0 +1,74 @@
+# shellcheck shell=bash
+# lib.sh: what bench/full.sh and bench/cdc.sh share. Sourced, not run.
+# The caller sets: work (its temp dir), root (the repository), started (an
+# array of server dirs its cleanup stops), and defines note.
+
+die() {
+	printf '\n%s: %s\n' "${0##*/}" "$*" >&2
+	exit 1
+}
+
+# free_port FROM prints the first loopback port from FROM that nothing
+# listens on.
+free_port() {
+	local p
+	for p in $(seq "$1" $(($1 + 500))); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+	die "no free port near $1"
+}
+
+start_db() { # start_db NAME PORT SERVER_ID
+	started+=("$work/$1")
+	scripts/testdb.sh start "$work/$1" "$2" "$3" >"$work/$1.start.log" 2>&1 || {
+		cat "$work/$1.start.log" >&2
+		die "could not start the $1 MariaDB on port $2"
+	}
+}
+
+# opendts_binary sets opendts to OPENDTS_BIN or a fresh build.
+opendts_binary() {
+	if [ -n "${OPENDTS_BIN:-}" ]; then
+		opendts=$OPENDTS_BIN
+		[ -x "$opendts" ] || die "OPENDTS_BIN=$opendts is not an executable"
+	else
+		# shellcheck disable=SC2154 # root is the caller's
+		opendts=$root/bin/opendts
+		note "go build -o bin/opendts ./cmd/opendts"
+		go build -o bin/opendts ./cmd/opendts || die "go build failed"
+	fi
+}
+
+# start_opendts starts `opendts serve` on a free port (server_pid, api_port,
+# OPENDTS_ENDPOINT and the credentials exported) and waits for /healthz.
+start_opendts() {
+	api_port=$(free_port 39988)
+	export OPENDTS_SECRET_ID=AKIDopendtsBench OPENDTS_SECRET_KEY=bench-secret-key
+	export OPENDTS_ENDPOINT="127.0.0.1:$api_port"
+	setsid "$opendts" serve -listen "127.0.0.1:$api_port" -data-dir "$work/opendts-data" \
+		>"$work/opendts.log" 2>&1 </dev/null &
+	server_pid=$!
+	for _ in $(seq 100); do
+		curl -fsS "http://127.0.0.1:$api_port/healthz" >/dev/null 2>&1 && break
+		kill -0 "$server_pid" 2>/dev/null || {
+			cat "$work/opendts.log" >&2
+			die "opendts serve exited during start-up (log above)"
+		}
+		sleep 0.1
+	done
+	curl -fsS "http://127.0.0.1:$api_port/healthz" >/dev/null 2>&1 || die "opendts did not answer /healthz within 10 s"
+	note "opendts serve pid $server_pid on http://127.0.0.1:$api_port (log $work/opendts.log)"
+}
+
+# dts ACTION ARGS... calls the API; on an API error prints it and fails.
+dts() {
+	local out
+	if ! out=$("$opendts" dts "$@" 2>&1); then
+		echo "$out" >&2
+		die "opendts dts $1 failed (above)"
+	fi
+	echo "$out"
+}
