@@ -59,6 +59,15 @@ type Request struct {
 	SecretID  string
 	Language  string
 	Params    *Params
+
+	// logAttrs are added to the request's log line (Annotate).
+	logAttrs []any
+}
+
+// Annotate adds a key and value to the request's log line, so that a
+// product can name what the request was about (a job id, say).
+func (r *Request) Annotate(key string, value any) {
+	r.logAttrs = append(r.logAttrs, key, value)
 }
 
 // HandlerFunc answers one action. It returns the output parameters (a
@@ -142,6 +151,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	actionName := ""
 	var out any
 	var err error
+	var req *Request
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -150,7 +160,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				err = Errorf(CodeInternalError, "An internal error occurred; quote RequestId %s when you report it.", requestID)
 			}
 		}()
-		var req *Request
 		req, err = s.parse(r, requestID)
 		if req != nil {
 			actionName = req.Action
@@ -189,8 +198,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if code != "" {
 		level = slog.LevelWarn
 	}
-	s.cfg.Logger.Log(r.Context(), level, "api request", "request_id", requestID, "action", actionName,
-		"method", r.Method, "remote", r.RemoteAddr, "code", code, "elapsed_ms", elapsed.Milliseconds())
+	attrs := []any{"request_id", requestID, "action", actionName,
+		"method", r.Method, "remote", r.RemoteAddr, "code", code, "elapsed_ms", elapsed.Milliseconds()}
+	if req != nil {
+		attrs = append(attrs, req.logAttrs...)
+	}
+	s.cfg.Logger.Log(r.Context(), level, "api request", attrs...)
 	if s.cfg.Observe != nil {
 		s.cfg.Observe(actionName, code, elapsed)
 	}

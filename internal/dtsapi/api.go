@@ -150,5 +150,6 @@ func jobIDOf(req *cloudapi.Request) (string, error) {
 	if in.JobId == nil || *in.JobId == "" {
 		return "", missing("JobId")
 	}
+	req.Annotate("job_id", *in.JobId)
 	return *in.JobId, nil
 }

@@ -72,6 +72,7 @@ func (a *API) completeMigrateJob(ctx context.Context, req *cloudapi.Request) (an
 	if in.JobId == nil || *in.JobId == "" {
 		return nil, missing("JobId")
 	}
+	req.Annotate("job_id", *in.JobId)
 	mode := engine.CompleteWaitForSync
 	if in.CompleteMode != nil && *in.CompleteMode != "" {
 		mode = *in.CompleteMode

@@ -73,6 +73,7 @@ func (a *API) createMigrateJob(ctx context.Context, req *cloudapi.Request) (any,
 	if err != nil {
 		return nil, err
 	}
+	req.Annotate("job_id", id)
 	return struct{ JobId string }{id}, nil
 }
 
@@ -84,6 +85,7 @@ func (a *API) modifyMigrateJob(ctx context.Context, req *cloudapi.Request) (any,
 	if in.JobId == nil || *in.JobId == "" {
 		return nil, missing("JobId")
 	}
+	req.Annotate("job_id", *in.JobId)
 	err := a.jobs.Modify(ctx, *in.JobId, func(j *jobs.Job) error {
 		oldSrc := [4]string{j.SrcAccessType, j.Src.Ip, strconv.Itoa(j.Src.Port), j.Src.InstanceId}
 		oldDst := [4]string{j.DstAccessType, j.Dst.Ip, strconv.Itoa(j.Dst.Port), j.Dst.InstanceId}
