@@ -81,11 +81,16 @@ type incremental struct {
 	// and a few round trips for many small source transactions, ending at
 	// a source transaction boundary (groupEnd), so atomicity and the
 	// position's exactness hold.
-	apply    *sql.DB
-	lanes    int
-	group    []change
-	groupEnd binlogPos
-	bytes    int
+	apply *sql.DB
+	lanes int
+	// completeMode is the CompleteMigrateJob request being carried out.
+	completeMode string
+	// replaying is set from a stream's start to its first DDL, which may
+	// have been applied already before a crash.
+	replaying bool
+	group     []change
+	groupEnd  binlogPos
+	bytes     int
 }
 
 // Group limits: flushed when this big, or when the stream pauses.
@@ -101,7 +106,14 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 	if _, err := m.dst.ExecContext(ctx, binlogPositionsDDL); err != nil {
 		return fmt.Errorf("create the binlog checkpoint table on the target: %w", err)
 	}
-	apply, err := m.e.openPool(ctx, m.spec.Target, "target", m.e.cfg.Workers, m.targetVars, true)
+	// Unlike the bulk copy, applying changes keeps the checks on: the
+	// binlog does not carry what ON DELETE/UPDATE CASCADE did, the target
+	// must do it, and secondary unique keys must hold.
+	applyVars := map[string]string{"foreign_key_checks": "1", "unique_checks": "1"}
+	for k, v := range m.targetVars {
+		applyVars[k] = v
+	}
+	apply, err := m.e.openPool(ctx, m.spec.Target, "target", m.e.cfg.Workers, applyVars, true)
 	if err != nil {
 		return err
 	}
@@ -124,6 +136,16 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 	var stopAt *binlogPos
 	immediately := false
 	for attempt := 0; ; attempt++ {
+		// The saved position wins when it is ahead: a commit whose answer
+		// was lost still happened.
+		var file string
+		var pos uint64
+		if err := m.dst.QueryRowContext(ctx, "SELECT file, pos FROM "+binlogPositionsTable+" WHERE job_id = ?", m.spec.JobID).Scan(&file, &pos); err == nil {
+			if saved := (binlogPos{file, pos}); inc.appliedPos().less(saved) {
+				inc.setApplied(saved)
+			}
+		}
+		inc.replaying = attempt > 0 || m.spec.Resume
 		if err := m.binlogStillThere(ctx, inc.appliedPos()); err != nil {
 			return err
 		}
@@ -253,15 +275,20 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 		}
 		select {
 		case mode := <-complete:
+			inc.completeMode = mode
+		default:
+		}
+		if inc.completeMode != "" && *stopAt == nil {
+			// Kept on inc: a failure here restarts the stream, and the
+			// request must outlive it.
 			p, err := inc.m.masterPos(ctx)
 			if err != nil {
 				return err
 			}
 			*stopAt = &p
-			*immediately = mode == engine.CompleteImmediately
-			m.e.cfg.Logger.Info("completing: applying up to the source's position at the call", "job_id", m.spec.JobID, "file", p.File, "pos", p.Pos, "mode", mode)
+			*immediately = inc.completeMode == engine.CompleteImmediately
+			m.e.cfg.Logger.Info("completing: applying up to the source's position at the call", "job_id", m.spec.JobID, "file", p.File, "pos", p.Pos, "mode", inc.completeMode)
 			continue
-		default:
 		}
 		var ev *replication.BinlogEvent
 		var err error
@@ -308,6 +335,15 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 				}
 				m.e.cfg.Counters.AppliedRows(m.spec.JobID, pendingRows)
 				inTxn, pending, pendingRows = false, pending[:0], 0
+				continue
+			}
+			upper := strings.ToUpper(q)
+			if strings.HasPrefix(upper, "XA ") {
+				return &applyError{fmt.Errorf("the source wrote an XA transaction at %s:%d; opendts does not replicate XA transactions", next.File, next.Pos)}
+			}
+			if inTxn && (strings.HasPrefix(upper, "SAVEPOINT") || strings.HasPrefix(upper, "RELEASE SAVEPOINT") || strings.HasPrefix(upper, "ROLLBACK TO")) {
+				// The binlog keeps only what the transaction committed:
+				// savepoints inside it change nothing to apply.
 				continue
 			}
 			// DDL commits implicitly: whatever was pending is done, and the
@@ -365,7 +401,7 @@ func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent
 	if err != nil {
 		return nil, err
 	}
-	serial := len(t.key) == 0
+	serial := t.serial()
 	var out []change
 	add := func(sql string, vals []any) {
 		out = append(out, change{sql: sql, lane: t.laneOf(vals), serial: serial})
@@ -600,7 +636,7 @@ func (inc *incremental) ddl(ctx context.Context, schema, q string, next binlogPo
 				return &applyError{fmt.Errorf("apply DDL at %s:%d: %w", next.File, next.Pos, err)}
 			}
 		}
-		if _, err := conn.ExecContext(ctx, q); err != nil && !isExists(err) {
+		if _, err := conn.ExecContext(ctx, q); err != nil && !isExists(err) && !(inc.replaying && ddlAlreadyDone(err)) {
 			return &applyError{fmt.Errorf("the target refused DDL at %s:%d (%.200s): %w", next.File, next.Pos, q, err)}
 		}
 		m.e.cfg.Logger.Info("DDL applied", "job_id", m.spec.JobID, "file", next.File, "pos", next.Pos)
@@ -608,8 +644,23 @@ func (inc *incremental) ddl(ctx context.Context, schema, q string, next binlogPo
 			return err
 		}
 	}
+	inc.replaying = false
 	inc.setApplied(next)
 	return nil
+}
+
+// ddlAlreadyDone recognises a DDL replayed after a crash that came between
+// applying it and saving the position after it.
+func ddlAlreadyDone(err error) bool {
+	var myErr *gmysql.MySQLError
+	if !errors.As(err, &myErr) {
+		return false
+	}
+	switch myErr.Number {
+	case 1060, 1061, 1091, 1051, 1146: // duplicate column/key, can't drop, unknown table
+		return true
+	}
+	return false
 }
 
 // binlogStillThere fails, with advice, when the source has purged the
@@ -650,7 +701,12 @@ func (m *migration) masterPos(ctx context.Context) (binlogPos, error) {
 	var p binlogPos
 	rows, err := m.src.QueryContext(ctx, "SHOW MASTER STATUS")
 	if err != nil {
-		return p, fmt.Errorf("read the source's binlog position: %w", err)
+		// MySQL 8.4 renamed it.
+		var err2 error
+		rows, err2 = m.src.QueryContext(ctx, "SHOW BINARY LOG STATUS")
+		if err2 != nil {
+			return p, fmt.Errorf("read the source's binlog position: %w", err)
+		}
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()

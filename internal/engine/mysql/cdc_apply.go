@@ -10,6 +10,8 @@ import (
 
 // cdcColumn is one column of a replicated table as row events carry it.
 type cdcColumn struct {
+	// padTo is BINARY(n)'s n: its values are padded with zero bytes.
+	padTo     int
 	name      string
 	dataType  string
 	kind      colKind
@@ -27,9 +29,18 @@ type cdcTable struct {
 	stored   []int // positions of the columns that are not generated
 	key      []int // positions of the key columns; empty: no key
 	// otherUnique: a unique index besides the key, whose values can move
-	// between rows; such a table's changes stay in one lane, in order.
+	// between rows; changes to such a table, or one in a foreign key
+	// (cascades), go serially: one transaction, in order, with the
+	// position, since replaying them is not idempotent.
 	otherUnique bool
+	foreignKey  bool
+	// textKey: a key column compares by collation ('abc' = 'ABC'), so two
+	// spellings of one key must not take different lanes.
+	textKey bool
 }
+
+// serial reports whether the table's changes need the serial path.
+func (t *cdcTable) serial() bool { return len(t.key) == 0 || t.otherUnique || t.foreignKey }
 
 // change is one statement and where it may run: changes with the same lane
 // apply in order on one connection; serial ones (tables without a key)
@@ -45,7 +56,7 @@ type change struct {
 func (t *cdcTable) laneOf(vals []any) uint32 {
 	h := crc32.NewIEEE()
 	h.Write([]byte(t.db + "\x00" + t.name))
-	if len(t.key) > 0 && !t.otherUnique {
+	if len(t.key) > 0 && !t.otherUnique && !t.textKey {
 		for _, k := range t.key {
 			for i, p := range t.stored {
 				if p == k {
@@ -101,6 +112,37 @@ func loadCDCTable(ctx context.Context, q queryer, db, name string) (*cdcTable, e
 		return nil, fmt.Errorf("read the unique keys of %s: %w", t, err)
 	}
 	t.otherUnique = uniques > 1
+	var fks int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS
+		WHERE (CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?) OR (UNIQUE_CONSTRAINT_SCHEMA = ? AND REFERENCED_TABLE_NAME = ?)`, db, name, db, name).Scan(&fks); err != nil {
+		return nil, fmt.Errorf("read the foreign keys of %s: %w", t, err)
+	}
+	t.foreignKey = fks > 0
+	for _, k := range t.key {
+		if t.cols[k].kind == kindText {
+			t.textKey = true
+		}
+	}
+	// BINARY(n) values come from row events without their trailing zero
+	// bytes; they are padded back to the column's length.
+	rows, err = q.QueryContext(ctx, "SELECT COLUMN_NAME, CHARACTER_OCTET_LENGTH FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND DATA_TYPE = 'binary'", db, name)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var col string
+		var n int
+		if err := rows.Scan(&col, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		for i := range t.cols {
+			if t.cols[i].name == col {
+				t.cols[i].padTo = n
+			}
+		}
+	}
+	rows.Close()
 	for _, k := range info.key {
 		for i, c := range t.cols {
 			if c.name == k {
@@ -153,6 +195,10 @@ func literal(buf []byte, c cdcColumn, v any) []byte {
 	case float64:
 		return strconv.AppendFloat(buf, x, 'g', -1, 64)
 	case string:
+		if c.kind == kindExact {
+			// DECIMAL arrives as its exact digits: a number, not text.
+			return append(buf, x...)
+		}
 		return appendStringLiteral(buf, c, []byte(x))
 	case []byte:
 		return appendStringLiteral(buf, c, x)
@@ -188,17 +234,39 @@ func appendStringLiteral(buf []byte, c cdcColumn, v []byte) []byte {
 // rowValues picks the stored columns' values out of a row image, which may
 // or may not carry generated columns.
 func (t *cdcTable) rowValues(row []any) ([]any, error) {
+	var out []any
 	switch len(row) {
 	case len(t.cols):
-		out := make([]any, len(t.stored))
+		out = make([]any, len(t.stored))
 		for i, p := range t.stored {
 			out[i] = row[p]
 		}
-		return out, nil
 	case len(t.stored):
-		return row, nil
+		out = append([]any(nil), row...)
+	default:
+		return nil, fmt.Errorf("a row event for %s has %d columns, the target's table %d: the schemas have drifted", t, len(row), len(t.cols))
 	}
-	return nil, fmt.Errorf("a row event for %s has %d columns, the target's table %d: the schemas have drifted", t, len(row), len(t.cols))
+	for i := range out {
+		c := t.storedCol(i)
+		if c.padTo == 0 {
+			continue
+		}
+		var b []byte
+		switch v := out[i].(type) {
+		case string:
+			b = []byte(v)
+		case []byte:
+			b = v
+		default:
+			continue
+		}
+		if len(b) < c.padTo {
+			padded := make([]byte, c.padTo)
+			copy(padded, b)
+			out[i] = padded
+		}
+	}
+	return out, nil
 }
 
 func (t *cdcTable) storedCol(i int) cdcColumn { return t.cols[t.stored[i]] }
@@ -212,9 +280,22 @@ func (t *cdcTable) where(buf []byte, vals []any) []byte {
 			buf = append(buf, " AND "...)
 		}
 		first = false
-		buf = append(buf, quoteIdent(c.name)...)
+		switch {
+		case c.kind == kindText && len(t.key) == 0:
+			// Byte for byte, not by collation ('a' = 'A '); keys keep the
+			// plain comparison, which their index serves.
+			buf = append(buf, "BINARY "...)
+			buf = append(buf, quoteIdent(c.name)...)
+		default:
+			buf = append(buf, quoteIdent(c.name)...)
+		}
 		buf = append(buf, " <=> "...)
-		buf = literal(buf, c, v)
+		if f, ok := v.(float32); ok {
+			// The column widens to DOUBLE to compare: so must the value.
+			buf = strconv.AppendFloat(buf, float64(f), 'g', -1, 64)
+		} else {
+			buf = literal(buf, c, v)
+		}
 	}
 	if len(t.key) > 0 {
 		for _, k := range t.key {

@@ -43,6 +43,9 @@ func writerWith(t *testing.T, db *sql.DB, name string, base int, keyless bool, s
 		id := rng.Intn(20000) + 1
 		stmts := []string{
 			fmt.Sprintf("INSERT INTO `%s`.k (id, v, u, f) VALUES (%d, 'new ✓ %d', 18446744073709551615, 0.1)", name, next, n),
+			// Applications nest transactions with savepoints; the binlog
+			// carries the SAVEPOINT statement inside the transaction.
+			"SAVEPOINT inner_work",
 			fmt.Sprintf("UPDATE `%s`.k SET v = CONCAT(v, '+'), f = f * 3 WHERE id = %d", name, id),
 			fmt.Sprintf("UPDATE `%s`.k SET id = id + 5000000 WHERE id = %d", name, id+1),
 			fmt.Sprintf("DELETE FROM `%s`.k WHERE id = %d", name, id+2),
@@ -51,7 +54,7 @@ func writerWith(t *testing.T, db *sql.DB, name string, base int, keyless bool, s
 			fmt.Sprintf("UPDATE `%s`.nokey SET b = 'changed' WHERE a = %d LIMIT 1", name, (n+5)%7),
 		}
 		if !keyless {
-			stmts = stmts[:4]
+			stmts = stmts[:5]
 		}
 		for _, s := range stmts {
 			if _, err := tx.Exec(s); err != nil {

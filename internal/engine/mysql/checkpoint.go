@@ -155,7 +155,7 @@ func (c *checkpoint) forget(ctx context.Context) error {
 // service recording success finds the job finished instead of starting it
 // over. A fresh start of the job (forget) removes it. The database stays:
 // other jobs may be about to use it.
-func (c *checkpoint) finish(ctx context.Context) error {
+func (c *checkpoint) finish(ctx context.Context, readOnlyBefore *bool) error {
 	for _, q := range []string{
 		"DELETE FROM `" + checkpointDB + "`.`migrate_chunks` WHERE job_id = ?",
 	} {
@@ -168,5 +168,5 @@ func (c *checkpoint) finish(ctx context.Context) error {
 	if err != nil && !(errors.As(err, &myErr) && myErr.Number == 1146) {
 		return fmt.Errorf("finish the checkpoint: %w", err)
 	}
-	return c.save(ctx, &jobState{Phase: phaseDone})
+	return c.save(ctx, &jobState{Phase: phaseDone, ReadOnlyBefore: readOnlyBefore})
 }

@@ -83,7 +83,17 @@ func (e *Engine) Migrate(ctx context.Context, spec engine.Spec, report engine.Re
 	}
 	if m.state != nil && m.state.Phase == phaseDone {
 		// Finished before a restart that came too soon for the job
-		// service to record it.
+		// service to record it; the target's read_only may still need
+		// its value back.
+		if spec.TargetReadOnly && m.state.ReadOnlyBefore != nil {
+			v := 0
+			if *m.state.ReadOnlyBefore {
+				v = 1
+			}
+			if _, err := m.dst.ExecContext(ctx, "SET GLOBAL read_only = ?", v); err != nil {
+				return fmt.Errorf("restore the target's read_only: %w", err)
+			}
+		}
 		report.Progress(100, 100)
 		return nil
 	}
@@ -119,7 +129,7 @@ func (e *Engine) Migrate(ctx context.Context, spec engine.Spec, report engine.Re
 		return err
 	}
 	report.Progress(100, 100)
-	if err := m.cp.finish(ctx); err != nil {
+	if err := m.cp.finish(ctx, m.state.ReadOnlyBefore); err != nil {
 		e.cfg.Logger.Warn("the migration succeeded but its checkpoint could not be tidied", "job_id", spec.JobID, "err", err)
 	}
 	return nil

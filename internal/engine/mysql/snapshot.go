@@ -121,7 +121,10 @@ func openReader(ctx context.Context, src *sql.DB) (*sql.Conn, error) {
 func readPosition(ctx context.Context, c *sql.Conn) *position {
 	rows, err := c.QueryContext(ctx, "SHOW MASTER STATUS")
 	if err != nil {
-		return nil
+		// MySQL 8.4 renamed it.
+		if rows, err = c.QueryContext(ctx, "SHOW BINARY LOG STATUS"); err != nil {
+			return nil
+		}
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()
