@@ -726,8 +726,8 @@ func (m *migration) masterPos(ctx context.Context) (binlogPos, error) {
 	return binlogPos{file, pos}, nil
 }
 
-// watchLag reports the lag every second and saves the applied position
-// when transactions on unselected tables moved it.
+// watchLag reports the lag every second. It never saves the position: only
+// the stream does, at group boundaries.
 func (inc *incremental) watchLag(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()

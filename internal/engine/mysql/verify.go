@@ -48,7 +48,9 @@ func rowHashExpr(t *tableInfo) string {
 		if c.kind == kindFloat {
 			col = "(" + col + " + 0E0)"
 		}
-		parts = append(parts, "CAST("+col+" AS BINARY)")
+		// Length-prefixed, so that ('a#', 'b') and ('a', '#b') differ.
+		x := "CAST(" + col + " AS BINARY)"
+		parts = append(parts, "CONCAT(COALESCE(OCTET_LENGTH("+x+"), -1), ':', COALESCE("+x+", ''))")
 		nulls[i] = "ISNULL(" + quoteIdent(c.name) + ")"
 	}
 	parts = append(parts, "CONCAT("+strings.Join(nulls, ", ")+")")
