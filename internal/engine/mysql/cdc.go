@@ -573,8 +573,29 @@ func (inc *incremental) applyLane(ctx context.Context, changes []change, pos *bi
 	return tx.Commit()
 }
 
-var tableDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE|ALTER|DROP|RENAME|TRUNCATE)\\s+(?:TEMPORARY\\s+)?(?:ONLINE\\s+|IGNORE\\s+)?TABLE\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?((?:`(?:[^`]|``)+`|[\\w$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\w$]+))?)")
+var tableDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE(?:\\s+OR\\s+REPLACE)?|ALTER|DROP|RENAME|TRUNCATE)\\s+(?:TEMPORARY\\s+)?(?:ONLINE\\s+|IGNORE\\s+)?TABLE\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?((?:`(?:[^`]|``)+`|[\\w$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\w$]+))?)")
 var truncateDDL = regexp.MustCompile("(?is)^\\s*TRUNCATE\\s+((?:`(?:[^`]|``)+`|[\\w$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\w$]+))?)")
+var indexDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE(?:\\s+OR\\s+REPLACE)?\\s+(?:UNIQUE\\s+|FULLTEXT\\s+|SPATIAL\\s+)?INDEX|DROP\\s+INDEX)\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?(?:`(?:[^`]|``)+`|[\\w$]+)\\s+ON\\s+((?:`(?:[^`]|``)+`|[\\w$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\w$]+))?)")
+var leadingComment = regexp.MustCompile(`^\s*/\*.*?\*/`)
+
+// ddlTarget names the table a table or index statement is about, after
+// any leading comments, or reports that it is about none.
+func ddlTarget(q string) (string, bool) {
+	for {
+		stripped := leadingComment.ReplaceAllString(q, "")
+		if stripped == q {
+			break
+		}
+		q = stripped
+	}
+	for _, re := range []*regexp.Regexp{tableDDL, truncateDDL, indexDDL} {
+		if m := re.FindStringSubmatch(q); m != nil {
+			return m[1], true
+		}
+	}
+	return "", false
+}
+
 var databaseDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE|DROP)\\s+(?:DATABASE|SCHEMA)\\b")
 
 func unquote(ident string) string {
@@ -611,12 +632,8 @@ func (inc *incremental) ddl(ctx context.Context, schema, q string, next binlogPo
 	case databaseDDL.MatchString(q):
 		apply = m.spec.MigrateObject == engine.MigrateObjectWholeInstance
 	default:
-		match := tableDDL.FindStringSubmatch(q)
-		if match == nil {
-			match = truncateDDL.FindStringSubmatch(q)
-		}
-		if match != nil {
-			db, name := splitQualified(match[1], schema)
+		if target, ok := ddlTarget(q); ok {
+			db, name := splitQualified(target, schema)
 			apply = m.selected(db, name)
 			delete(inc.tables, tableID(db, name))
 			if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(q)), "RENAME") || strings.Contains(strings.ToUpper(q), " RENAME ") {
