@@ -17,6 +17,7 @@ import (
 var checkedVars = []string{
 	"log_bin", "binlog_format", "binlog_row_image", "server_id",
 	"expire_logs_days", "binlog_expire_logs_seconds", "lower_case_table_names",
+	"binlog_transaction_compression", "binlog_row_value_options",
 }
 
 // globalVars reads checkedVars once per side; names are lower case.
@@ -81,6 +82,17 @@ func judgeBinlog(where string, vars map[string]string) engine.CheckItem {
 	if img, ok := vars["binlog_row_image"]; ok && !strings.EqualFold(img, "FULL") {
 		bad = append(bad, fmt.Sprintf("binlog_row_image is %s (must be FULL)", img))
 		fixes = append(fixes, "binlog_row_image=FULL (SET GLOBAL binlog_row_image='FULL')")
+	}
+	// MySQL 8.0.20+ can wrap transactions in compressed payload events and
+	// log JSON updates as partial diffs: the incremental phase reads
+	// neither, and would stall or misapply rather than fail.
+	if isOn(vars["binlog_transaction_compression"]) {
+		bad = append(bad, "binlog_transaction_compression is ON (must be OFF)")
+		fixes = append(fixes, "binlog_transaction_compression=OFF (SET GLOBAL binlog_transaction_compression=OFF)")
+	}
+	if opts := vars["binlog_row_value_options"]; strings.Contains(strings.ToUpper(opts), "PARTIAL_JSON") {
+		bad = append(bad, "binlog_row_value_options is PARTIAL_JSON (must be empty)")
+		fixes = append(fixes, "binlog_row_value_options='' (SET GLOBAL binlog_row_value_options='')")
 	}
 	if id := vars["server_id"]; id == "" || id == "0" {
 		bad = append(bad, "server_id is 0 (must be set)")

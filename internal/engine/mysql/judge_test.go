@@ -85,6 +85,8 @@ func TestJudgeBinlog(t *testing.T) {
 		{"mixed and minimal", change("binlog_format", "MIXED", "binlog_row_image", "MINIMAL"), engine.ResultFail,
 			[]string{"binlog_format is MIXED", "binlog_row_image is MINIMAL"}},
 		{"no server id", change("server_id", "0"), engine.ResultFail, []string{"server_id is 0"}},
+		{"compressed transactions", change("binlog_transaction_compression", "ON"), engine.ResultFail, []string{"binlog_transaction_compression is ON"}},
+		{"partial JSON", change("binlog_row_value_options", "PARTIAL_JSON"), engine.ResultFail, []string{"PARTIAL_JSON"}},
 		{"seconds", change("binlog_expire_logs_seconds", "3600"), engine.ResultWarning, []string{"1h0m0s"}},
 		{"days fraction", change("expire_logs_days", "0.5"), engine.ResultWarning, []string{"12h0m0s"}},
 		{"seven days", change("expire_logs_days", "7"), engine.ResultPass, []string{"168h0m0s"}},
