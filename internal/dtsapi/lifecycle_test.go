@@ -345,8 +345,6 @@ func TestTagsAndTagFilters(t *testing.T) {
 	if got := ids(`[{"TagKey":"env","TagValue":["test","prod"]},{"TagKey":"team","TagValue":["pay"]}]`); got != prod {
 		t.Errorf("two filters: %s", got)
 	}
-	j := e.describe(prod)
-	_ = j
 	resp := e.rawTC3("DescribeMigrateJobs", `{"JobId":"`+prod+`"}`, nil)
 	tags := resp["JobList"].([]any)[0].(map[string]any)["Tags"]
 	if mustJSON(tags) != `[{"TagKey":"env","TagValue":"prod"},{"TagKey":"team","TagValue":"pay"}]` {
