@@ -146,25 +146,7 @@ cleanup() {
 		kill -KILL -- "-$child_pid" 2>/dev/null
 		wait "$child_pid" 2>/dev/null
 	fi
-	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -TERM "$server_pid" 2>/dev/null
-		for _ in $(seq 100); do
-			kill -0 "$server_pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$server_pid" 2>/dev/null
-		wait "$server_pid" 2>/dev/null
-	fi
-	local d
-	for d in "${started[@]}"; do
-		scripts/testdb.sh stop "$d" >/dev/null 2>&1 &
-	done
-	wait
-	if [ "$KEEP" = 1 ]; then
-		echo "full.sh: kept $work (servers stopped)" >&2
-	else
-		rm -rf "$work"
-	fi
+	stop_everything
 	exit "$rc"
 }
 trap cleanup EXIT

@@ -72,3 +72,28 @@ dts() {
 	fi
 	echo "$out"
 }
+
+# stop_everything ends opendts serve (server_pid), stops the servers in
+# started and removes work unless KEEP=1; the scripts' cleanup calls it
+# after stopping their own background work.
+stop_everything() {
+	if [ -n "${server_pid:-}" ] && kill -0 "$server_pid" 2>/dev/null; then
+		kill -TERM "$server_pid" 2>/dev/null
+		for _ in $(seq 100); do
+			kill -0 "$server_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$server_pid" 2>/dev/null
+		wait "$server_pid" 2>/dev/null
+	fi
+	local d
+	for d in "${started[@]}"; do
+		scripts/testdb.sh stop "$d" >/dev/null 2>&1 &
+	done
+	wait
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "${0##*/}: kept $work (servers stopped)" >&2
+	else
+		rm -rf "$work"
+	fi
+}
