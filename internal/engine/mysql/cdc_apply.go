@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"hash/crc32"
@@ -60,7 +61,8 @@ func (t *cdcTable) laneOf(vals []any) uint32 {
 		for _, k := range t.key {
 			for i, p := range t.stored {
 				if p == k {
-					fmt.Fprint(h, "\x00", vals[i])
+					h.Write([]byte{0})
+					h.Write(literal(nil, t.cols[p], vals[i]))
 				}
 			}
 		}
@@ -335,7 +337,7 @@ func (t *cdcTable) valuesTuple(buf []byte, vals []any) []byte {
 func keyChanged(t *cdcTable, before, after []any) bool {
 	for _, k := range t.key {
 		for i, p := range t.stored {
-			if p == k && fmt.Sprint(before[i]) != fmt.Sprint(after[i]) {
+			if p == k && !bytes.Equal(literal(nil, t.cols[p], before[i]), literal(nil, t.cols[p], after[i])) {
 				return true
 			}
 		}
