@@ -16,7 +16,6 @@ import (
 	gomysqlmysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 	gmysql "github.com/go-sql-driver/mysql"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/opendts/opendts/internal/engine"
 )
@@ -77,27 +76,33 @@ type incremental struct {
 	lastEvent atomic.Int64
 	caughtUp  bool
 
-	// Source transactions are applied in groups: one target transaction
-	// and a few round trips for many small source transactions, ending at
-	// a source transaction boundary (groupEnd), so atomicity and the
-	// position's exactness hold.
-	apply *sql.DB
-	lanes int
+	// Source transactions are applied in groups (see cdc_group.go): the
+	// stream fills one while the group before it is applied, so reading
+	// and decoding the binlog overlap with the target's work. inflight
+	// carries the result of the group being applied, nil when none is.
+	apply    *sql.DB
+	maxStmt  int
+	group    *group
+	inflight chan error
+	// applyCtx is the job's: a stream ending must not cut short a group
+	// being applied, a stop of the job does.
+	applyCtx context.Context
 	// completeMode is the CompleteMigrateJob request being carried out.
 	completeMode string
 	// replaying is set from a stream's start to its first DDL, which may
 	// have been applied already before a crash.
 	replaying bool
-	group     []change
-	groupEnd  binlogPos
-	bytes     int
 }
 
-// Group limits: flushed when this big, or when the stream pauses.
+// A group is handed to the applier when it holds this many row changes or
+// bytes of SQL, when it is older than groupMaxAge and the applier is free,
+// or when the stream pauses for groupIdle. While the target is busy the
+// group grows: catching up goes in big groups, a live stream in small ones.
 const (
-	groupMaxStatements = 2000
-	groupMaxBytes      = 4 << 20
-	groupIdle          = 5 * time.Millisecond
+	groupMaxChanges = 20000
+	groupMaxBytes   = 8 << 20
+	groupMaxAge     = 50 * time.Millisecond
+	groupIdle       = 5 * time.Millisecond
 )
 
 // replicate runs the incremental phase until complete says to stop and
@@ -113,12 +118,18 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 	for k, v := range m.targetVars {
 		applyVars[k] = v
 	}
-	apply, err := m.e.openPool(ctx, m.spec.Target, "target", m.e.cfg.Workers, applyVars, true)
+	// One connection: each group is one transaction, applied in order.
+	apply, err := m.e.openPool(ctx, m.spec.Target, "target", 1, applyVars, true)
 	if err != nil {
 		return err
 	}
 	defer apply.Close()
-	inc := &incremental{m: m, tables: map[string]*cdcTable{}, apply: apply, lanes: m.e.cfg.Workers}
+	var maxPacket int
+	if err := apply.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&maxPacket); err != nil {
+		return fmt.Errorf("read the target's max_allowed_packet: %w", err)
+	}
+	inc := &incremental{m: m, tables: map[string]*cdcTable{}, apply: apply, group: newGroup(),
+		maxStmt: max(min(1<<20, maxPacket/4), 16<<10)}
 	var file string
 	var pos uint64
 	err = m.dst.QueryRowContext(ctx, "SELECT file, pos FROM "+binlogPositionsTable+" WHERE job_id = ?", m.spec.JobID).Scan(&file, &pos)
@@ -189,13 +200,21 @@ func (inc *incremental) setApplied(p binlogPos) {
 }
 
 // advance moves the position past an event outside any transaction: the
-// group's end when changes wait in it, else the applied position.
+// group's end when changes wait to be applied, else the applied position.
 func (inc *incremental) advance(next binlogPos) {
-	if len(inc.group) > 0 {
-		inc.groupEnd = next
-		return
+	inc.group.setEnd(next)
+	if inc.group.empty() && inc.inflight == nil {
+		inc.setApplied(next)
 	}
-	inc.setApplied(next)
+}
+
+// reached is the position the job will have applied once everything read
+// is: the end of the last transaction read.
+func (inc *incremental) reached() binlogPos {
+	if inc.group.hasEnd {
+		return inc.group.end
+	}
+	return inc.appliedPos()
 }
 
 func (inc *incremental) appliedPos() binlogPos {
@@ -248,6 +267,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 	if err != nil {
 		return err
 	}
+	inc.applyCtx = ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	lagDone := make(chan struct{})
@@ -258,19 +278,21 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 	defer func() { cancel(); <-lagDone }()
 
 	file := inc.appliedPos().File
-	var pending []change
+	var pending []rowChange
 	var pendingRows int64
 	inTxn := false
-	// Whatever an earlier stream left in the group was never committed.
-	inc.group, inc.bytes = inc.group[:0], 0
+	// Whatever an earlier stream left in the group was never applied; the
+	// group in flight, if any, ends before the stream returns.
+	inc.group = newGroup()
+	defer func() {
+		if err := inc.wait(); err != nil {
+			m.e.cfg.Logger.Warn("applying the last group failed", "job_id", m.spec.JobID, "err", err)
+		}
+	}()
 	for {
 		if *stopAt != nil && !inTxn {
-			reached := inc.appliedPos()
-			if len(inc.group) > 0 {
-				reached = inc.groupEnd
-			}
-			if !reached.less(**stopAt) || *immediately {
-				return inc.flush(ctx)
+			if !inc.reached().less(**stopAt) || *immediately {
+				return inc.drain(ctx)
 			}
 		}
 		select {
@@ -292,7 +314,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 		}
 		var ev *replication.BinlogEvent
 		var err error
-		if len(inc.group) > 0 && !inTxn {
+		if inc.unapplied() && !inTxn {
 			// A pause in the stream flushes the group.
 			gctx, gcancel := context.WithTimeout(ctx, groupIdle)
 			ev, err = streamer.GetEvent(gctx)
@@ -330,11 +352,10 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 				inTxn, pending, pendingRows = true, pending[:0], 0
 				continue
 			case "COMMIT":
-				if err := inc.commit(ctx, pending, next); err != nil {
+				if err := inc.commit(ctx, pending, pendingRows, next); err != nil {
 					return err
 				}
-				m.e.cfg.Counters.AppliedRows(m.spec.JobID, pendingRows)
-				inTxn, pending, pendingRows = false, pending[:0], 0
+				inTxn, pending, pendingRows = false, nil, 0
 				continue
 			}
 			upper := strings.ToUpper(q)
@@ -348,7 +369,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 			}
 			// DDL commits implicitly: whatever was pending is done, and the
 			// changes before it go first.
-			if err := inc.flush(ctx); err != nil {
+			if err := inc.drain(ctx); err != nil {
 				return err
 			}
 			if err := inc.ddl(ctx, string(e.Schema), q, next); err != nil {
@@ -356,20 +377,18 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 			}
 			inTxn, pending = false, pending[:0]
 		case *replication.RowsEvent:
-			stmts, err := inc.rowChanges(ctx, e)
-			if err != nil {
+			before := len(pending)
+			if pending, err = inc.rowChanges(ctx, e, pending); err != nil {
 				return err
 			}
-			if len(stmts) > 0 {
+			if len(pending) > before {
 				pendingRows += int64(len(e.Rows))
 			}
-			pending = append(pending, stmts...)
 		case *replication.XIDEvent:
-			if err := inc.commit(ctx, pending, next); err != nil {
+			if err := inc.commit(ctx, pending, pendingRows, next); err != nil {
 				return err
 			}
-			m.e.cfg.Counters.AppliedRows(m.spec.JobID, pendingRows)
-			inTxn, pending, pendingRows = false, pending[:0], 0
+			inTxn, pending, pendingRows = false, nil, 0
 		default:
 			// Events between transactions (checkpoints, GTID lists) move
 			// the position too, or Complete would wait for them forever.
@@ -390,21 +409,15 @@ func serverIDFor(jobID string) uint32 {
 	return 1_000_000_000 + crc32.ChecksumIEEE([]byte(jobID))%1_000_000_000
 }
 
-// rowChanges turns a rows event on a selected table into changes, one per
-// row so that rows can take different lanes.
-func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent) ([]change, error) {
+// rowChanges appends the changes of a rows event on a selected table.
+func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent, out []rowChange) ([]rowChange, error) {
 	db, name := string(e.Table.Schema), string(e.Table.Table)
 	if !inc.m.selected(db, name) {
-		return nil, nil
+		return out, nil
 	}
 	t, err := inc.table(ctx, db, name)
 	if err != nil {
 		return nil, err
-	}
-	serial := t.serial()
-	var out []change
-	add := func(sql string, vals []any) {
-		out = append(out, change{sql: sql, lane: t.laneOf(vals), serial: serial})
 	}
 	switch e.Type() {
 	case replication.EnumRowsEventTypeInsert:
@@ -413,7 +426,7 @@ func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent
 			if err != nil {
 				return nil, err
 			}
-			add(t.insertSQL([][]any{v}), v)
+			out = append(out, rowChange{t: t, op: opInsert, after: v})
 		}
 	case replication.EnumRowsEventTypeUpdate:
 		for i := 0; i+1 < len(e.Rows); i += 2 {
@@ -425,15 +438,7 @@ func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent
 			if err != nil {
 				return nil, err
 			}
-			stmts := t.updateSQL(before, after)
-			if len(stmts) == 2 {
-				// A key change: the old key's lane deletes, the new one's
-				// inserts; a later change of either key follows its lane.
-				add(stmts[0], before)
-				add(stmts[1], after)
-				continue
-			}
-			add(stmts[0], after)
+			out = append(out, rowChange{t: t, op: opUpdate, before: before, after: after})
 		}
 	case replication.EnumRowsEventTypeDelete:
 		for _, r := range e.Rows {
@@ -441,7 +446,7 @@ func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent
 			if err != nil {
 				return nil, err
 			}
-			add(t.deleteSQL(v), v)
+			out = append(out, rowChange{t: t, op: opDelete, before: v})
 		}
 	}
 	return out, nil
@@ -460,117 +465,87 @@ func (inc *incremental) table(ctx context.Context, db, name string) (*cdcTable, 
 	return t, nil
 }
 
-// commit adds one source transaction to the group, flushing it when it is
-// big. A transaction that touched nothing selected only moves the position
-// (saved with the next real one, or by a later flush).
-func (inc *incremental) commit(ctx context.Context, changes []change, next binlogPos) error {
-	if len(changes) == 0 && len(inc.group) == 0 {
-		inc.setApplied(next)
-		return nil
-	}
-	for _, c := range changes {
-		inc.group = append(inc.group, c)
-		inc.bytes += len(c.sql)
-	}
-	inc.groupEnd = next
-	if len(inc.group) >= groupMaxStatements || inc.bytes >= groupMaxBytes {
+// commit adds one source transaction to the group and hands the group to
+// the applier when it is big or old enough. A transaction that touched
+// nothing selected only moves the position.
+func (inc *incremental) commit(ctx context.Context, changes []rowChange, rows int64, next binlogPos) error {
+	inc.group.add(changes, rows)
+	inc.advance(next)
+	g := inc.group
+	if g.changes >= groupMaxChanges || g.bytes >= groupMaxBytes {
 		return inc.flush(ctx)
 	}
-	return nil
-}
-
-// flush applies the group. A group with changes to tables without a key is
-// applied in one target transaction with the position after it: exactly
-// once. Otherwise its changes are spread over lanes by key, each lane one
-// transaction on its own connection, and the position is saved once all
-// lanes committed; a crash in between replays the group, which converges
-// because changes to keyed rows are idempotent. Source transactions are
-// then not atomic on the target until the group is applied, which only a
-// reader of the target during the migration could see.
-func (inc *incremental) flush(ctx context.Context) error {
-	if len(inc.group) == 0 {
-		return nil
-	}
-	end := inc.groupEnd
-	serial := inc.lanes <= 1
-	for _, c := range inc.group {
-		if c.serial {
-			serial = true
-			break
-		}
-	}
-	if serial {
-		if err := inc.applyLane(ctx, inc.group, &end); err != nil {
-			return err
-		}
-	} else {
-		lanes := make([][]change, inc.lanes)
-		for _, c := range inc.group {
-			i := c.lane % uint32(inc.lanes)
-			lanes[i] = append(lanes[i], c)
-		}
-		g, gctx := errgroup.WithContext(ctx)
-		for _, lane := range lanes {
-			if len(lane) == 0 {
-				continue
-			}
-			g.Go(func() error { return inc.applyLane(gctx, lane, nil) })
-		}
-		if err := g.Wait(); err != nil {
-			return err
-		}
-		if _, err := inc.apply.ExecContext(ctx, savePositionSQL, inc.m.spec.JobID, end.File, end.Pos); err != nil {
-			return err
-		}
-	}
-	inc.group, inc.bytes = inc.group[:0], 0
-	inc.setApplied(end)
-	return nil
-}
-
-// applyLane applies changes in order in one target transaction, with the
-// position when pos is given.
-func (inc *incremental) applyLane(ctx context.Context, changes []change, pos *binlogPos) error {
-	tx, err := inc.apply.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var batch strings.Builder
-	send := func() error {
-		if batch.Len() == 0 {
-			return nil
-		}
-		_, err := tx.ExecContext(ctx, batch.String())
-		batch.Reset()
+	if !g.empty() && time.Since(g.started) >= groupMaxAge {
+		busy, err := inc.busy()
 		if err != nil {
-			if retryable(err) {
-				return err
-			}
-			return &applyError{fmt.Errorf("apply changes up to %s:%d on the target: %w", inc.groupEnd.File, inc.groupEnd.Pos, err)}
+			return err
+		}
+		if !busy {
+			return inc.flush(ctx)
+		}
+	}
+	return nil
+}
+
+// flush hands the group to the applier, after the group before it is
+// applied: one group in flight at a time, so positions commit in order.
+func (inc *incremental) flush(ctx context.Context) error {
+	if err := inc.wait(); err != nil {
+		return err
+	}
+	g := inc.group
+	inc.group = newGroup()
+	if g.hasEnd {
+		inc.group.setEnd(g.end)
+	}
+	if g.empty() {
+		if g.hasEnd {
+			inc.setApplied(g.end)
 		}
 		return nil
 	}
-	for _, c := range changes {
-		if batch.Len() > 0 {
-			batch.WriteString(";\n")
-		}
-		batch.WriteString(c.sql)
-		if batch.Len() >= 1<<20 {
-			if err := send(); err != nil {
-				return err
-			}
-		}
-	}
-	if err := send(); err != nil {
+	done := make(chan error, 1)
+	inc.inflight = done
+	go func() { done <- inc.applyGroup(inc.applyCtx, g) }()
+	return nil
+}
+
+// unapplied reports whether something read is not applied yet.
+func (inc *incremental) unapplied() bool {
+	return !inc.group.empty() || inc.inflight != nil || (inc.group.hasEnd && inc.group.end != inc.appliedPos())
+}
+
+// drain applies everything read so far and waits for it.
+func (inc *incremental) drain(ctx context.Context) error {
+	if err := inc.flush(ctx); err != nil {
 		return err
 	}
-	if pos != nil {
-		if _, err := tx.ExecContext(ctx, savePositionSQL, inc.m.spec.JobID, pos.File, pos.Pos); err != nil {
-			return err
-		}
+	return inc.wait()
+}
+
+// wait waits for the group in flight.
+func (inc *incremental) wait() error {
+	if inc.inflight == nil {
+		return nil
 	}
-	return tx.Commit()
+	err := <-inc.inflight
+	inc.inflight = nil
+	return err
+}
+
+// busy reports whether a group is still being applied, and the error of
+// one that failed.
+func (inc *incremental) busy() (bool, error) {
+	if inc.inflight == nil {
+		return false, nil
+	}
+	select {
+	case err := <-inc.inflight:
+		inc.inflight = nil
+		return false, err
+	default:
+		return true, nil
+	}
 }
 
 var tableDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE(?:\\s+OR\\s+REPLACE)?|ALTER|DROP|RENAME|TRUNCATE)\\s+(?:TEMPORARY\\s+)?(?:ONLINE\\s+|IGNORE\\s+)?TABLE\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?((?:`(?:[^`]|``)+`|[\\w$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\w$]+))?)")
@@ -662,7 +637,7 @@ func (inc *incremental) ddl(ctx context.Context, schema, q string, next binlogPo
 		}
 	}
 	inc.replaying = false
-	inc.setApplied(next)
+	inc.advance(next)
 	return nil
 }
 

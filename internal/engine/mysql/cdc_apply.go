@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"hash/crc32"
 	"strconv"
 	"strings"
 )
@@ -35,39 +34,18 @@ type cdcTable struct {
 	// position, since replaying them is not idempotent.
 	otherUnique bool
 	foreignKey  bool
-	// textKey: a key column compares by collation ('abc' = 'ABC'), so two
-	// spellings of one key must not take different lanes.
-	textKey bool
+	// keyStored are the key columns' positions among the stored values;
+	// generatedKey: a key column is generated, so row images written back
+	// do not carry it and rows cannot be told apart by their values.
+	keyStored    []int
+	generatedKey bool
 }
 
-// serial reports whether the table's changes need the serial path.
-func (t *cdcTable) serial() bool { return len(t.key) == 0 || t.otherUnique || t.foreignKey }
-
-// change is one statement and where it may run: changes with the same lane
-// apply in order on one connection; serial ones (tables without a key)
-// need the group applied in one transaction.
-type change struct {
-	sql    string
-	lane   uint32
-	serial bool
-}
-
-// laneOf routes a row: by its key where rows are independent, else by
-// table.
-func (t *cdcTable) laneOf(vals []any) uint32 {
-	h := crc32.NewIEEE()
-	h.Write([]byte(t.db + "\x00" + t.name))
-	if len(t.key) > 0 && !t.otherUnique && !t.textKey {
-		for _, k := range t.key {
-			for i, p := range t.stored {
-				if p == k {
-					h.Write([]byte{0})
-					h.Write(literal(nil, t.cols[p], vals[i]))
-				}
-			}
-		}
-	}
-	return h.Sum32()
+// serial reports whether the table's changes need the serial path: each
+// row change its own statement, in binlog order. The others are folded
+// into their net effect per key (see group).
+func (t *cdcTable) serial() bool {
+	return len(t.key) == 0 || t.otherUnique || t.foreignKey || t.generatedKey
 }
 
 func (t *cdcTable) String() string { return quoteIdent(t.db) + "." + quoteIdent(t.name) }
@@ -120,11 +98,6 @@ func loadCDCTable(ctx context.Context, q queryer, db, name string) (*cdcTable, e
 		return nil, fmt.Errorf("read the foreign keys of %s: %w", t, err)
 	}
 	t.foreignKey = fks > 0
-	for _, k := range t.key {
-		if t.cols[k].kind == kindText {
-			t.textKey = true
-		}
-	}
 	// BINARY(n) values come from row events without their trailing zero
 	// bytes; they are padded back to the column's length.
 	rows, err = q.QueryContext(ctx, "SELECT COLUMN_NAME, CHARACTER_OCTET_LENGTH FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND DATA_TYPE = 'binary'", db, name)
@@ -150,6 +123,18 @@ func loadCDCTable(ctx context.Context, q queryer, db, name string) (*cdcTable, e
 			if c.name == k {
 				t.key = append(t.key, i)
 			}
+		}
+	}
+	for _, k := range t.key {
+		stored := false
+		for i, p := range t.stored {
+			if p == k {
+				t.keyStored = append(t.keyStored, i)
+				stored = true
+			}
+		}
+		if !stored {
+			t.generatedKey = true
 		}
 	}
 	return t, nil

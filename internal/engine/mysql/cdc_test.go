@@ -225,10 +225,11 @@ func TestPurgedBinlogFailsWithAdvice(t *testing.T) {
 	}
 }
 
-// Without changes to keyless tables the applier spreads rows over lanes by
-// key; under load, with primary-key changes and a stop and resume, the
-// target still ends equal.
-func TestParallelApplyUnderLoad(t *testing.T) {
+// Keyed tables without other unique keys are folded to their net effect
+// per group (k2, with primary-key changes back and forth), a table with a
+// second unique key keeps a statement per row (k); under load, with a stop
+// and resume, the target still ends equal.
+func TestGroupedApplyUnderLoad(t *testing.T) {
 	src, dst := testdb.Shared(t)
 	db := src.NewDatabase(t, "lanes")
 	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })

@@ -1,0 +1,296 @@
+package mysql
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Changes are applied in groups: many small source transactions become one
+// target transaction, which ends on a source transaction boundary and
+// saves the position reached in the same transaction. So a group is atomic
+// and applied exactly once, whatever the table, and a crash replays
+// nothing twice.
+//
+// Within a group the changes to a table whose rows are independent (a
+// key, no other unique key, no foreign key) are folded into their net
+// effect per key: the last image of each row, or its deletion. They are
+// then written as one DELETE ... WHERE key IN (...) and one multi-row
+// INSERT ... ON DUPLICATE KEY UPDATE per table: a few statements for
+// thousands of row events, which the target parses and applies far faster
+// than a statement per row. Deletes go first, so a key deleted and another
+// spelling of it (by collation) inserted end right. Other tables keep a
+// statement per row change, in binlog order.
+
+// opKind is what a row event did to one row.
+type opKind uint8
+
+const (
+	opInsert opKind = iota
+	opUpdate
+	opDelete
+)
+
+// rowChange is one row's change, decoded from a rows event.
+type rowChange struct {
+	t             *cdcTable
+	op            opKind
+	before, after []any // stored columns' values; before for update/delete, after for insert/update
+}
+
+// netRow is a row's last state in a group: its image, or deleted (vals is
+// then the image it was deleted with, for its key).
+type netRow struct {
+	vals    []any
+	deleted bool
+}
+
+// tableNet is the net effect of a group on one foldable table.
+type tableNet struct {
+	t     *cdcTable
+	index map[string]int // key bytes -> position in rows
+	rows  []netRow
+}
+
+type group struct {
+	// serial are the statements for tables that need them in order.
+	serial []string
+	nets   map[*cdcTable]*tableNet
+	order  []*tableNet
+	// changes counts row changes (before folding), bytes estimates the
+	// SQL the group will send.
+	changes int
+	rows    int64
+	bytes   int
+	// end is the position after the group's last transaction; hasEnd says
+	// it was set (a group may move the position without changes).
+	end     binlogPos
+	hasEnd  bool
+	started time.Time
+	keyBuf  []byte
+}
+
+func newGroup() *group {
+	return &group{nets: map[*cdcTable]*tableNet{}}
+}
+
+func (g *group) empty() bool { return g.changes == 0 }
+
+// setEnd moves the group's end to a transaction boundary.
+func (g *group) setEnd(p binlogPos) {
+	g.end, g.hasEnd = p, true
+}
+
+// add folds one source transaction's changes into the group.
+func (g *group) add(txn []rowChange, rows int64) {
+	if len(txn) > 0 && g.changes == 0 {
+		g.started = time.Now()
+	}
+	g.rows += rows
+	for _, c := range txn {
+		g.changes++
+		t := c.t
+		if t.serial() {
+			for _, s := range serialSQL(c) {
+				g.serial = append(g.serial, s)
+				g.bytes += len(s)
+			}
+			continue
+		}
+		n := g.nets[t]
+		if n == nil {
+			n = &tableNet{t: t, index: map[string]int{}}
+			g.nets[t] = n
+			g.order = append(g.order, n)
+		}
+		switch c.op {
+		case opInsert:
+			g.put(n, c.after, false)
+		case opDelete:
+			g.put(n, c.before, true)
+		case opUpdate:
+			if keyChanged(t, c.before, c.after) {
+				g.put(n, c.before, true)
+			}
+			g.put(n, c.after, false)
+		}
+	}
+}
+
+// put records a row's latest state.
+func (g *group) put(n *tableNet, vals []any, deleted bool) {
+	g.keyBuf = n.t.appendKey(g.keyBuf[:0], vals)
+	if i, ok := n.index[string(g.keyBuf)]; ok {
+		n.rows[i] = netRow{vals: vals, deleted: deleted}
+		return
+	}
+	n.index[string(g.keyBuf)] = len(n.rows)
+	n.rows = append(n.rows, netRow{vals: vals, deleted: deleted})
+	// About what the row will take in a statement.
+	g.bytes += 16 * len(vals)
+	for _, v := range vals {
+		switch x := v.(type) {
+		case string:
+			g.bytes += len(x)
+		case []byte:
+			g.bytes += len(x)
+		}
+	}
+}
+
+// serialSQL is the statement(s) for one row change of a table on the
+// serial path.
+func serialSQL(c rowChange) []string {
+	switch c.op {
+	case opInsert:
+		return []string{c.t.insertSQL([][]any{c.after})}
+	case opDelete:
+		return []string{c.t.deleteSQL(c.before)}
+	default:
+		return c.t.updateSQL(c.before, c.after)
+	}
+}
+
+// appendKey appends the bytes that identify a row of a keyed table.
+func (t *cdcTable) appendKey(buf []byte, vals []any) []byte {
+	for _, i := range t.keyStored {
+		buf = literal(buf, t.storedCol(i), vals[i])
+		buf = append(buf, 0)
+	}
+	return buf
+}
+
+// statements renders the group as SQL, each statement at most about
+// maxStmt bytes unless one row is bigger: the serial statements in order,
+// then per folded table its deletes and its upserts.
+func (g *group) statements(maxStmt int) []string {
+	out := append([]string(nil), g.serial...)
+	for _, n := range g.order {
+		out = n.deletes(out, maxStmt)
+		out = n.upserts(out, maxStmt)
+	}
+	return out
+}
+
+func (n *tableNet) deletes(out []string, maxStmt int) []string {
+	t := n.t
+	prefix := "DELETE FROM " + t.String() + " WHERE "
+	single := len(t.keyStored) == 1
+	if single {
+		prefix += quoteIdent(t.storedCol(t.keyStored[0]).name) + " IN ("
+	}
+	var buf []byte
+	for _, r := range n.rows {
+		if !r.deleted {
+			continue
+		}
+		if len(buf) == 0 {
+			buf = append(buf, prefix...)
+		} else if single {
+			buf = append(buf, ',')
+		} else {
+			buf = append(buf, " OR "...)
+		}
+		if single {
+			buf = keyLiteral(buf, t.storedCol(t.keyStored[0]), r.vals[t.keyStored[0]])
+		} else {
+			buf = append(buf, '(')
+			buf = t.where(buf, r.vals)
+			buf = append(buf, ')')
+		}
+		if len(buf) >= maxStmt {
+			if single {
+				buf = append(buf, ')')
+			}
+			out = append(out, string(buf))
+			buf = buf[:0]
+		}
+	}
+	if len(buf) > 0 {
+		if single {
+			buf = append(buf, ')')
+		}
+		out = append(out, string(buf))
+	}
+	return out
+}
+
+func (n *tableNet) upserts(out []string, maxStmt int) []string {
+	t := n.t
+	var batch [][]any
+	size := 0
+	for _, r := range n.rows {
+		if r.deleted {
+			continue
+		}
+		batch = append(batch, r.vals)
+		for _, v := range r.vals {
+			size += 16
+			switch x := v.(type) {
+			case string:
+				size += 2 * len(x)
+			case []byte:
+				size += 2 * len(x)
+			}
+		}
+		if size >= maxStmt {
+			out = append(out, t.insertSQL(batch))
+			batch, size = batch[:0], 0
+		}
+	}
+	if len(batch) > 0 {
+		out = append(out, t.insertSQL(batch))
+	}
+	return out
+}
+
+// keyLiteral writes a key value for a comparison: FLOAT widens to DOUBLE
+// to compare, so its value must too.
+func keyLiteral(buf []byte, c cdcColumn, v any) []byte {
+	if f, ok := v.(float32); ok {
+		return strconv.AppendFloat(buf, float64(f), 'g', -1, 64)
+	}
+	return literal(buf, c, v)
+}
+
+// applyGroup writes a group in one target transaction with the position
+// after it.
+func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
+	stmts := g.statements(inc.maxStmt)
+	tx, err := inc.apply.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	fail := func(err error) error {
+		if retryable(err) {
+			return err
+		}
+		return &applyError{fmt.Errorf("apply changes up to %s:%d on the target: %w", g.end.File, g.end.Pos, err)}
+	}
+	// Statements go together, up to about maxStmt bytes per round trip.
+	var batch strings.Builder
+	for i, s := range stmts {
+		if batch.Len() > 0 {
+			batch.WriteString(";\n")
+		}
+		batch.WriteString(s)
+		if batch.Len() >= inc.maxStmt || i == len(stmts)-1 {
+			if _, err := tx.ExecContext(ctx, batch.String()); err != nil {
+				return fail(err)
+			}
+			batch.Reset()
+		}
+	}
+	if _, err := tx.ExecContext(ctx, savePositionSQL, inc.m.spec.JobID, g.end.File, g.end.Pos); err != nil {
+		return fail(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	inc.setApplied(g.end)
+	inc.m.e.cfg.Counters.AppliedRows(inc.m.spec.JobID, g.rows)
+	return nil
+}
