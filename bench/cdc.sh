@@ -395,6 +395,15 @@ hb_pid=$spawned
 spawn "$work/api.samples" bash -c 'api_lag "$@"' _ "$work/api.stop" "$job"
 api_pid=$spawned
 sleep 1
+# CPU each process uses from here to the end of the catch-up: what
+# replicating costs opendts and its target, next to the replica.
+cpu_ticks() { # cpu_ticks PID: utime + stime in clock ticks
+	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+src_pid=$(cat "$work/source/mariadbd.pid")
+dst_a_pid=$(cat "$work/target-opendts/mariadbd.pid")
+dst_b_pid=$(cat "$work/target-replica/mariadbd.pid")
+cpu0=("$(cpu_ticks "$server_pid")" "$(cpu_ticks "$dst_a_pid")" "$(cpu_ticks "$dst_b_pid")" "$(cpu_ticks "$src_pid")")
 now_us
 load_start_us=$us
 spawn "$work/sysbench.log" bash -c 'load "$@"' "$work/load.end" "${sysbench_opts[@]}" \
@@ -471,6 +480,13 @@ while :; do
 done
 [ -n "$catch_a" ] || note "opendts target: did not catch up within $CATCHUP_TIMEOUT s"
 [ -n "$catch_b" ] || note "replica target: did not catch up within $CATCHUP_TIMEOUT s"
+cpu1=("$(cpu_ticks "$server_pid")" "$(cpu_ticks "$dst_a_pid")" "$(cpu_ticks "$dst_b_pid")" "$(cpu_ticks "$src_pid")")
+hz=$(getconf CLK_TCK)
+cpu_s() { awk -v a="$1" -v b="$2" -v hz="$hz" 'BEGIN { printf "%.1f", (b - a) / hz }'; }
+cpu_opendts=$(cpu_s "${cpu0[0]}" "${cpu1[0]}")
+cpu_target_a=$(cpu_s "${cpu0[1]}" "${cpu1[1]}")
+cpu_target_b=$(cpu_s "${cpu0[2]}" "${cpu1[2]}")
+cpu_source=$(cpu_s "${cpu0[3]}" "${cpu1[3]}")
 touch "$work/api.stop"
 wait "$api_pid" || true
 
@@ -551,6 +567,8 @@ caught() { # caught SECONDS: "1.23 s" or that it did not catch up
 	if [ -n "$1" ]; then echo "$1 s"; else echo "did not catch up in $CATCHUP_TIMEOUT s"; fi
 }
 printf '    catch-up after load:  opendts %s   replica %s\n' "$(caught "$catch_a")" "$(caught "$catch_b")"
+printf '    CPU seconds, load and catch-up:  opendts %s + its target %s   replica %s   (source %s)\n' \
+	"$cpu_opendts" "$cpu_target_a" "$cpu_target_b" "$cpu_source"
 printf '    API lag during load (max): SecondsBehindMaster %s  MasterSlaveDistance %s MB\n' "$api_s" "$api_mb"
 printf '    checksums: %s\n' "$verdict"
 goal1="missed"

@@ -92,6 +92,9 @@ type incremental struct {
 	// replaying is set from a stream's start to its first DDL, which may
 	// have been applied already before a crash.
 	replaying bool
+	// since: tables copied from a later snapshot than the stream's start,
+	// whose changes up to that snapshot are in their rows already.
+	since map[string]binlogPos
 }
 
 // A group is handed to the applier when it holds this many row changes or
@@ -129,7 +132,10 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 		return fmt.Errorf("read the target's max_allowed_packet: %w", err)
 	}
 	inc := &incremental{m: m, tables: map[string]*cdcTable{}, apply: apply, group: newGroup(),
-		maxStmt: max(min(1<<20, maxPacket/4), 16<<10)}
+		maxStmt: max(min(1<<20, maxPacket/4), 16<<10), since: map[string]binlogPos{}}
+	for id, p := range m.state.Since {
+		inc.since[id] = binlogPos{p.File, p.Pos}
+	}
 	var file string
 	var pos uint64
 	err = m.dst.QueryRowContext(ctx, "SELECT file, pos FROM "+binlogPositionsTable+" WHERE job_id = ?", m.spec.JobID).Scan(&file, &pos)
@@ -378,7 +384,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 			inTxn, pending = false, pending[:0]
 		case *replication.RowsEvent:
 			before := len(pending)
-			if pending, err = inc.rowChanges(ctx, e, pending); err != nil {
+			if pending, err = inc.rowChanges(ctx, e, next, pending); err != nil {
 				return err
 			}
 			if len(pending) > before {
@@ -410,9 +416,12 @@ func serverIDFor(jobID string) uint32 {
 }
 
 // rowChanges appends the changes of a rows event on a selected table.
-func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent, out []rowChange) ([]rowChange, error) {
+func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent, at binlogPos, out []rowChange) ([]rowChange, error) {
 	db, name := string(e.Table.Schema), string(e.Table.Table)
 	if !inc.m.selected(db, name) {
+		return out, nil
+	}
+	if since, ok := inc.since[tableID(db, name)]; ok && !since.less(at) {
 		return out, nil
 	}
 	t, err := inc.table(ctx, db, name)

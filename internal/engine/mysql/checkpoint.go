@@ -54,6 +54,12 @@ type jobState struct {
 	Deferred map[string][]string `json:",omitempty"`
 	// Resumed counts restarts of the copy, for the job's log.
 	Resumed int
+	// Since holds, by table (db NUL name), the position of the snapshot
+	// the table's rows were copied from when that is a later one than
+	// Snapshot: a copy resumed after a crash reads what is left from a new
+	// snapshot. The binlog up to there is already in those rows and is
+	// skipped for the table.
+	Since map[string]position `json:",omitempty"`
 }
 
 // position is a binlog coordinate of the source.

@@ -411,7 +411,8 @@ func (m *migration) copyRows(ctx context.Context) error {
 		binlog = fmt.Sprintf("%s:%d gtid %s", snap.pos.File, snap.pos.Pos, snap.pos.GTID)
 	}
 	m.e.cfg.Logger.Info("snapshot taken", "job_id", m.spec.JobID, "writes_held", snap.lockHeld, "binlog", binlog)
-	if m.state.Plan == nil {
+	resumed := m.state.Plan != nil
+	if !resumed {
 		m.state.Snapshot = snap.pos
 		next := 1
 		for _, t := range infos {
@@ -425,16 +426,24 @@ func (m *migration) copyRows(ctx context.Context) error {
 		if err := m.cp.save(ctx, m.state); err != nil {
 			return err
 		}
-	} else {
-		m.state.Resumed++
-		m.e.cfg.Logger.Warn("resuming the copy from its checkpoint with a new snapshot: rows changed on the source meanwhile are not reconciled in a full-only job", "job_id", m.spec.JobID, "resumed", m.state.Resumed)
-		if err := m.cp.save(ctx, m.state); err != nil {
-			return err
-		}
 	}
 	done, err := m.cp.doneChunks(ctx)
 	if err != nil {
 		return err
+	}
+	if resumed {
+		m.state.Resumed++
+		if m.spec.MigrateType == engine.MigrateFullAndIncremental && snap.pos != nil {
+			m.e.cfg.Logger.Warn("resuming the copy from its checkpoint with a new snapshot; the binlog reconciles the rows copied before", "job_id", m.spec.JobID, "resumed", m.state.Resumed)
+			if err := m.rebase(ctx, *snap.pos, done); err != nil {
+				return err
+			}
+		} else {
+			m.e.cfg.Logger.Warn("resuming the copy from its checkpoint with a new snapshot: rows changed on the source meanwhile are not reconciled in a full-only job", "job_id", m.spec.JobID, "resumed", m.state.Resumed)
+		}
+		if err := m.cp.save(ctx, m.state); err != nil {
+			return err
+		}
 	}
 	var maxPacket int
 	if err := m.dst.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&maxPacket); err != nil {
@@ -474,6 +483,82 @@ func (m *migration) copyRows(ctx context.Context) error {
 	m.e.cfg.Logger.Info("rows copied", "job_id", m.spec.JobID, "rows", c.rows.Load(), "bytes", c.bytes.Load(),
 		"chunks", len(m.state.Plan), "elapsed", time.Since(started).Round(time.Millisecond))
 	return nil
+}
+
+// rebase prepares a full + incremental job's resumed copy, whose chunks
+// not done yet are read from a new snapshot at pos, while the binlog is
+// applied from the first snapshot's position. A table not started yet is
+// copied whole from the new snapshot: its binlog up to pos is skipped. A
+// table half done keeps its chunks when replaying the binlog over newer
+// rows converges (a key and no other unique or foreign key: changes are
+// written by key); otherwise its done chunks are removed in one target
+// transaction and it is copied again whole, from the new snapshot.
+func (m *migration) rebase(ctx context.Context, pos position, done map[int][2]int64) error {
+	var order []string
+	byTable := map[string][]chunk{}
+	for _, ch := range m.state.Plan {
+		id := tableID(ch.DB, ch.Table)
+		if _, ok := byTable[id]; !ok {
+			order = append(order, id)
+		}
+		byTable[id] = append(byTable[id], ch)
+	}
+	if m.state.Since == nil {
+		m.state.Since = map[string]position{}
+	}
+	for _, id := range order {
+		chunks := byTable[id]
+		var finished []chunk
+		for _, ch := range chunks {
+			if _, ok := done[ch.ID]; ok {
+				finished = append(finished, ch)
+			}
+		}
+		if len(finished) == len(chunks) {
+			continue
+		}
+		if len(finished) > 0 {
+			t, err := loadCDCTable(ctx, m.dst, chunks[0].DB, chunks[0].Table)
+			if err != nil {
+				return err
+			}
+			if !t.serial() {
+				continue
+			}
+			if err := m.uncopy(ctx, t, finished); err != nil {
+				return err
+			}
+			for _, ch := range finished {
+				delete(done, ch.ID)
+			}
+			m.e.cfg.Logger.Info("copying a half-copied table again from the new snapshot: replaying its binlog over newer rows would not converge", "job_id", m.spec.JobID, "table", t.String(), "chunks", len(finished))
+		}
+		m.state.Since[id] = pos
+	}
+	return nil
+}
+
+// uncopy removes copied chunks' rows and their done marks in one target
+// transaction.
+func (m *migration) uncopy(ctx context.Context, t *cdcTable, chunks []chunk) error {
+	tx, err := m.dst.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, ch := range chunks {
+		q := "DELETE FROM " + t.String()
+		if ch.Where != "" {
+			q += " WHERE " + ch.Where
+		}
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("remove the rows copied of %s to copy it again: %w", t, err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM `"+checkpointDB+"`.`migrate_chunks` WHERE job_id = ? AND chunk_id = ?", m.spec.JobID, ch.ID); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // copyPercent blends rows against the estimate (smooth, but estimates can
