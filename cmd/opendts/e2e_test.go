@@ -362,9 +362,10 @@ func (s *server) createAndCheckType(src, dst *testdb.Server, db string, migrateT
 	return id
 }
 
-// A full + incremental job through the API under a live write load, with
-// kill -9 of the server during the incremental phase: after Complete the
-// target equals the source.
+// A full + incremental job through the API under a live write load
+// survives a kill -9 of `opendts serve` during its copy and another in its
+// incremental phase: after Complete the target equals the source, nothing
+// lost and nothing doubled (a keyless table included).
 func TestIncrementalSurvivesKillAndCompletes(t *testing.T) {
 	src, dst := testdb.Shared(t)
 	db := src.NewDatabase(t, "e2ecdc")
@@ -372,7 +373,11 @@ func TestIncrementalSurvivesKillAndCompletes(t *testing.T) {
 	src.Exec(t,
 		"CREATE TABLE `"+db+"`.t (id INT PRIMARY KEY, v VARCHAR(64), n BIGINT)",
 		"INSERT INTO `"+db+"`.t SELECT seq, CONCAT('v', seq), seq FROM `"+db+"`.seq_1_to_30000",
-		"CREATE TABLE `"+db+"`.log (at INT, what VARCHAR(20))",
+		// Keyless and big enough to be in the middle of its copy when the
+		// first chunks of t are done.
+		"CREATE TABLE `"+db+"`.log (at INT, what VARCHAR(200))",
+		"INSERT INTO `"+db+"`.log SELECT seq % 10, REPEAT('x', 200) FROM `"+db+"`.seq_1_to_150000",
+		"ANALYZE TABLE `"+db+"`.t, `"+db+"`.log",
 	)
 	s := startServer(t)
 
@@ -409,6 +414,25 @@ func TestIncrementalSurvivesKillAndCompletes(t *testing.T) {
 	if _, err := s.client().StartMigrateJob(start); err != nil {
 		t.Fatal(err)
 	}
+	// kill -9 during the copy: a few chunks of t committed, log not yet.
+	deadline := time.Now().Add(30 * time.Second)
+	var chunks int
+	for time.Now().Before(deadline) && chunks < 2 {
+		_ = dst.DB(t).QueryRow("SELECT COUNT(*) FROM __opendts.migrate_chunks WHERE job_id = ?", id).Scan(&chunks)
+		time.Sleep(2 * time.Millisecond)
+	}
+	s.kill()
+	var total, logRows int
+	_ = dst.DB(t).QueryRow("SELECT COUNT(*) FROM __opendts.migrate_chunks WHERE job_id = ?", id).Scan(&total)
+	_ = dst.DB(t).QueryRow("SELECT COUNT(*) FROM `" + db + "`.log").Scan(&logRows)
+	t.Logf("killed during the copy with %d chunks done, %d rows of log copied", total, logRows)
+	if total < 2 || total >= 7 {
+		t.Fatalf("the kill did not land during the copy (%d of 7 chunks done)", total)
+	}
+	time.Sleep(300 * time.Millisecond)
+	s.start()
+
+	// kill -9 again in the incremental phase.
 	s.wait(id, 8, 60*time.Second)
 	time.Sleep(300 * time.Millisecond)
 	s.kill()
