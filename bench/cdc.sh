@@ -182,7 +182,7 @@ secs() { # secs MICROSECONDS: prints seconds with 2 decimals
 # ---------------------------------------------------------------- servers
 
 say "load: $TABLES x $ROWS rows, $THREADS threads, $DURATION s   work dir: $work"
-src_port=$(free_port 33406)
+src_port=$(free_port 24406)
 start_db source "$src_port" 401
 dst_a_port=$(free_port $((src_port + 1)))
 start_db target-opendts "$dst_a_port" 402

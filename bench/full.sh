@@ -183,7 +183,7 @@ sql() { # sql PORT ARGS...
 # ---------------------------------------------------------------- servers
 
 say "rows: $TABLES x $ROWS   threads: $THREADS   work dir: $work"
-src_port=$(free_port 33306)
+src_port=$(free_port 24306)
 start_db source "$src_port" 301
 dst_a_port=$(free_port $((src_port + 1)))
 start_db target-mydumper "$dst_a_port" 302

@@ -9,7 +9,8 @@ die() {
 }
 
 # free_port FROM prints the first loopback port from FROM that nothing
-# listens on.
+# listens on. Callers start below 32768, where Linux picks the local ports
+# of outgoing connections: a port free a moment ago can be taken there.
 free_port() {
 	local p
 	for p in $(seq "$1" $(($1 + 500))); do
@@ -45,7 +46,7 @@ opendts_binary() {
 # start_opendts starts `opendts serve` on a free port (server_pid, api_port,
 # OPENDTS_ENDPOINT and the credentials exported) and waits for /healthz.
 start_opendts() {
-	api_port=$(free_port 39988)
+	api_port=$(free_port 25988)
 	export OPENDTS_SECRET_ID=AKIDopendtsBench OPENDTS_SECRET_KEY=bench-secret-key
 	export OPENDTS_ENDPOINT="127.0.0.1:$api_port"
 	setsid "$opendts" serve -listen "127.0.0.1:$api_port" -data-dir "$work/opendts-data" \

@@ -301,6 +301,25 @@ func start(dir string, serverID int) (*Server, error) {
 	return nil, lastErr
 }
 
+// Restart stops the server, waits down, and starts it again on the same
+// port with the same data, as a DBA's restart would. Connections of the
+// code under test break; it must reconnect.
+func (s *Server) Restart(t testing.TB, down time.Duration) {
+	t.Helper()
+	script, err := scriptPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The root pool stays: its connections reconnect.
+	if err := runScript(time.Minute, script, "stop", s.Dir); err != nil {
+		t.Fatalf("testdb: stop for a restart: %v", err)
+	}
+	time.Sleep(down)
+	if err := runScript(2*time.Minute, script, "start", s.Dir, strconv.Itoa(s.Port), strconv.Itoa(s.ServerID)); err != nil {
+		t.Fatalf("testdb: start again after a restart: %v", err)
+	}
+}
+
 func (s *Server) stop() error {
 	if s.root != nil {
 		s.root.Close()

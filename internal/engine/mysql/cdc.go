@@ -152,6 +152,9 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 
 	var stopAt *binlogPos
 	immediately := false
+	var failingSince time.Time
+	var failingAt binlogPos
+	var pause time.Duration
 	for attempt := 0; ; attempt++ {
 		// The saved position wins when it is ahead: a commit whose answer
 		// was lost still happened.
@@ -182,15 +185,29 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 		if errors.As(err, &applyErr) && !retryable(err) {
 			return err
 		}
-		// The stream broke: start again from the last committed position,
-		// within the retry window.
-		retryErr := m.e.retry(ctx, "reconnect to the source's binlog", func() error {
-			c, err := m.src.Conn(ctx)
-			if err != nil {
-				return err
+		// The stream broke, or the target refused a group for a reason a
+		// new connection may cure: start again from the last committed
+		// position once both servers answer. Failures without progress
+		// end the job after the retry window, with a growing pause
+		// between attempts.
+		if p := inc.appliedPos(); failingSince.IsZero() || p != failingAt {
+			failingSince, failingAt, pause = time.Now(), p, 0
+		} else if time.Since(failingSince) > m.e.cfg.RetryFor {
+			return fmt.Errorf("the incremental phase made no progress for %s, still at %s:%d: %w", m.e.cfg.RetryFor, p.File, p.Pos, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(max(2*pause, time.Second), 15*time.Second)
+		retryErr := m.e.retry(ctx, "reconnect to the source and the target", func() error {
+			for _, db := range []*sql.DB{m.src, m.dst} {
+				if err := db.PingContext(ctx); err != nil {
+					return err
+				}
 			}
-			defer c.Close()
-			return c.PingContext(ctx)
+			return nil
 		})
 		if retryErr != nil {
 			return fmt.Errorf("%w (after: %w)", retryErr, err)
@@ -235,6 +252,29 @@ type applyError struct{ err error }
 func (e *applyError) Error() string { return e.err.Error() }
 func (e *applyError) Unwrap() error { return e.err }
 
+// binlogError is a failure of the binlog stream. go-mysql's errors carry
+// their stack traces in their text; logs and ErrorInfo get the message
+// lines only.
+type binlogError struct{ err error }
+
+func (e *binlogError) Error() string {
+	var parts []string
+	for _, line := range strings.Split(e.err.Error(), "\n") {
+		// Frames are "\tfile:line" and "package.function" lines, without
+		// a space; messages have one.
+		if line == "" || strings.HasPrefix(line, "\t") || !strings.Contains(line, " ") {
+			continue
+		}
+		parts = append(parts, line)
+	}
+	if len(parts) == 0 {
+		return e.err.Error()
+	}
+	return "binlog stream: " + strings.Join(parts, ": ")
+}
+
+func (e *binlogError) Unwrap() error { return e.err }
+
 func isPurged(err error) bool {
 	var myErr *gmysql.MySQLError
 	if errors.As(err, &myErr) && myErr.Number == 1236 {
@@ -271,7 +311,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 	defer syncer.Close()
 	streamer, err := syncer.StartSync(toGoMySQLPos(inc.appliedPos()))
 	if err != nil {
-		return err
+		return &binlogError{err}
 	}
 	inc.applyCtx = ctx
 	ctx, cancel := context.WithCancel(ctx)
@@ -335,7 +375,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 			ev, err = streamer.GetEvent(ctx)
 		}
 		if err != nil {
-			return err
+			return &binlogError{err}
 		}
 		if ev.Header.Timestamp != 0 && ev.Header.EventType != replication.HEARTBEAT_EVENT {
 			inc.lastEvent.Store(int64(ev.Header.Timestamp))

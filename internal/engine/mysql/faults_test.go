@@ -212,3 +212,72 @@ func (h *hookRecorder) StepStarted(id string) {
 	h.recorder.StepStarted(id)
 	h.onStep(id)
 }
+
+// The incremental phase rides out a restart of the target and then of the
+// source while changes keep coming: it reconnects and resumes from its
+// last applied group, and after Complete the target equals the source.
+func TestIncrementalSurvivesServerRestarts(t *testing.T) {
+	src := testdb.Start(t)
+	dst := testdb.Start(t)
+	src.Exec(t, "CREATE DATABASE rs", "CREATE TABLE rs.k (id INT PRIMARY KEY, n INT)",
+		"INSERT INTO rs.k SELECT seq, 0 FROM rs.seq_1_to_5000",
+		"CREATE TABLE rs.nokey (a INT, b VARCHAR(10))")
+	// A writer that keeps trying while its server is down.
+	stop := make(chan struct{})
+	wrote := make(chan int, 1)
+	go func() {
+		db := src.DB(t)
+		n := 0
+		for {
+			select {
+			case <-stop:
+				wrote <- n
+				return
+			default:
+			}
+			tx, err := db.Begin()
+			if err == nil {
+				_, err1 := tx.Exec("UPDATE rs.k SET n = n + 1 WHERE id = ?", n%5000+1)
+				_, err2 := tx.Exec("INSERT INTO rs.nokey VALUES (?, 'x')", n%10)
+				if err1 == nil && err2 == nil && tx.Commit() == nil {
+					n++
+				} else {
+					tx.Rollback()
+				}
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	spec := fullSpec("dts-restarts", src, dst, "rs")
+	spec.MigrateType = engine.MigrateFullAndIncremental
+	spec.ConsistencyType = 2
+	e := mysql.New(mysql.Config{RetryFor: 30 * time.Second, DialTimeout: time.Second})
+	rec := &caughtUpRecorder{}
+	complete := make(chan string, 1)
+	result := make(chan error, 1)
+	go func() { result <- e.Migrate(context.Background(), spec, rec, complete) }()
+	waitFor(t, "the job to catch up", rec.caught.Load)
+
+	dst.Restart(t, time.Second)
+	time.Sleep(time.Second)
+	src.Restart(t, time.Second)
+	time.Sleep(2 * time.Second)
+	select {
+	case err := <-result:
+		t.Fatalf("the job ended after the restarts: %v", err)
+	default:
+	}
+	close(stop)
+	n := <-wrote
+	complete <- engine.CompleteWaitForSync
+	select {
+	case err := <-result:
+		if err != nil {
+			t.Fatalf("completed migration: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Complete did not finish")
+	}
+	t.Logf("%d writer transactions", n)
+	testdb.CompareDatabase(t, src, dst, "rs")
+}
