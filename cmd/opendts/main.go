@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -87,6 +88,7 @@ func serve(args []string) error {
 	chunkRows := fs.Int64("chunk-rows", int64(envFloat("OPENDTS_CHUNK_ROWS", 50000)), "rows per chunk, the unit of a target transaction and of resuming (OPENDTS_CHUNK_ROWS)")
 	logFormat := fs.String("log-format", env("OPENDTS_LOG_FORMAT", "text"), "text or json (OPENDTS_LOG_FORMAT)")
 	logLevel := fs.String("log-level", env("OPENDTS_LOG_LEVEL", "info"), "debug, info, warn or error (OPENDTS_LOG_LEVEL)")
+	debugListen := fs.String("debug-listen", env("OPENDTS_DEBUG_LISTEN", ""), "address for Go's /debug/pprof profiles, off when empty; keep it on loopback (OPENDTS_DEBUG_LISTEN)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -158,6 +160,22 @@ func serve(args []string) error {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+	}
+	if *debugListen != "" {
+		// Profiles on their own listener, never on the API's: they are
+		// unauthenticated.
+		dl, err := net.Listen("tcp", *debugListen)
+		if err != nil {
+			return fmt.Errorf("debug listener: %w", err)
+		}
+		defer dl.Close()
+		dmux := http.NewServeMux()
+		dmux.HandleFunc("/debug/pprof/", pprof.Index)
+		dmux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		dmux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		dmux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		go http.Serve(dl, dmux)
+		logger.Info("profiles served", "url", "http://"+dl.Addr().String()+"/debug/pprof/")
 	}
 	scheme := "http"
 	serveFn := func() error { return srv.Serve(ln) }

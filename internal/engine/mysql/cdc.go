@@ -104,7 +104,7 @@ type incremental struct {
 const (
 	groupMaxChanges = 20000
 	groupMaxBytes   = 8 << 20
-	groupMaxAge     = 50 * time.Millisecond
+	groupMaxAge     = 20 * time.Millisecond
 	groupIdle       = 5 * time.Millisecond
 )
 
