@@ -2,11 +2,15 @@ package mysql
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	gmysql "github.com/go-sql-driver/mysql"
 )
 
 // Changes are applied in groups: many small source transactions become one
@@ -56,8 +60,12 @@ type tableNet struct {
 }
 
 type group struct {
-	// serial are the statements for tables that need them in order.
+	// serial are the statements for tables that need them in order;
+	// exact[i] says serial[i] must change exactly one row, or the target
+	// has drifted from the source.
 	serial []string
+	exact  []bool
+	exacts int
 	nets   map[*cdcTable]*tableNet
 	order  []*tableNet
 	// changes counts row changes (before folding), bytes estimates the
@@ -94,8 +102,13 @@ func (g *group) add(txn []rowChange, rows int64) {
 		g.changes++
 		t := c.t
 		if t.serial() {
-			for _, s := range serialSQL(c) {
+			stmts, exact := serialSQL(c)
+			for i, s := range stmts {
 				g.serial = append(g.serial, s)
+				g.exact = append(g.exact, exact[i])
+				if exact[i] {
+					g.exacts++
+				}
 				g.bytes += len(s)
 			}
 			continue
@@ -142,15 +155,24 @@ func (g *group) put(n *tableNet, vals []any, deleted bool) {
 }
 
 // serialSQL is the statement(s) for one row change of a table on the
-// serial path.
-func serialSQL(c rowChange) []string {
+// serial path, and which of them must find exactly one row: deletes, and
+// updates of a table without a key. Groups are applied exactly once, so a
+// miss means the target's rows are not the source's.
+func serialSQL(c rowChange) ([]string, []bool) {
 	switch c.op {
 	case opInsert:
-		return []string{c.t.insertSQL([][]any{c.after})}
+		return []string{c.t.insertSQL([][]any{c.after})}, []bool{false}
 	case opDelete:
-		return []string{c.t.deleteSQL(c.before)}
+		return []string{c.t.deleteSQL(c.before)}, []bool{true}
 	default:
-		return c.t.updateSQL(c.before, c.after)
+		stmts := c.t.updateSQL(c.before, c.after)
+		if len(c.t.key) == 0 {
+			return stmts, []bool{true}
+		}
+		if len(stmts) == 2 { // a key change: delete, then upsert
+			return stmts, []bool{true, false}
+		}
+		return stmts, []bool{false}
 	}
 }
 
@@ -262,15 +284,37 @@ func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 	began := time.Now()
 	stmts := g.statements(inc.maxStmt)
 	// The transaction, its statements and the position go in one round
-	// trip when they fit in maxStmt: fewer waits on a busy machine.
+	// trip when they fit in maxStmt: fewer waits on a busy machine. A group
+	// with statements whose effect is checked commits after the check.
+	exact := make([]bool, 1, len(stmts)+3)
+	exact = append(exact, g.exact...)
+	exact = append(exact, make([]bool, len(stmts)-len(g.exact)+1)...)
 	stmts = append([]string{"START TRANSACTION"}, stmts...)
-	stmts = append(stmts, inc.savePositionSQL(g.end), "COMMIT")
+	stmts = append(stmts, inc.savePositionSQL(g.end))
+	if g.exacts == 0 {
+		stmts = append(stmts, "COMMIT")
+		exact = append(exact, false)
+	}
 	conn, err := inc.apply.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	fail := func(err error) error {
+		// The server stopped at the failing statement, inside the
+		// transaction: end it, and never reuse the connection.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, _ = conn.ExecContext(rctx, "ROLLBACK")
+		cancel()
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		var drift *driftError
+		if errors.As(err, &drift) || (!retryable(err) && ctx.Err() == nil) {
+			return &applyError{fmt.Errorf("apply changes up to %s:%d on the target: %w", g.end.File, g.end.Pos, err)}
+		}
+		return err
+	}
 	var batch strings.Builder
+	first := 0
 	for i, s := range stmts {
 		if batch.Len() > 0 {
 			batch.WriteString(";\n")
@@ -279,19 +323,22 @@ func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 		if batch.Len() < inc.maxStmt && i < len(stmts)-1 {
 			continue
 		}
-		if _, err := conn.ExecContext(ctx, batch.String()); err != nil {
-			// The server stopped at the failing statement, inside the
-			// transaction: end it, and never reuse the connection.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_, _ = conn.ExecContext(rctx, "ROLLBACK")
-			cancel()
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-			if retryable(err) || ctx.Err() != nil {
-				return err
+		affected, err := execAll(ctx, conn, batch.String())
+		if err != nil {
+			return fail(err)
+		}
+		for k, n := range affected {
+			if j := first + k; j <= i && exact[j] && n != 1 {
+				return fail(&driftError{stmt: stmts[j], rows: n})
 			}
-			return &applyError{fmt.Errorf("apply changes up to %s:%d on the target: %w", g.end.File, g.end.Pos, err)}
 		}
 		batch.Reset()
+		first = i + 1
+	}
+	if g.exacts > 0 {
+		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+			return fail(err)
+		}
 	}
 	inc.setApplied(g.end)
 	inc.m.e.cfg.Counters.AppliedRows(inc.m.spec.JobID, g.rows)
@@ -299,6 +346,38 @@ func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 		"statements", len(stmts), "bytes", g.bytes, "filled", began.Sub(g.started).Round(time.Millisecond),
 		"applied", time.Since(began).Round(time.Millisecond), "file", g.end.File, "pos", g.end.Pos)
 	return nil
+}
+
+// driftError is a change that should have found exactly one row on the
+// target and did not.
+type driftError struct {
+	stmt string
+	rows int64
+}
+
+func (e *driftError) Error() string {
+	return fmt.Sprintf("a change the source made to one row matched %d rows on the target, which therefore no longer holds the source's rows (was it written to during the migration?): %.300s", e.rows, e.stmt)
+}
+
+// execAll runs statements in one round trip and returns the rows each
+// changed (found, for updates: the pool sets CLIENT_FOUND_ROWS).
+func execAll(ctx context.Context, conn *sql.Conn, q string) ([]int64, error) {
+	var affected []int64
+	err := conn.Raw(func(dc any) error {
+		ex, ok := dc.(driver.ExecerContext)
+		if !ok {
+			return errors.New("the MySQL driver cannot execute statements directly")
+		}
+		res, err := ex.ExecContext(ctx, q, nil)
+		if err != nil {
+			return err
+		}
+		if r, ok := res.(gmysql.Result); ok {
+			affected = r.AllRowsAffected()
+		}
+		return nil
+	})
+	return affected, err
 }
 
 // savePositionSQL is savePositionSQL with its values in the text, to go in

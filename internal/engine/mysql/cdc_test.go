@@ -381,3 +381,39 @@ func TestFullAndIncrementalStopDuringCopy(t *testing.T) {
 	t.Logf("%d writer transactions", n)
 	testdb.CompareDatabase(t, src, dst, db)
 }
+
+// A target changed behind the job's back is noticed: a delete the source
+// made to a keyless table that finds no row on the target fails the job
+// with a message saying the target drifted, rather than carrying on with
+// different rows.
+func TestIncrementalNoticesTargetDrift(t *testing.T) {
+	src, dst := testdb.Shared(t)
+	db := src.NewDatabase(t, "drift")
+	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	src.Exec(t, "CREATE TABLE `"+db+"`.nokey (a INT, b VARCHAR(10))",
+		"INSERT INTO `"+db+"`.nokey VALUES (1, 'one'), (2, 'two')")
+	spec := fullSpec("dts-drift", src, dst, db)
+	spec.MigrateType = engine.MigrateFullAndIncremental
+	e := mysql.New(mysql.Config{RetryFor: 2 * time.Second})
+	rec := &caughtUpRecorder{}
+	result := make(chan error, 1)
+	go func() { result <- e.Migrate(context.Background(), spec, rec, make(chan string)) }()
+	waitFor(t, "the job to catch up", rec.caught.Load)
+	src.Exec(t, "UPDATE `"+db+"`.nokey SET b = 'uno' WHERE a = 1")
+	waitFor(t, "the update on the target", func() bool {
+		var n int
+		dst.DB(t).QueryRow("SELECT COUNT(*) FROM `" + db + "`.nokey WHERE b = 'uno'").Scan(&n)
+		return n == 1
+	})
+	dst.Exec(t, "DELETE FROM `"+db+"`.nokey WHERE a = 2")
+	src.Exec(t, "DELETE FROM `"+db+"`.nokey WHERE a = 2")
+	select {
+	case err := <-result:
+		if err == nil || !strings.Contains(err.Error(), "matched 0 rows on the target") {
+			t.Fatalf("error = %v", err)
+		}
+		t.Logf("failed as it should: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the job did not notice the target drifted")
+	}
+}

@@ -48,6 +48,9 @@ func (e *Engine) openPool(ctx context.Context, ep engine.Endpoint, name string, 
 	cfg.MaxAllowedPacket = 0 // ask the server
 	// The incremental applier sends a group of changes in one round trip.
 	cfg.MultiStatements = multiStatements
+	// An update's row count is the rows it found, changed or not: the
+	// applier checks that a change finds its one row.
+	cfg.ClientFoundRows = multiStatements
 	cfg.Params = make(map[string]string, len(sessionVars)+len(extra))
 	for k, v := range sessionVars {
 		cfg.Params[k] = v
