@@ -652,7 +652,19 @@ func splitQualified(name, defaultDB string) (string, string) {
 func (inc *incremental) ddl(ctx context.Context, schema, q string, next binlogPos) error {
 	m := inc.m
 	apply := false
+	stmt, names, multi, err := multiTableDDL(q, schema, m.selected)
 	switch {
+	case multi:
+		for _, n := range names {
+			delete(inc.tables, tableID(n.db, n.name))
+		}
+		if err != nil {
+			return &applyError{fmt.Errorf("DDL at %s:%d: %w", next.File, next.Pos, err)}
+		}
+		if apply = stmt != ""; apply && stmt != q {
+			m.e.cfg.Logger.Info("DDL cut down to the selected tables", "job_id", m.spec.JobID, "statement", stmt)
+		}
+		q = stmt
 	case databaseDDL.MatchString(q):
 		apply = m.spec.MigrateObject == engine.MigrateObjectWholeInstance
 	default:

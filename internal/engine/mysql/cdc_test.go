@@ -417,3 +417,42 @@ func TestIncrementalNoticesTargetDrift(t *testing.T) {
 		t.Fatal("the job did not notice the target drifted")
 	}
 }
+
+// DROP TABLE and RENAME TABLE naming selected and unselected tables at once
+// reach the target cut down to the selected ones.
+func TestMultiTableDDLOnSelection(t *testing.T) {
+	src, dst := testdb.Shared(t)
+	db := src.NewDatabase(t, "multiddl")
+	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	for _, n := range []string{"a", "b", "c"} {
+		src.Exec(t, "CREATE TABLE `"+db+"`."+n+" (id INT PRIMARY KEY)", "INSERT INTO `"+db+"`."+n+" VALUES (1)")
+	}
+	spec := fullSpec("dts-multiddl", src, dst, db)
+	spec.Objects = []engine.ObjectSelection{{Database: db, Tables: []string{"a", "b"}}}
+	spec.MigrateType = engine.MigrateFullAndIncremental
+	e := mysql.New(mysql.Config{})
+	rec := &caughtUpRecorder{}
+	complete := make(chan string, 1)
+	result := make(chan error, 1)
+	go func() { result <- e.Migrate(context.Background(), spec, rec, complete) }()
+	waitFor(t, "the job to catch up", rec.caught.Load)
+	src.Exec(t, "DROP TABLE `"+db+"`.a, `"+db+"`.c", "RENAME TABLE `"+db+"`.b TO `"+db+"`.b_old")
+	complete <- engine.CompleteWaitForSync
+	if err := <-result; err != nil {
+		t.Fatalf("migration: %v", err)
+	}
+	var names []string
+	rows, err := dst.DB(t).Query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY 1", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		names = append(names, n)
+	}
+	rows.Close()
+	if strings.Join(names, ",") != "b_old" {
+		t.Errorf("target tables: %v, want [b_old]", names)
+	}
+}
