@@ -149,8 +149,7 @@ cmd_start() {
 		</dev/null >"$dir/mariadbd.out" 2>&1 &
 	local pid=$!
 
-	local i
-	for i in $(seq 1 300); do
+	for _ in $(seq 1 300); do
 		if admin "$dir" --connect-timeout=1 ping >/dev/null 2>&1; then
 			break
 		fi
@@ -177,6 +176,18 @@ cmd_start() {
 		cmd_stop "$dir"
 		die "could not set up root@127.0.0.1"
 	}
+	# OPENDTS_TESTDB_OWNER is the pid of the process the server is for: a
+	# watcher stops the server once that process is gone, so a test binary
+	# that panicked or timed out (and never ran its cleanup) leaves no
+	# server behind.
+	if [ -n "${OPENDTS_TESTDB_OWNER:-}" ]; then
+		local self
+		self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+		# shellcheck disable=SC2016 # expanded by the watcher's bash
+		setsid bash -c 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done
+			if kill -0 "$2" 2>/dev/null; then exec bash "$3" stop "$4"; fi' \
+			_ "$OPENDTS_TESTDB_OWNER" "$pid" "$self" "$dir" </dev/null >/dev/null 2>&1 &
+	fi
 	echo "testdb.sh: mariadbd pid $pid listening on 127.0.0.1:$port (dir $dir)"
 }
 
@@ -186,8 +197,7 @@ cmd_stop() {
 	[ -e "$dir/mariadbd.pid" ] || return 0
 	pid=$(cat "$dir/mariadbd.pid")
 	kill -TERM "$pid" 2>/dev/null || return 0
-	local i
-	for i in $(seq 1 300); do
+	for _ in $(seq 1 300); do
 		kill -0 "$pid" 2>/dev/null || return 0
 		sleep 0.1
 	done

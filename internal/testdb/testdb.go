@@ -367,6 +367,9 @@ func runScript(timeout time.Duration, script string, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", append([]string{script}, args...)...)
+	// Servers stop by themselves when this process is gone, even without
+	// its cleanup (a panic, a test timeout).
+	cmd.Env = append(os.Environ(), "OPENDTS_TESTDB_OWNER="+strconv.Itoa(os.Getpid()))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s %s: %w\n%s", filepath.Base(script), strings.Join(args, " "), err, out)
