@@ -144,20 +144,7 @@ func parseTableName(s, schema string) (tableName, string, bool) {
 func parseIdent(s string) (string, string, bool) {
 	s = strings.TrimLeftFunc(s, unicode.IsSpace)
 	if strings.HasPrefix(s, "`") {
-		var b strings.Builder
-		for i := 1; i < len(s); i++ {
-			if s[i] != '`' {
-				b.WriteByte(s[i])
-				continue
-			}
-			if i+1 < len(s) && s[i+1] == '`' {
-				b.WriteByte('`')
-				i++
-				continue
-			}
-			return b.String(), s[i+1:], true
-		}
-		return "", s, false
+		return readQuotedIdent(s)
 	}
 	end := strings.IndexFunc(s, func(r rune) bool {
 		return !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '$')

@@ -84,6 +84,48 @@ type caughtUpRecorder struct {
 func (c *caughtUpRecorder) CaughtUp()                { c.caught.Store(true) }
 func (c *caughtUpRecorder) Lag(seconds, bytes int64) { c.lag.Store(bytes) }
 
+// cdcRun is a full + incremental migration running in the background.
+type cdcRun struct {
+	rec      *caughtUpRecorder
+	complete chan string
+	result   chan error
+	cancel   context.CancelFunc
+}
+
+// startCDC starts spec (Resume as it says) on e.
+func startCDC(t *testing.T, e *mysql.Engine, spec engine.Spec) *cdcRun {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	r := &cdcRun{rec: &caughtUpRecorder{}, complete: make(chan string, 1), result: make(chan error, 1), cancel: cancel}
+	go func() { r.result <- e.Migrate(ctx, spec, r.rec, r.complete) }()
+	return r
+}
+
+func (r *cdcRun) caughtUp(t *testing.T) { waitFor(t, "the job to catch up", r.rec.caught.Load) }
+
+// stop cancels the run, as a crash or a restart of opendts would.
+func (r *cdcRun) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	if err := <-r.result; err == nil {
+		t.Fatal("the cancelled migration returned nil")
+	}
+}
+
+// finish completes the run (waitForSync) and waits for its end.
+func (r *cdcRun) finish(t *testing.T) {
+	t.Helper()
+	r.complete <- engine.CompleteWaitForSync
+	select {
+	case err := <-r.result:
+		if err != nil {
+			t.Fatalf("completed migration: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Complete did not finish")
+	}
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
@@ -118,12 +160,8 @@ func TestFullAndIncrementalUnderLoad(t *testing.T) {
 	spec.ConsistencyType = 2
 	e := mysql.New(mysql.Config{ChunkRows: 4000, Workers: 2})
 
-	ctx, cancel := context.WithCancel(context.Background())
-	rec := &caughtUpRecorder{}
-	complete := make(chan string, 1)
-	result := make(chan error, 1)
-	go func() { result <- e.Migrate(ctx, spec, rec, complete) }()
-	waitFor(t, "the job to catch up", rec.caught.Load)
+	run := startCDC(t, e, spec)
+	run.caughtUp(t)
 
 	// A DDL between two bursts of changes (the writer pauses for it: its
 	// open transactions would hold the table's metadata lock).
@@ -135,38 +173,26 @@ func TestFullAndIncrementalUnderLoad(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 
 	// Stop in the incremental phase, as a crash or a restart would.
-	cancel()
-	if err := <-result; err == nil {
-		t.Fatal("the cancelled migration returned nil")
-	}
+	run.stop(t)
 	time.Sleep(300 * time.Millisecond)
 
 	spec.Resume = true
-	rec = &caughtUpRecorder{}
-	go func() { result <- e.Migrate(context.Background(), spec, rec, complete) }()
-	waitFor(t, "the resumed job to catch up", rec.caught.Load)
+	run = startCDC(t, e, spec)
+	run.caughtUp(t)
 	time.Sleep(500 * time.Millisecond)
 
 	close(stop)
 	changes += <-done
-	complete <- engine.CompleteWaitForSync
-	select {
-	case err := <-result:
-		if err != nil {
-			t.Fatalf("completed migration: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("Complete did not finish")
-	}
+	run.finish(t)
 	t.Logf("%d source transactions during the job", changes)
 	if changes == 0 {
 		t.Fatal("the writer made no changes")
 	}
-	if len(rec.verified) != 2 {
-		t.Errorf("the consistency check at Complete covered %d tables", len(rec.verified))
+	if len(run.rec.verified) != 2 {
+		t.Errorf("the consistency check at Complete covered %d tables", len(run.rec.verified))
 	}
-	if rec.lag.Load() != 0 {
-		t.Errorf("lag after Complete: %d bytes", rec.lag.Load())
+	if run.rec.lag.Load() != 0 {
+		t.Errorf("lag after Complete: %d bytes", run.rec.lag.Load())
 	}
 	testdb.CompareDatabase(t, src, dst, db)
 }
@@ -260,33 +286,19 @@ func TestGroupedApplyUnderLoad(t *testing.T) {
 	spec.MigrateType = engine.MigrateFullAndIncremental
 	spec.ConsistencyType = 2
 	e := mysql.New(mysql.Config{ChunkRows: 4000, Workers: 4})
-	ctx, cancel := context.WithCancel(context.Background())
-	rec := &caughtUpRecorder{}
-	complete := make(chan string, 1)
-	result := make(chan error, 1)
-	go func() { result <- e.Migrate(ctx, spec, rec, complete) }()
-	waitFor(t, "the job to catch up", rec.caught.Load)
+	run := startCDC(t, e, spec)
+	run.caughtUp(t)
 	time.Sleep(time.Second)
-	cancel()
-	<-result
+	run.stop(t)
 	spec.Resume = true
-	rec = &caughtUpRecorder{}
-	go func() { result <- e.Migrate(context.Background(), spec, rec, complete) }()
-	waitFor(t, "the resumed job to catch up", rec.caught.Load)
+	run = startCDC(t, e, spec)
+	run.caughtUp(t)
 	time.Sleep(time.Second)
 	close(stop)
 	close(k2stop)
 	n := <-done
 	time.Sleep(100 * time.Millisecond)
-	complete <- engine.CompleteWaitForSync
-	select {
-	case err := <-result:
-		if err != nil {
-			t.Fatalf("completed migration: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("Complete did not finish")
-	}
+	run.finish(t)
 	t.Logf("%d writer transactions", n)
 	testdb.CompareDatabase(t, src, dst, db)
 }
@@ -338,19 +350,13 @@ func TestFullAndIncrementalStopDuringCopy(t *testing.T) {
 	spec.MigrateType = engine.MigrateFullAndIncremental
 	spec.ConsistencyType = 2
 	e := mysql.New(mysql.Config{ChunkRows: 2000, Workers: 2})
-	ctx, cancel := context.WithCancel(context.Background())
-	complete := make(chan string, 1)
-	result := make(chan error, 1)
-	go func() { result <- e.Migrate(ctx, spec, &caughtUpRecorder{}, complete) }()
+	run := startCDC(t, e, spec)
 	var chunks int
 	waitFor(t, "the first chunks", func() bool {
 		dst.DB(t).QueryRow("SELECT COUNT(*) FROM __opendts.migrate_chunks WHERE job_id = ?", spec.JobID).Scan(&chunks)
 		return chunks >= 3
 	})
-	cancel()
-	if err := <-result; err == nil {
-		t.Fatal("the cancelled migration returned nil")
-	}
+	run.stop(t)
 	var nokeyRows, ids int
 	dst.DB(t).QueryRow("SELECT COUNT(*) FROM `" + db + "`.nokey").Scan(&nokeyRows)
 	dst.DB(t).QueryRow("SELECT COUNT(*) FROM __opendts.migrate_chunks WHERE job_id = ?", spec.JobID).Scan(&ids)
@@ -361,23 +367,14 @@ func TestFullAndIncrementalStopDuringCopy(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // changes the first snapshot misses
 
 	spec.Resume = true
-	rec := &caughtUpRecorder{}
-	go func() { result <- e.Migrate(context.Background(), spec, rec, complete) }()
-	waitFor(t, "the resumed job to catch up", rec.caught.Load)
+	run = startCDC(t, e, spec)
+	run.caughtUp(t)
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
 	close(uqStop)
 	n := <-done
 	<-uqDone
-	complete <- engine.CompleteWaitForSync
-	select {
-	case err := <-result:
-		if err != nil {
-			t.Fatalf("completed migration: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("Complete did not finish")
-	}
+	run.finish(t)
 	t.Logf("%d writer transactions", n)
 	testdb.CompareDatabase(t, src, dst, db)
 }
@@ -395,10 +392,8 @@ func TestIncrementalNoticesTargetDrift(t *testing.T) {
 	spec := fullSpec("dts-drift", src, dst, db)
 	spec.MigrateType = engine.MigrateFullAndIncremental
 	e := mysql.New(mysql.Config{RetryFor: 2 * time.Second})
-	rec := &caughtUpRecorder{}
-	result := make(chan error, 1)
-	go func() { result <- e.Migrate(context.Background(), spec, rec, make(chan string)) }()
-	waitFor(t, "the job to catch up", rec.caught.Load)
+	run := startCDC(t, e, spec)
+	run.caughtUp(t)
 	src.Exec(t, "UPDATE `"+db+"`.nokey SET b = 'uno' WHERE a = 1")
 	waitFor(t, "the update on the target", func() bool {
 		var n int
@@ -408,7 +403,7 @@ func TestIncrementalNoticesTargetDrift(t *testing.T) {
 	dst.Exec(t, "DELETE FROM `"+db+"`.nokey WHERE a = 2")
 	src.Exec(t, "DELETE FROM `"+db+"`.nokey WHERE a = 2")
 	select {
-	case err := <-result:
+	case err := <-run.result:
 		if err == nil || !strings.Contains(err.Error(), "matched 0 rows on the target") {
 			t.Fatalf("error = %v", err)
 		}
@@ -431,16 +426,10 @@ func TestMultiTableDDLOnSelection(t *testing.T) {
 	spec.Objects = []engine.ObjectSelection{{Database: db, Tables: []string{"a", "b"}}}
 	spec.MigrateType = engine.MigrateFullAndIncremental
 	e := mysql.New(mysql.Config{})
-	rec := &caughtUpRecorder{}
-	complete := make(chan string, 1)
-	result := make(chan error, 1)
-	go func() { result <- e.Migrate(context.Background(), spec, rec, complete) }()
-	waitFor(t, "the job to catch up", rec.caught.Load)
+	run := startCDC(t, e, spec)
+	run.caughtUp(t)
 	src.Exec(t, "DROP TABLE `"+db+"`.a, `"+db+"`.c", "RENAME TABLE `"+db+"`.b TO `"+db+"`.b_old")
-	complete <- engine.CompleteWaitForSync
-	if err := <-result; err != nil {
-		t.Fatalf("migration: %v", err)
-	}
+	run.finish(t)
 	var names []string
 	rows, err := dst.DB(t).Query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY 1", db)
 	if err != nil {

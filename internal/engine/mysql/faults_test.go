@@ -252,32 +252,21 @@ func TestIncrementalSurvivesServerRestarts(t *testing.T) {
 	spec.MigrateType = engine.MigrateFullAndIncremental
 	spec.ConsistencyType = 2
 	e := mysql.New(mysql.Config{RetryFor: 30 * time.Second, DialTimeout: time.Second})
-	rec := &caughtUpRecorder{}
-	complete := make(chan string, 1)
-	result := make(chan error, 1)
-	go func() { result <- e.Migrate(context.Background(), spec, rec, complete) }()
-	waitFor(t, "the job to catch up", rec.caught.Load)
+	run := startCDC(t, e, spec)
+	run.caughtUp(t)
 
 	dst.Restart(t, time.Second)
 	time.Sleep(time.Second)
 	src.Restart(t, time.Second)
 	time.Sleep(2 * time.Second)
 	select {
-	case err := <-result:
+	case err := <-run.result:
 		t.Fatalf("the job ended after the restarts: %v", err)
 	default:
 	}
 	close(stop)
 	n := <-wrote
-	complete <- engine.CompleteWaitForSync
-	select {
-	case err := <-result:
-		if err != nil {
-			t.Fatalf("completed migration: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("Complete did not finish")
-	}
+	run.finish(t)
 	t.Logf("%d writer transactions", n)
 	testdb.CompareDatabase(t, src, dst, "rs")
 }

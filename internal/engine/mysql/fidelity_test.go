@@ -308,11 +308,8 @@ func TestIncrementalFidelity(t *testing.T) {
 
 	spec := fidelitySpec(src, dst, "dts-cdcfidelity-"+db, engine.MigrateFullAndIncremental, engine.ObjectSelection{Database: db})
 	e := mysql.New(mysql.Config{})
-	rec := &caughtUpRecorder{}
-	complete := make(chan string, 1)
-	result := make(chan error, 1)
-	go func() { result <- e.Migrate(context.Background(), spec, rec, complete) }()
-	waitFor(t, "the job to catch up", rec.caught.Load)
+	run := startCDC(t, e, spec)
+	run.caughtUp(t)
 
 	// Foreign keys order the tables: what fails now goes in a later round.
 	conn := src.DB(t)
@@ -336,14 +333,6 @@ func TestIncrementalFidelity(t *testing.T) {
 	each("insert", func(tb table) string {
 		return "INSERT INTO " + q(db, tb.name) + " (" + tb.cols + ") SELECT " + tb.cols + " FROM " + q(stash, tb.name)
 	})
-	complete <- engine.CompleteWaitForSync
-	select {
-	case err := <-result:
-		if err != nil {
-			t.Fatalf("completed migration: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("Complete did not finish")
-	}
+	run.finish(t)
 	testdb.CompareDatabase(t, src, dst, db)
 }

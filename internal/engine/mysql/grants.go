@@ -274,6 +274,11 @@ func readIdent(s string) (ident, rest string, ok bool) {
 		}
 		return s[:i], s[i:], i > 0
 	}
+	return readQuotedIdent(s)
+}
+
+// readQuotedIdent reads a back-quoted identifier at the start of s.
+func readQuotedIdent(s string) (ident, rest string, ok bool) {
 	var b strings.Builder
 	for i := 1; i < len(s); i++ {
 		if s[i] != '`' {
