@@ -95,6 +95,38 @@ type incremental struct {
 	// since: tables copied from a later snapshot than the stream's start,
 	// whose changes up to that snapshot are in their rows already.
 	since map[string]binlogPos
+	// savedPos is the position last written to the target, and when.
+	savedMu  sync.Mutex
+	savedPos binlogPos
+	savedAt  time.Time
+}
+
+// saved records a position written to the target.
+func (inc *incremental) saved(p binlogPos) {
+	inc.savedMu.Lock()
+	inc.savedPos, inc.savedAt = p, time.Now()
+	inc.savedMu.Unlock()
+}
+
+// keepSaved writes the applied position, at most once a second, when it
+// moved on without changes to apply (busy unselected tables): a restart
+// then resumes near it, not from a binlog the source may have purged.
+func (inc *incremental) keepSaved(ctx context.Context) error {
+	if !inc.group.empty() || inc.inflight != nil {
+		return nil
+	}
+	p := inc.appliedPos()
+	inc.savedMu.Lock()
+	due := p != inc.savedPos && time.Since(inc.savedAt) >= time.Second
+	inc.savedMu.Unlock()
+	if !due {
+		return nil
+	}
+	if _, err := inc.m.dst.ExecContext(ctx, savePositionSQL, inc.m.spec.JobID, p.File, p.Pos); err != nil {
+		return err
+	}
+	inc.saved(p)
+	return nil
 }
 
 // A group is handed to the applier when it holds this many row changes or
@@ -369,6 +401,9 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 				if err := inc.flush(ctx); err != nil {
 					return err
 				}
+				if err := inc.keepSaved(ctx); err != nil {
+					return err
+				}
 				continue
 			}
 		} else {
@@ -388,16 +423,27 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 				inc.advance(binlogPos{file, e.Position})
 			}
 			continue
-		case *replication.MariadbGTIDEvent, *replication.GTIDEvent:
-			inTxn, pending, pendingRows = true, pending[:0], 0
+		case *replication.MariadbGTIDEvent:
+			// MariaDB's GTID opens a transaction unless the statement
+			// after it stands alone (DDL).
+			inTxn, pending, pendingRows = !e.IsStandalone(), pending[:0], 0
 			continue
+		case *replication.GTIDEvent:
+			// MySQL opens its transactions with a BEGIN after the GTID;
+			// a DDL comes alone.
+			pending, pendingRows = pending[:0], 0
+			continue
+		case *replication.TransactionPayloadEvent:
+			return &applyError{fmt.Errorf("the source wrote a compressed transaction at %s:%d (binlog_transaction_compression=ON, perhaps for one session); opendts does not read those: turn it off on the source and start the job again", next.File, next.Pos)}
 		case *replication.QueryEvent:
 			q := strings.TrimSpace(string(e.Query))
 			switch strings.ToUpper(q) {
 			case "BEGIN":
 				inTxn, pending, pendingRows = true, pending[:0], 0
 				continue
-			case "COMMIT":
+			case "COMMIT", "ROLLBACK":
+				// A ROLLBACK in the binlog ends a transaction whose changes
+				// to non-transactional tables happened all the same.
 				if err := inc.commit(ctx, pending, pendingRows, next); err != nil {
 					return err
 				}
@@ -413,15 +459,27 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 				// savepoints inside it change nothing to apply.
 				continue
 			}
-			// DDL commits implicitly: whatever was pending is done, and the
-			// changes before it go first.
+			// CREATE TABLE ... SELECT can be one transaction: the DDL, then
+			// the rows, then the commit (MySQL 8.0.21+ marks it with a
+			// trailing START TRANSACTION). The position stays before it
+			// until the commit; a replay finds the table there.
+			opens := false
+			const startTxn = "START TRANSACTION"
+			if t := strings.TrimRight(q, "; \t\r\n"); len(t) > len(startTxn) && strings.EqualFold(t[len(t)-len(startTxn):], startTxn) {
+				q, opens = strings.TrimRight(t[:len(t)-len(startTxn)], "; \t\r\n"), true
+			}
+			// DDL commits implicitly: the changes before it go first.
 			if err := inc.drain(ctx); err != nil {
 				return err
 			}
-			if err := inc.ddl(ctx, string(e.Schema), q, next); err != nil {
+			within := inTxn || opens
+			if err := inc.ddl(ctx, string(e.Schema), q, next, within); err != nil {
 				return err
 			}
-			inTxn, pending = false, pending[:0]
+			if !within {
+				pending = pending[:0]
+			}
+			inTxn = within
 		case *replication.RowsEvent:
 			before := len(pending)
 			if pending, err = inc.rowChanges(ctx, e, next, pending); err != nil {
@@ -440,6 +498,11 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 			// the position too, or Complete would wait for them forever.
 			if ev.Header.EventType != replication.HEARTBEAT_EVENT && !inTxn && ev.Header.LogPos > 0 {
 				inc.advance(next)
+			}
+			if ev.Header.EventType == replication.HEARTBEAT_EVENT && !inTxn {
+				if err := inc.keepSaved(ctx); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -520,6 +583,9 @@ func (inc *incremental) table(ctx context.Context, db, name string) (*cdcTable, 
 func (inc *incremental) commit(ctx context.Context, changes []rowChange, rows int64, next binlogPos) error {
 	inc.group.add(changes, rows)
 	inc.advance(next)
+	if err := inc.keepSaved(ctx); err != nil {
+		return err
+	}
 	g := inc.group
 	if g.changes >= groupMaxChanges || g.bytes >= groupMaxBytes {
 		return inc.flush(ctx)
@@ -597,9 +663,9 @@ func (inc *incremental) busy() (bool, error) {
 	}
 }
 
-var tableDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE(?:\\s+OR\\s+REPLACE)?|ALTER|DROP|RENAME|TRUNCATE)\\s+(?:TEMPORARY\\s+)?(?:ONLINE\\s+|IGNORE\\s+)?TABLE\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?((?:`(?:[^`]|``)+`|[\\w$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\w$]+))?)")
-var truncateDDL = regexp.MustCompile("(?is)^\\s*TRUNCATE\\s+((?:`(?:[^`]|``)+`|[\\w$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\w$]+))?)")
-var indexDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE(?:\\s+OR\\s+REPLACE)?\\s+(?:UNIQUE\\s+|FULLTEXT\\s+|SPATIAL\\s+)?INDEX|DROP\\s+INDEX)\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?(?:`(?:[^`]|``)+`|[\\w$]+)\\s+ON\\s+((?:`(?:[^`]|``)+`|[\\w$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\w$]+))?)")
+var tableDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE(?:\\s+OR\\s+REPLACE)?|ALTER|DROP|RENAME|TRUNCATE)\\s+(?:TEMPORARY\\s+)?(?:ONLINE\\s+|IGNORE\\s+)?TABLE\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?((?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+))?)")
+var truncateDDL = regexp.MustCompile("(?is)^\\s*TRUNCATE\\s+((?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+))?)")
+var indexDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE(?:\\s+OR\\s+REPLACE)?\\s+(?:UNIQUE\\s+|FULLTEXT\\s+|SPATIAL\\s+)?INDEX|DROP\\s+INDEX)\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?(?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+)\\s+ON\\s+((?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+))?)")
 var leadingComment = regexp.MustCompile(`^\s*/\*.*?\*/`)
 
 // ddlTarget names the table a table or index statement is about, after
@@ -649,15 +715,23 @@ func splitQualified(name, defaultDB string) (string, string) {
 // TRUNCATE TABLE) or, in whole-instance jobs, databases, in binlog order;
 // others are left out and logged. A statement the target refuses fails
 // the job rather than let the schemas drift apart.
-func (inc *incremental) ddl(ctx context.Context, schema, q string, next binlogPos) error {
+func (inc *incremental) ddl(ctx context.Context, schema, q string, next binlogPos, inTxn bool) error {
 	m := inc.m
 	apply := false
-	stmt, names, multi, err := multiTableDDL(q, schema, m.selected)
+	// A table copied from a later snapshot than this statement already
+	// has what it did.
+	selected := func(db, name string) bool {
+		if since, ok := inc.since[tableID(db, name)]; ok && !since.less(next) {
+			return false
+		}
+		return m.selected(db, name)
+	}
+	// A DDL can change what the cached shapes say of other tables too (a
+	// new foreign key makes its parent table take the serial path).
+	inc.tables = map[string]*cdcTable{}
+	stmt, _, multi, err := multiTableDDL(q, schema, selected)
 	switch {
 	case multi:
-		for _, n := range names {
-			delete(inc.tables, tableID(n.db, n.name))
-		}
 		if err != nil {
 			return &applyError{fmt.Errorf("DDL at %s:%d: %w", next.File, next.Pos, err)}
 		}
@@ -670,12 +744,7 @@ func (inc *incremental) ddl(ctx context.Context, schema, q string, next binlogPo
 	default:
 		if target, ok := ddlTarget(q); ok {
 			db, name := splitQualified(target, schema)
-			apply = m.selected(db, name)
-			delete(inc.tables, tableID(db, name))
-			if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(q)), "RENAME") || strings.Contains(strings.ToUpper(q), " RENAME ") {
-				// The new name may be selected too: drop the whole cache.
-				inc.tables = map[string]*cdcTable{}
-			}
+			apply = selected(db, name)
 		}
 	}
 	if apply {
@@ -685,7 +754,9 @@ func (inc *incremental) ddl(ctx context.Context, schema, q string, next binlogPo
 		}
 		defer conn.Close()
 		if schema != "" {
-			if _, err := conn.ExecContext(ctx, "USE "+quoteIdent(schema)); err != nil && !isExists(err) {
+			// The session's database may be one the job does not copy
+			// (1049) when the statement names its table in full.
+			if _, err := conn.ExecContext(ctx, "USE "+quoteIdent(schema)); err != nil && !isExists(err) && !isUnknownDatabase(err) {
 				return &applyError{fmt.Errorf("apply DDL at %s:%d: %w", next.File, next.Pos, err)}
 			}
 		}
@@ -693,13 +764,24 @@ func (inc *incremental) ddl(ctx context.Context, schema, q string, next binlogPo
 			return &applyError{fmt.Errorf("the target refused DDL at %s:%d (%.200s): %w", next.File, next.Pos, q, err)}
 		}
 		m.e.cfg.Logger.Info("DDL applied", "job_id", m.spec.JobID, "file", next.File, "pos", next.Pos)
+		inc.replaying = false
+		if inTxn {
+			return nil
+		}
 		if _, err := m.dst.ExecContext(ctx, savePositionSQL, m.spec.JobID, next.File, next.Pos); err != nil {
 			return err
 		}
+		inc.saved(next)
 	}
-	inc.replaying = false
-	inc.advance(next)
+	if !inTxn {
+		inc.advance(next)
+	}
 	return nil
+}
+
+func isUnknownDatabase(err error) bool {
+	var myErr *gmysql.MySQLError
+	return errors.As(err, &myErr) && myErr.Number == 1049
 }
 
 // ddlAlreadyDone recognises a DDL replayed after a crash that came between

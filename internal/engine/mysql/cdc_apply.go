@@ -267,10 +267,21 @@ func (t *cdcTable) where(buf []byte, vals []any) []byte {
 			buf = append(buf, " AND "...)
 		}
 		first = false
+		_, isString := v.(string)
+		_, isBytes := v.([]byte)
 		switch {
-		case c.kind == kindText && len(t.key) == 0:
+		case c.dataType == "json":
+			// MySQL's JSON: the event's text is a rendering of the
+			// binary document, equal as JSON, not as text.
+			buf = append(buf, quoteIdent(c.name)...)
+			buf = append(buf, " <=> CAST("...)
+			buf = literal(buf, c, v)
+			buf = append(buf, " AS JSON)"...)
+			return
+		case c.kind == kindText && len(t.key) == 0 && (isString || isBytes):
 			// Byte for byte, not by collation ('a' = 'A '); keys keep the
-			// plain comparison, which their index serves.
+			// plain comparison, which their index serves. ENUM and SET
+			// come as numbers, compared as such.
 			buf = append(buf, "BINARY "...)
 			buf = append(buf, quoteIdent(c.name)...)
 		default:
@@ -334,7 +345,11 @@ func keyChanged(t *cdcTable, before, after []any) bool {
 // idempotently (INSERT ... ON DUPLICATE KEY UPDATE, DELETE by key) so that replaying a change the
 // target already has converges; tables without one touch exactly one
 // matching row per change.
-func (t *cdcTable) insertSQL(rows [][]any) string {
+func (t *cdcTable) insertSQL(rows [][]any) string { return t.insertRowsSQL(rows, len(t.key) > 0) }
+
+// insertRowsSQL is a multi-row INSERT; upsert adds ON DUPLICATE KEY UPDATE
+// of every column.
+func (t *cdcTable) insertRowsSQL(rows [][]any, upsert bool) string {
 	buf := []byte("INSERT INTO " + t.String() + " (" + t.columnList() + ") VALUES ")
 	for i, r := range rows {
 		if i > 0 {
@@ -342,7 +357,7 @@ func (t *cdcTable) insertSQL(rows [][]any) string {
 		}
 		buf = t.valuesTuple(buf, r)
 	}
-	if len(t.key) > 0 {
+	if upsert {
 		// An update in place when the row is there (a replayed insert, or
 		// an update): cheaper for InnoDB than REPLACE's delete and insert.
 		buf = append(buf, " ON DUPLICATE KEY UPDATE "...)
@@ -369,13 +384,11 @@ func (t *cdcTable) deleteSQL(vals []any) string {
 	return string(buf)
 }
 
-func (t *cdcTable) updateSQL(before, after []any) []string {
-	if len(t.key) > 0 {
-		if keyChanged(t, before, after) {
-			return []string{t.deleteSQL(before), t.insertSQL([][]any{after})}
-		}
-		return []string{t.insertSQL([][]any{after})}
-	}
+// updateSQL finds the row by its key (or, without one, by all its values,
+// one row at most) and sets its new values, key included: on the serial
+// path an update stays an update, so foreign keys cascade as on the
+// source and a missing row shows.
+func (t *cdcTable) updateSQL(before, after []any) string {
 	buf := []byte("UPDATE " + t.String() + " SET ")
 	for i, v := range after {
 		if i > 0 {
@@ -387,6 +400,8 @@ func (t *cdcTable) updateSQL(before, after []any) []string {
 	}
 	buf = append(buf, " WHERE "...)
 	buf = t.where(buf, before)
-	buf = append(buf, " LIMIT 1"...)
-	return []string{string(buf)}
+	if len(t.key) == 0 {
+		buf = append(buf, " LIMIT 1"...)
+	}
+	return string(buf)
 }

@@ -102,15 +102,13 @@ func (g *group) add(txn []rowChange, rows int64) {
 		g.changes++
 		t := c.t
 		if t.serial() {
-			stmts, exact := serialSQL(c)
-			for i, s := range stmts {
-				g.serial = append(g.serial, s)
-				g.exact = append(g.exact, exact[i])
-				if exact[i] {
-					g.exacts++
-				}
-				g.bytes += len(s)
+			s, exact := serialSQL(c)
+			g.serial = append(g.serial, s)
+			g.exact = append(g.exact, exact)
+			if exact {
+				g.exacts++
 			}
+			g.bytes += len(s)
 			continue
 		}
 		n := g.nets[t]
@@ -154,25 +152,19 @@ func (g *group) put(n *tableNet, vals []any, deleted bool) {
 	}
 }
 
-// serialSQL is the statement(s) for one row change of a table on the
-// serial path, and which of them must find exactly one row: deletes, and
-// updates of a table without a key. Groups are applied exactly once, so a
-// miss means the target's rows are not the source's.
-func serialSQL(c rowChange) ([]string, []bool) {
+// serialSQL is the statement for one row change of a table on the serial
+// path, and whether it must find exactly one row: deletes and updates do
+// (by key, or by all values without one). Groups are applied exactly
+// once, so a miss means the target's rows are not the source's; a plain
+// INSERT that meets its key already there fails for the same reason.
+func serialSQL(c rowChange) (string, bool) {
 	switch c.op {
 	case opInsert:
-		return []string{c.t.insertSQL([][]any{c.after})}, []bool{false}
+		return c.t.insertRowsSQL([][]any{c.after}, false), false
 	case opDelete:
-		return []string{c.t.deleteSQL(c.before)}, []bool{true}
+		return c.t.deleteSQL(c.before), true
 	default:
-		stmts := c.t.updateSQL(c.before, c.after)
-		if len(c.t.key) == 0 {
-			return stmts, []bool{true}
-		}
-		if len(stmts) == 2 { // a key change: delete, then upsert
-			return stmts, []bool{true, false}
-		}
-		return stmts, []bool{false}
+		return c.t.updateSQL(c.before, c.after), true
 	}
 }
 
@@ -341,6 +333,7 @@ func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 		}
 	}
 	inc.setApplied(g.end)
+	inc.saved(g.end)
 	inc.m.e.cfg.Counters.AppliedRows(inc.m.spec.JobID, g.rows)
 	inc.m.e.cfg.Logger.Debug("group applied", "job_id", inc.m.spec.JobID, "changes", g.changes,
 		"statements", len(stmts), "bytes", g.bytes, "filled", began.Sub(g.started).Round(time.Millisecond),

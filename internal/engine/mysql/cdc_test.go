@@ -445,3 +445,62 @@ func TestMultiTableDDLOnSelection(t *testing.T) {
 		t.Errorf("target tables: %v, want [b_old]", names)
 	}
 }
+
+// Cases a review found, each through the binlog: a primary key with a
+// prefix column (not a row identity), a key change of a parent row that
+// cascades to its children, ENUM and SET columns in a table without a key,
+// CREATE TABLE ... SELECT, an unquoted non-ASCII table name in a DDL, and
+// a DDL sent from a session whose default database the job does not copy.
+func TestIncrementalEdgeCases(t *testing.T) {
+	src, dst := testdb.Shared(t)
+	db := src.NewDatabase(t, "edges")
+	other := src.NewDatabase(t, "edges_other")
+	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	q := func(s string) string { return strings.ReplaceAll(s, "DB.", "`"+db+"`.") }
+	src.Exec(t,
+		q("CREATE TABLE DB.prefix (a INT NOT NULL, b VARCHAR(200) NOT NULL, v INT, PRIMARY KEY (a, b(3)))"),
+		q("INSERT INTO DB.prefix VALUES (1, 'abcX', 1), (1, 'abdY', 2), (2, 'zzz', 3)"),
+		q("CREATE TABLE DB.parent (id INT PRIMARY KEY, name VARCHAR(20))"),
+		q("CREATE TABLE DB.child (id INT PRIMARY KEY, parent_id INT, FOREIGN KEY (parent_id) REFERENCES DB.parent (id) ON UPDATE CASCADE ON DELETE CASCADE)"),
+		q("INSERT INTO DB.parent VALUES (1, 'p1'), (2, 'p2')"),
+		q("INSERT INTO DB.child VALUES (10, 1), (11, 1), (20, 2)"),
+		q("CREATE TABLE DB.flags (e ENUM('a','b c','d'), s SET('x','y','z'), n INT)"),
+		q("INSERT INTO DB.flags VALUES ('a', 'x,z', 1), ('b c', '', 2), ('d', 'y', 3)"),
+		q("CREATE TABLE DB.订单 (id INT PRIMARY KEY, v INT)"),
+		q("INSERT INTO DB.订单 VALUES (1, 1)"),
+	)
+	spec := fullSpec("dts-edges", src, dst, db)
+	spec.MigrateType = engine.MigrateFullAndIncremental
+	spec.ConsistencyType = 2
+	run := startCDC(t, mysql.New(mysql.Config{}), spec)
+	run.caughtUp(t)
+
+	src.Exec(t,
+		q("UPDATE DB.prefix SET v = 20 WHERE b = 'abdY'"),
+		q("DELETE FROM DB.prefix WHERE b = 'abcX'"),
+		q("UPDATE DB.parent SET id = 5 WHERE id = 1"),
+		q("DELETE FROM DB.parent WHERE id = 2"),
+		q("UPDATE DB.flags SET n = n + 10 WHERE e = 'b c'"),
+		q("DELETE FROM DB.flags WHERE s = 'x,z'"),
+		q("CREATE TABLE DB.copied (id INT PRIMARY KEY, v INT) SELECT id, v FROM DB.订单"),
+		q("INSERT INTO DB.copied VALUES (2, 2)"),
+		q("ALTER TABLE DB.订单 ADD COLUMN w INT DEFAULT 7"),
+		q("INSERT INTO DB.订单 (id, v) VALUES (2, 2)"),
+	)
+	// Unqualified ALTER of a non-ASCII name, and a qualified one from a
+	// session in a database the job does not copy.
+	conn, err := src.DB(t).Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, s := range []string{"USE `" + db + "`", "ALTER TABLE 订单 ADD COLUMN x INT DEFAULT 8",
+		"USE `" + other + "`", q("ALTER TABLE DB.copied ADD COLUMN note VARCHAR(10) DEFAULT 'n'"),
+		q("INSERT INTO DB.copied (id, v) VALUES (3, 3)")} {
+		if _, err := conn.ExecContext(context.Background(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	run.finish(t)
+	testdb.CompareDatabase(t, src, dst, db)
+}

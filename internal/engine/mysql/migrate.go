@@ -433,7 +433,10 @@ func (m *migration) copyRows(ctx context.Context) error {
 	}
 	if resumed {
 		m.state.Resumed++
-		if m.spec.MigrateType == engine.MigrateFullAndIncremental && snap.pos != nil {
+		if m.spec.MigrateType == engine.MigrateFullAndIncremental && snap.pos == nil {
+			return fmt.Errorf("the new snapshot of the resumed copy has no binlog position (does the source user still have REPLICATION CLIENT / BINLOG MONITOR?): without it the rows copied now cannot be reconciled with the binlog")
+		}
+		if m.spec.MigrateType == engine.MigrateFullAndIncremental {
 			m.e.cfg.Logger.Warn("resuming the copy from its checkpoint with a new snapshot; the binlog reconciles the rows copied before", "job_id", m.spec.JobID, "resumed", m.state.Resumed)
 			if err := m.rebase(ctx, *snap.pos, done); err != nil {
 				return err

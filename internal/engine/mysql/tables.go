@@ -141,11 +141,12 @@ func loadTableInfo(ctx context.Context, q queryer, db, name string) (*tableInfo,
 	}
 
 	// The primary key, else the first unique key whose columns are all NOT
-	// NULL: such a key identifies rows and orders them.
-	rows, err = q.QueryContext(ctx, `SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE
+	// NULL and whole (not a prefix: PRIMARY KEY (a, b(10)) does not make a
+	// unique): such a key identifies rows and orders them.
+	rows, err = q.QueryContext(ctx, `SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE, s.SUB_PART IS NOT NULL
 		FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c
 		  ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
-		WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 AND s.SUB_PART IS NULL
+		WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0
 		ORDER BY s.INDEX_NAME = 'PRIMARY' DESC, s.INDEX_NAME, s.SEQ_IN_INDEX`, db, name)
 	if err != nil {
 		return nil, fmt.Errorf("read the keys of %s: %w", t, err)
@@ -155,7 +156,8 @@ func loadTableInfo(ctx context.Context, q queryer, db, name string) (*tableInfo,
 	nullable := map[string]bool{}
 	for rows.Next() {
 		var index, col, isNull string
-		if err := rows.Scan(&index, &col, &isNull); err != nil {
+		var prefix bool
+		if err := rows.Scan(&index, &col, &isNull, &prefix); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -163,8 +165,8 @@ func loadTableInfo(ctx context.Context, q queryer, db, name string) (*tableInfo,
 			order = append(order, index)
 		}
 		keys[index] = append(keys[index], col)
-		if isNull == "YES" {
-			nullable[index] = true
+		if isNull == "YES" || prefix {
+			nullable[index] = true // unusable as a row's identity
 		}
 	}
 	rows.Close()
