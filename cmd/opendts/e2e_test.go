@@ -400,9 +400,13 @@ func TestIncrementalSurvivesKillAndCompletes(t *testing.T) {
 				return
 			}
 			tx.Exec(fmt.Sprintf("UPDATE `%s`.t SET n = n + 1, v = 'changed' WHERE id = %d", db, n%30000+1))
-			tx.Exec(fmt.Sprintf("INSERT INTO `%s`.t VALUES (%d, 'new', 0)", db, 100000+n))
+			tx.Exec(fmt.Sprintf("INSERT INTO `%s`.t (id, v, n) VALUES (%d, 'new', 0)", db, 100000+n))
 			tx.Exec(fmt.Sprintf("DELETE FROM `%s`.t WHERE id = %d", db, (n*7)%30000+1))
+			// A primary-key change.
+			tx.Exec(fmt.Sprintf("UPDATE `%s`.t SET id = id + 1000000 WHERE id = %d", db, (n*13)%30000+1))
 			tx.Exec(fmt.Sprintf("INSERT INTO `%s`.log VALUES (%d, 'x')", db, n%10))
+			tx.Exec(fmt.Sprintf("UPDATE `%s`.log SET what = 'y' WHERE at = %d LIMIT 1", db, (n+3)%10))
+			tx.Exec(fmt.Sprintf("DELETE FROM `%s`.log WHERE at = %d LIMIT 1", db, (n+5)%10))
 			tx.Commit()
 			time.Sleep(2 * time.Millisecond)
 		}
@@ -432,8 +436,9 @@ func TestIncrementalSurvivesKillAndCompletes(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	s.start()
 
-	// kill -9 again in the incremental phase.
+	// A DDL under the load, then kill -9 again in the incremental phase.
 	s.wait(id, 8, 60*time.Second)
+	src.Exec(t, "ALTER TABLE `"+db+"`.t ADD COLUMN extra VARCHAR(10) DEFAULT 'x'")
 	time.Sleep(300 * time.Millisecond)
 	s.kill()
 	time.Sleep(300 * time.Millisecond)
