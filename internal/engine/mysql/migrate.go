@@ -495,7 +495,9 @@ func (m *migration) copyRows(ctx context.Context) error {
 // table half done keeps its chunks when replaying the binlog over newer
 // rows converges (a key and no other unique or foreign key: changes are
 // written by key); otherwise its done chunks are removed in one target
-// transaction and it is copied again whole, from the new snapshot.
+// transaction and it is copied again whole, from the new snapshot. Tables
+// linked by foreign keys go together: cascades are not in the binlog, so
+// a parent and its children must come from one snapshot.
 func (m *migration) rebase(ctx context.Context, pos position, done map[int][2]int64) error {
 	var order []string
 	byTable := map[string][]chunk{}
@@ -506,21 +508,39 @@ func (m *migration) rebase(ctx context.Context, pos position, done map[int][2]in
 		}
 		byTable[id] = append(byTable[id], ch)
 	}
+	finished := func(id string) (doneChunks []chunk, all bool) {
+		for _, ch := range byTable[id] {
+			if _, ok := done[ch.ID]; ok {
+				doneChunks = append(doneChunks, ch)
+			}
+		}
+		return doneChunks, len(doneChunks) == len(byTable[id])
+	}
+	groups, err := m.foreignKeyGroups(ctx, byTable)
+	if err != nil {
+		return err
+	}
+	// A table goes again from the new snapshot when it is not finished,
+	// or when a table linked to it by a foreign key is not.
+	again := map[string]bool{}
+	for _, id := range order {
+		if _, all := finished(id); !all {
+			again[id] = true
+			for _, other := range groups[id] {
+				again[other] = true
+			}
+		}
+	}
 	if m.state.Since == nil {
 		m.state.Since = map[string]position{}
 	}
 	for _, id := range order {
-		chunks := byTable[id]
-		var finished []chunk
-		for _, ch := range chunks {
-			if _, ok := done[ch.ID]; ok {
-				finished = append(finished, ch)
-			}
-		}
-		if len(finished) == len(chunks) {
+		if !again[id] {
 			continue
 		}
-		if len(finished) > 0 {
+		chunks := byTable[id]
+		doneChunks, _ := finished(id)
+		if len(doneChunks) > 0 {
 			t, err := loadCDCTable(ctx, m.dst, chunks[0].DB, chunks[0].Table)
 			if err != nil {
 				return err
@@ -528,17 +548,67 @@ func (m *migration) rebase(ctx context.Context, pos position, done map[int][2]in
 			if !t.serial() {
 				continue
 			}
-			if err := m.uncopy(ctx, t, finished); err != nil {
+			if err := m.uncopy(ctx, t, doneChunks); err != nil {
 				return err
 			}
-			for _, ch := range finished {
+			for _, ch := range doneChunks {
 				delete(done, ch.ID)
 			}
-			m.e.cfg.Logger.Info("copying a half-copied table again from the new snapshot: replaying its binlog over newer rows would not converge", "job_id", m.spec.JobID, "table", t.String(), "chunks", len(finished))
+			m.e.cfg.Logger.Info("copying a table again from the new snapshot: replaying its binlog over newer rows would not converge", "job_id", m.spec.JobID, "table", t.String(), "chunks", len(doneChunks))
 		}
 		m.state.Since[id] = pos
 	}
 	return nil
+}
+
+// foreignKeyGroups maps each planned table linked to others by foreign
+// keys (directly or through other tables) to the rest of its group.
+func (m *migration) foreignKeyGroups(ctx context.Context, planned map[string][]chunk) (map[string][]string, error) {
+	parent := map[string]string{}
+	var find func(string) string
+	find = func(x string) string {
+		if p, ok := parent[x]; ok && p != x {
+			r := find(p)
+			parent[x] = r
+			return r
+		}
+		return x
+	}
+	rows, err := m.dst.QueryContext(ctx, `SELECT CONSTRAINT_SCHEMA, TABLE_NAME, UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME
+		FROM information_schema.REFERENTIAL_CONSTRAINTS`)
+	if err != nil {
+		return nil, fmt.Errorf("read the foreign keys on the target: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var db, name, refDB, refName string
+		if err := rows.Scan(&db, &name, &refDB, &refName); err != nil {
+			return nil, err
+		}
+		a, b := tableID(db, name), tableID(refDB, refName)
+		if planned[a] == nil || planned[b] == nil || a == b {
+			continue
+		}
+		parent[find(a)] = find(b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	members := map[string][]string{}
+	for id := range planned {
+		r := find(id)
+		members[r] = append(members[r], id)
+	}
+	out := map[string][]string{}
+	for _, ids := range members {
+		if len(ids) < 2 {
+			continue
+		}
+		for _, id := range ids {
+			out[id] = ids
+		}
+	}
+	return out, nil
 }
 
 // uncopy removes copied chunks' rows and their done marks in one target
