@@ -231,7 +231,13 @@ func TestTargetPrivileges(t *testing.T) {
 	expect(t, find(t, items, "DstPrivilegeCheck"), engine.ResultFail, thin, "CREATE", "ALTER", "DROP", "INDEX", "CREATE ROUTINE", "`"+db+"`.*")
 	expect(t, find(t, items, "ReadOnlyPrivilegeCheck"), engine.ResultFail, "read_only", "READ_ONLY ADMIN")
 
-	admin := dst.NewUser(t, "admin", "pw", "ALL ON `"+db+"`.*", "READ_ONLY ADMIN ON *.*")
+	// Rights on the job's databases alone do not cover opendts's own.
+	owner := dst.NewUser(t, "owner", "pw", "ALL ON `"+db+"`.*")
+	spec.Target = endpoint(dst, owner, "pw")
+	items = runCheck(t, mysql.New(mysql.Config{}), spec)
+	expect(t, find(t, items, "DstPrivilegeCheck"), engine.ResultFail, "`__opendts`.*", "INSERT")
+
+	admin := dst.NewUser(t, "admin", "pw", "ALL ON `"+db+"`.*", "ALL ON `__opendts`.*", "READ_ONLY ADMIN ON *.*")
 	spec.Target = endpoint(dst, admin, "pw")
 	items = runCheck(t, mysql.New(mysql.Config{}), spec)
 	expect(t, find(t, items, "DstPrivilegeCheck"), engine.ResultPass)

@@ -121,7 +121,7 @@ func TestNeedsByJobType(t *testing.T) {
 		{"instance", engine.Spec{MigrateType: engine.MigrateFull, MigrateObject: engine.MigrateObjectWholeInstance}, true,
 			[]string{"SELECT@*.*", "RELOAD@*.*"}, []string{"`"}},
 		{"target selected", with(selected, engine.MigrateFull), false,
-			[]string{"CREATE@`a`.*", "CREATE ROUTINE@`a`.*", "CREATE@`b`.`t`"},
+			[]string{"CREATE@`a`.*", "CREATE ROUTINE@`a`.*", "CREATE@`b`.`t`", "INSERT@`__opendts`.*", "CREATE@`__opendts`.*"},
 			[]string{"CREATE ROUTINE@`b`", "CREATE USER"}},
 		{"target instance", engine.Spec{MigrateType: engine.MigrateFull, MigrateObject: engine.MigrateObjectWholeInstance}, false,
 			[]string{"CREATE USER@*.*", "GRANT OPTION@*.*", "CREATE@*.*"}, nil},

@@ -148,8 +148,9 @@ func sourceNeeds(spec engine.Spec) []need {
 // targetNeeds lists what writing the target takes: creating and loading
 // tables, views and triggers on every selected object, routines and events
 // with whole databases, and for a whole instance the accounts too, which
-// takes CREATE USER and GRANT OPTION. (CREATE on a database that a
-// table-level selection needs created is not checked.)
+// takes CREATE USER and GRANT OPTION; and opendts's checkpoint database.
+// (CREATE on a database that a table-level selection needs created is not
+// checked.)
 func targetNeeds(spec engine.Spec) []need {
 	sc := scopeOf(spec)
 	needs := sc.each(false,
@@ -162,6 +163,12 @@ func targetNeeds(spec engine.Spec) []need {
 	}
 	if sc.instance {
 		needs = append(needs, need{names: one("CREATE USER")}, need{names: one("GRANT OPTION")})
+	} else {
+		// opendts keeps its checkpoints in their own database on the
+		// target (see checkpoint.go); *.* grants cover it already.
+		for _, p := range []string{"CREATE", "SELECT", "INSERT", "UPDATE", "DELETE"} {
+			needs = append(needs, need{names: one(p), db: checkpointDB})
+		}
 	}
 	return needs
 }
