@@ -441,10 +441,17 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 			case "BEGIN":
 				inTxn, pending, pendingRows = true, pending[:0], 0
 				continue
-			case "COMMIT", "ROLLBACK":
-				// A ROLLBACK in the binlog ends a transaction whose changes
-				// to non-transactional tables happened all the same.
+			case "COMMIT":
 				if err := inc.commit(ctx, pending, pendingRows, next); err != nil {
+					return err
+				}
+				inTxn, pending, pendingRows = false, nil, 0
+				continue
+			case "ROLLBACK":
+				// A transaction the source rolled back (logged because it
+				// touched a non-transactional table, whose changes the
+				// row format logs apart, in their own transaction).
+				if err := inc.commit(ctx, nil, 0, next); err != nil {
 					return err
 				}
 				inTxn, pending, pendingRows = false, nil, 0
@@ -465,7 +472,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 			// until the commit; a replay finds the table there.
 			opens := false
 			const startTxn = "START TRANSACTION"
-			if t := strings.TrimRight(q, "; \t\r\n"); len(t) > len(startTxn) && strings.EqualFold(t[len(t)-len(startTxn):], startTxn) {
+			if t := strings.TrimRight(q, "; \t\r\n"); createTableDDL.MatchString(q) && len(t) > len(startTxn) && strings.EqualFold(t[len(t)-len(startTxn):], startTxn) {
 				q, opens = strings.TrimRight(t[:len(t)-len(startTxn)], "; \t\r\n"), true
 			}
 			// DDL commits implicitly: the changes before it go first.
@@ -518,6 +525,10 @@ func serverIDFor(jobID string) uint32 {
 	return 1_000_000_000 + crc32.ChecksumIEEE([]byte(jobID))%1_000_000_000
 }
 
+// rowsNoForeignKeyChecks is the rows event flag that says the source
+// session had foreign_key_checks=0.
+const rowsNoForeignKeyChecks = 0x0002
+
 // rowChanges appends the changes of a rows event on a selected table.
 func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent, at binlogPos, out []rowChange) ([]rowChange, error) {
 	db, name := string(e.Table.Schema), string(e.Table.Table)
@@ -531,6 +542,7 @@ func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent
 	if err != nil {
 		return nil, err
 	}
+	noFK := e.Flags&rowsNoForeignKeyChecks != 0
 	switch e.Type() {
 	case replication.EnumRowsEventTypeInsert:
 		for _, r := range e.Rows {
@@ -538,7 +550,7 @@ func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, rowChange{t: t, op: opInsert, after: v})
+			out = append(out, rowChange{t: t, op: opInsert, after: v, noFKChecks: noFK})
 		}
 	case replication.EnumRowsEventTypeUpdate:
 		for i := 0; i+1 < len(e.Rows); i += 2 {
@@ -550,7 +562,7 @@ func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, rowChange{t: t, op: opUpdate, before: before, after: after})
+			out = append(out, rowChange{t: t, op: opUpdate, before: before, after: after, noFKChecks: noFK})
 		}
 	case replication.EnumRowsEventTypeDelete:
 		for _, r := range e.Rows {
@@ -558,7 +570,7 @@ func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, rowChange{t: t, op: opDelete, before: v})
+			out = append(out, rowChange{t: t, op: opDelete, before: v, noFKChecks: noFK})
 		}
 	}
 	return out, nil
@@ -686,6 +698,8 @@ func ddlTarget(q string) (string, bool) {
 	return "", false
 }
 
+var createTableDDL = regexp.MustCompile(`(?is)^\s*(?:/\*.*?\*/\s*)*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?TABLE\b`)
+
 var databaseDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE|DROP)\\s+(?:DATABASE|SCHEMA)\\b")
 
 func unquote(ident string) string {
@@ -718,13 +732,18 @@ func splitQualified(name, defaultDB string) (string, string) {
 func (inc *incremental) ddl(ctx context.Context, schema, q string, next binlogPos, inTxn bool) error {
 	m := inc.m
 	apply := false
-	// A table copied from a later snapshot than this statement already
-	// has what it did.
-	selected := func(db, name string) bool {
-		if since, ok := inc.since[tableID(db, name)]; ok && !since.less(next) {
-			return false
+	// A table copied from a later snapshot than this statement holds the
+	// rows after it: a TRUNCATE or DROP TABLE from before would destroy
+	// them (its CREATE again finds the table there). Other DDL is applied:
+	// the table on the target was created before the first snapshot.
+	selected := m.selected
+	if bare := stripLeadingComments(q); truncateDDL.MatchString(bare) || dropTablesDDL.MatchString(bare) {
+		selected = func(db, name string) bool {
+			if since, ok := inc.since[tableID(db, name)]; ok && !since.less(next) {
+				return false
+			}
+			return m.selected(db, name)
 		}
-		return m.selected(db, name)
 	}
 	// A DDL can change what the cached shapes say of other tables too (a
 	// new foreign key makes its parent table take the serial path).

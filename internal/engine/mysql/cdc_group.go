@@ -43,6 +43,9 @@ type rowChange struct {
 	t             *cdcTable
 	op            opKind
 	before, after []any // stored columns' values; before for update/delete, after for insert/update
+	// noFKChecks: the source made the change with foreign_key_checks=0,
+	// so the target must too (no cascade, no refusal).
+	noFKChecks bool
 }
 
 // netRow is a row's last state in a group: its image, or deleted (vals is
@@ -103,8 +106,16 @@ func (g *group) add(txn []rowChange, rows int64) {
 		t := c.t
 		if t.serial() {
 			s, exact := serialSQL(c)
+			if c.noFKChecks {
+				g.serial = append(g.serial, "SET SESSION foreign_key_checks = 0")
+				g.exact = append(g.exact, false)
+			}
 			g.serial = append(g.serial, s)
 			g.exact = append(g.exact, exact)
+			if c.noFKChecks {
+				g.serial = append(g.serial, "SET SESSION foreign_key_checks = 1")
+				g.exact = append(g.exact, false)
+			}
 			if exact {
 				g.exacts++
 			}
@@ -157,15 +168,22 @@ func (g *group) put(n *tableNet, vals []any, deleted bool) {
 // (by key, or by all values without one). Groups are applied exactly
 // once, so a miss means the target's rows are not the source's; a plain
 // INSERT that meets its key already there fails for the same reason.
+//
+// A table on a non-transactional engine keeps what a failed group wrote,
+// so the group's replay must converge: its inserts are upserts and its
+// changes are not checked.
 func serialSQL(c rowChange) (string, bool) {
+	var stmt string
+	exact := !c.t.nonTransactional
 	switch c.op {
 	case opInsert:
-		return c.t.insertRowsSQL([][]any{c.after}, false), false
+		stmt, exact = c.t.insertRowsSQL([][]any{c.after}, c.t.nonTransactional && len(c.t.key) > 0), false
 	case opDelete:
-		return c.t.deleteSQL(c.before), true
+		stmt = c.t.deleteSQL(c.before)
 	default:
-		return c.t.updateSQL(c.before, c.after), true
+		stmt = c.t.updateSQL(c.before, c.after)
 	}
+	return stmt, exact
 }
 
 // appendKey appends the bytes that identify a row of a keyed table.

@@ -468,6 +468,8 @@ func TestIncrementalEdgeCases(t *testing.T) {
 		q("INSERT INTO DB.flags VALUES ('a', 'x,z', 1), ('b c', '', 2), ('d', 'y', 3)"),
 		q("CREATE TABLE DB.订单 (id INT PRIMARY KEY, v INT)"),
 		q("INSERT INTO DB.订单 VALUES (1, 1)"),
+		q("CREATE TABLE DB.nontx (id INT PRIMARY KEY, code INT, UNIQUE KEY (code)) ENGINE=Aria"),
+		q("INSERT INTO DB.nontx VALUES (1, 1)"),
 	)
 	spec := fullSpec("dts-edges", src, dst, db)
 	spec.MigrateType = engine.MigrateFullAndIncremental
@@ -487,6 +489,15 @@ func TestIncrementalEdgeCases(t *testing.T) {
 		q("ALTER TABLE DB.订单 ADD COLUMN w INT DEFAULT 7"),
 		q("INSERT INTO DB.订单 (id, v) VALUES (2, 2)"),
 	)
+	// A transaction the source rolls back, logged for its change to a
+	// non-transactional table (which stays).
+	tx, err := src.DB(t).Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.Exec(q("UPDATE DB.订单 SET v = 99 WHERE id = 1"))
+	tx.Exec(q("INSERT INTO DB.nontx VALUES (2, 2)"))
+	tx.Rollback()
 	// Unqualified ALTER of a non-ASCII name, and a qualified one from a
 	// session in a database the job does not copy.
 	conn, err := src.DB(t).Conn(context.Background())
@@ -494,7 +505,11 @@ func TestIncrementalEdgeCases(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	for _, s := range []string{"USE `" + db + "`", "ALTER TABLE 订单 ADD COLUMN x INT DEFAULT 8",
+	for _, s := range []string{
+		// A parent deleted with the checks off keeps its children, on the
+		// source and so on the target.
+		"SET SESSION foreign_key_checks = 0", q("DELETE FROM DB.parent WHERE id = 5"), "SET SESSION foreign_key_checks = 1",
+		"USE `" + db + "`", "ALTER TABLE 订单 ADD COLUMN x INT DEFAULT 8",
 		"USE `" + other + "`", q("ALTER TABLE DB.copied ADD COLUMN note VARCHAR(10) DEFAULT 'n'"),
 		q("INSERT INTO DB.copied (id, v) VALUES (3, 3)")} {
 		if _, err := conn.ExecContext(context.Background(), s); err != nil {
