@@ -72,9 +72,14 @@ type incremental struct {
 	// applied is written by the stream and read by the lag watcher.
 	mu      sync.Mutex
 	applied binlogPos
-	// lastEvent is the source time of the last event read, for the lag.
-	lastEvent atomic.Int64
-	caughtUp  bool
+	// lastEvent is the source time of the last event read; groupSince and
+	// inflightSince that of the first transaction of the group being
+	// filled and of the one being applied (0: none). The lag counts from
+	// the oldest change read and not applied.
+	lastEvent     atomic.Int64
+	groupSince    atomic.Int64
+	inflightSince atomic.Int64
+	caughtUp      bool
 
 	// Source transactions are applied in groups (see cdc_group.go): the
 	// stream fills one while the group before it is applied, so reading
@@ -362,6 +367,8 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 	// Whatever an earlier stream left in the group was never applied; the
 	// group in flight, if any, ends before the stream returns.
 	inc.group = newGroup()
+	inc.groupSince.Store(0)
+	inc.inflightSince.Store(0)
 	defer func() {
 		if err := inc.wait(); err != nil {
 			m.e.cfg.Logger.Warn("applying the last group failed", "job_id", m.spec.JobID, "err", err)
@@ -593,6 +600,10 @@ func (inc *incremental) table(ctx context.Context, db, name string) (*cdcTable, 
 // the applier when it is big or old enough. A transaction that touched
 // nothing selected only moves the position.
 func (inc *incremental) commit(ctx context.Context, changes []rowChange, rows int64, next binlogPos) error {
+	if len(changes) > 0 && inc.group.empty() {
+		inc.group.since = inc.lastEvent.Load()
+		inc.groupSince.Store(inc.group.since)
+	}
 	inc.group.add(changes, rows)
 	inc.advance(next)
 	if err := inc.keepSaved(ctx); err != nil {
@@ -631,6 +642,8 @@ func (inc *incremental) flush(ctx context.Context) error {
 		}
 		return nil
 	}
+	inc.inflightSince.Store(g.since)
+	inc.groupSince.Store(0)
 	done := make(chan error, 1)
 	inc.inflight = done
 	go func() { done <- inc.applyGroup(inc.applyCtx, g) }()
@@ -912,8 +925,16 @@ func (inc *incremental) checkCaughtUp(ctx context.Context) {
 	bytes = max(bytes, 0)
 	var seconds int64
 	if bytes > 0 {
-		if last := inc.lastEvent.Load(); last > 0 {
-			seconds = max(time.Now().Unix()-last, 0)
+		oldest := inc.inflightSince.Load()
+		if oldest == 0 {
+			oldest = inc.groupSince.Load()
+		}
+		if oldest == 0 {
+			// All read is applied: what is behind is not read yet.
+			oldest = inc.lastEvent.Load()
+		}
+		if oldest > 0 {
+			seconds = max(time.Now().Unix()-oldest, 0)
 		}
 	}
 	m.report.Lag(seconds, bytes)

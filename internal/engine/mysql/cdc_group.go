@@ -81,7 +81,9 @@ type group struct {
 	end     binlogPos
 	hasEnd  bool
 	started time.Time
-	keyBuf  []byte
+	// since is the source time of the group's first transaction.
+	since  int64
+	keyBuf []byte
 }
 
 func newGroup() *group {
@@ -351,6 +353,7 @@ func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 		}
 	}
 	inc.setApplied(g.end)
+	inc.inflightSince.Store(0)
 	inc.saved(g.end)
 	inc.m.e.cfg.Counters.AppliedRows(inc.m.spec.JobID, g.rows)
 	inc.m.e.cfg.Logger.Debug("group applied", "job_id", inc.m.spec.JobID, "changes", g.changes,
