@@ -585,8 +585,8 @@ func (m *migration) foreignKeyGroups(ctx context.Context, planned map[string][]c
 		if err := rows.Scan(&db, &name, &refDB, &refName); err != nil {
 			return nil, err
 		}
-		a, b := tableID(db, name), tableID(refDB, refName)
-		if planned[a] == nil || planned[b] == nil || a == b {
+		a, b := byName(planned, db, name), byName(planned, refDB, refName)
+		if a == "" || b == "" || a == b {
 			continue
 		}
 		parent[find(a)] = find(b)
@@ -609,6 +609,20 @@ func (m *migration) foreignKeyGroups(ctx context.Context, planned map[string][]c
 		}
 	}
 	return out, nil
+}
+
+// byName finds a planned table by the name the target gives it, which
+// may differ in case (lower_case_table_names differs between the servers).
+func byName(planned map[string][]chunk, db, name string) string {
+	if id := tableID(db, name); planned[id] != nil {
+		return id
+	}
+	for id := range planned {
+		if strings.EqualFold(id, tableID(db, name)) {
+			return id
+		}
+	}
+	return ""
 }
 
 // uncopy removes copied chunks' rows and their done marks in one target
