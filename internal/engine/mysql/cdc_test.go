@@ -84,6 +84,16 @@ type caughtUpRecorder struct {
 func (c *caughtUpRecorder) CaughtUp()                { c.caught.Store(true) }
 func (c *caughtUpRecorder) Lag(seconds, bytes int64) { c.lag.Store(bytes) }
 
+// cdcDatabase makes a database on the shared source; the one the job
+// creates on the target goes when the test ends.
+func cdcDatabase(t *testing.T, prefix string) (src, dst *testdb.Server, db string) {
+	t.Helper()
+	src, dst = testdb.Shared(t)
+	db = src.NewDatabase(t, prefix)
+	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	return src, dst, db
+}
+
 // cdcRun is a full + incremental migration running in the background.
 type cdcRun struct {
 	rec      *caughtUpRecorder
@@ -141,9 +151,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // middle and a stop-and-resume during the incremental phase, ends after
 // Complete with the target equal to the source.
 func TestFullAndIncrementalUnderLoad(t *testing.T) {
-	src, dst := testdb.Shared(t)
-	db := src.NewDatabase(t, "cdc")
-	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	src, dst, db := cdcDatabase(t, "cdc")
 	src.Exec(t,
 		"CREATE TABLE `"+db+"`.k (id INT PRIMARY KEY, v VARCHAR(100), u BIGINT UNSIGNED, f FLOAT, d DATETIME(6) DEFAULT '2020-01-01 00:00:00.123456', ts TIMESTAMP(3) NULL DEFAULT NULL)",
 		"INSERT INTO `"+db+"`.k (id, v, u, f, ts) SELECT seq, CONCAT('row ', seq), seq * 1000, seq / 3, FROM_UNIXTIME(seq) FROM `"+db+"`.seq_1_to_20000",
@@ -256,9 +264,7 @@ func TestPurgedBinlogFailsWithAdvice(t *testing.T) {
 // second unique key keeps a statement per row (k); under load, with a stop
 // and resume, the target still ends equal.
 func TestGroupedApplyUnderLoad(t *testing.T) {
-	src, dst := testdb.Shared(t)
-	db := src.NewDatabase(t, "lanes")
-	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	src, dst, db := cdcDatabase(t, "lanes")
 	src.Exec(t,
 		"CREATE TABLE `"+db+"`.k (id INT PRIMARY KEY, v VARCHAR(100), u BIGINT UNSIGNED, f FLOAT, UNIQUE KEY (v))",
 		"INSERT INTO `"+db+"`.k (id, v, u, f) SELECT seq, CONCAT('row ', seq), seq, seq / 7 FROM `"+db+"`.seq_1_to_20000",
@@ -310,9 +316,7 @@ func TestGroupedApplyUnderLoad(t *testing.T) {
 // key that was half copied is copied again. Under a live load, after
 // Complete, the target equals the source.
 func TestFullAndIncrementalStopDuringCopy(t *testing.T) {
-	src, dst := testdb.Shared(t)
-	db := src.NewDatabase(t, "cdccopy")
-	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	src, dst, db := cdcDatabase(t, "cdccopy")
 	src.Exec(t,
 		"CREATE TABLE `"+db+"`.k (id INT PRIMARY KEY, v VARCHAR(100), u BIGINT UNSIGNED, f FLOAT)",
 		"INSERT INTO `"+db+"`.k (id, v, u, f) SELECT seq, CONCAT('row ', seq), seq, seq / 3 FROM `"+db+"`.seq_1_to_20000",
@@ -351,11 +355,7 @@ func TestFullAndIncrementalStopDuringCopy(t *testing.T) {
 	spec.ConsistencyType = 2
 	e := mysql.New(mysql.Config{ChunkRows: 2000, Workers: 2})
 	run := startCDC(t, e, spec)
-	var chunks int
-	waitFor(t, "the first chunks", func() bool {
-		dst.DB(t).QueryRow("SELECT COUNT(*) FROM __opendts.migrate_chunks WHERE job_id = ?", spec.JobID).Scan(&chunks)
-		return chunks >= 3
-	})
+	waitChunks(t, dst, spec.JobID, 3)
 	run.stop(t)
 	var nokeyRows, ids int
 	dst.DB(t).QueryRow("SELECT COUNT(*) FROM `" + db + "`.nokey").Scan(&nokeyRows)
@@ -384,9 +384,7 @@ func TestFullAndIncrementalStopDuringCopy(t *testing.T) {
 // with a message saying the target drifted, rather than carrying on with
 // different rows.
 func TestIncrementalNoticesTargetDrift(t *testing.T) {
-	src, dst := testdb.Shared(t)
-	db := src.NewDatabase(t, "drift")
-	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	src, dst, db := cdcDatabase(t, "drift")
 	src.Exec(t, "CREATE TABLE `"+db+"`.nokey (a INT, b VARCHAR(10))",
 		"INSERT INTO `"+db+"`.nokey VALUES (1, 'one'), (2, 'two')")
 	spec := fullSpec("dts-drift", src, dst, db)
@@ -416,9 +414,7 @@ func TestIncrementalNoticesTargetDrift(t *testing.T) {
 // DROP TABLE and RENAME TABLE naming selected and unselected tables at once
 // reach the target cut down to the selected ones.
 func TestMultiTableDDLOnSelection(t *testing.T) {
-	src, dst := testdb.Shared(t)
-	db := src.NewDatabase(t, "multiddl")
-	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	src, dst, db := cdcDatabase(t, "multiddl")
 	for _, n := range []string{"a", "b", "c"} {
 		src.Exec(t, "CREATE TABLE `"+db+"`."+n+" (id INT PRIMARY KEY)", "INSERT INTO `"+db+"`."+n+" VALUES (1)")
 	}
@@ -525,9 +521,7 @@ func TestIncrementalEdgeCases(t *testing.T) {
 // from the first snapshot and a parent from the second would keep child
 // rows whose parent the source deleted meanwhile.
 func TestStopDuringCopyKeepsForeignKeyGroupsTogether(t *testing.T) {
-	src, dst := testdb.Shared(t)
-	db := src.NewDatabase(t, "fkcopy")
-	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+	src, dst, db := cdcDatabase(t, "fkcopy")
 	src.Exec(t,
 		"CREATE TABLE `"+db+"`.z_parent (id INT PRIMARY KEY, pad VARCHAR(200))",
 		"INSERT INTO `"+db+"`.z_parent SELECT seq, REPEAT('p', 200) FROM `"+db+"`.seq_1_to_40000",
@@ -540,11 +534,7 @@ func TestStopDuringCopyKeepsForeignKeyGroupsTogether(t *testing.T) {
 	spec.ConsistencyType = 2
 	e := mysql.New(mysql.Config{ChunkRows: 2000, Workers: 1})
 	run := startCDC(t, e, spec)
-	waitFor(t, "the first chunks", func() bool {
-		var n int
-		dst.DB(t).QueryRow("SELECT COUNT(*) FROM __opendts.migrate_chunks WHERE job_id = ?", spec.JobID).Scan(&n)
-		return n >= 2
-	})
+	waitChunks(t, dst, spec.JobID, 2)
 	run.stop(t)
 	var childRows int
 	dst.DB(t).QueryRow("SELECT COUNT(*) FROM `" + db + "`.a_child").Scan(&childRows)
