@@ -134,6 +134,10 @@ func (inc *incremental) keepSaved(ctx context.Context) error {
 	return nil
 }
 
+// caughtUpBytes is the most binlog left to apply for a job to count as
+// caught up (status 8), with a lag of at most a second.
+const caughtUpBytes = 16 << 20
+
 // A group is handed to the applier when it holds this many row changes or
 // bytes of SQL, when it is older than groupMaxAge and the applier is free,
 // or when the stream pauses for groupIdle. While the target is busy the
@@ -924,6 +928,8 @@ func (inc *incremental) checkCaughtUp(ctx context.Context) {
 	}
 	bytes = max(bytes, 0)
 	var seconds int64
+	// known: the lag's age is known (nothing left, or an event read).
+	known := bytes == 0
 	if bytes > 0 {
 		oldest := inc.inflightSince.Load()
 		if oldest == 0 {
@@ -935,10 +941,14 @@ func (inc *incremental) checkCaughtUp(ctx context.Context) {
 		}
 		if oldest > 0 {
 			seconds = max(time.Now().Unix()-oldest, 0)
+			known = true
 		}
 	}
 	m.report.Lag(seconds, bytes)
-	if !inc.caughtUp && seconds <= 1 && bytes < 1<<20 {
+	// Caught up: within a second of the source. A busy source writes
+	// megabytes a second, so bytes only guard against a backlog whose age
+	// the events read so far do not show yet.
+	if !inc.caughtUp && known && seconds <= 1 && bytes < caughtUpBytes {
 		inc.caughtUp = true
 		m.report.CaughtUp()
 	}
