@@ -283,40 +283,9 @@ wait_status() {
 	die "job $1 did not reach status $2 within $3 s (status $status)"
 }
 
-out=$(dts CreateMigrateJob --JobName "bench-cdc-$TABLES-x-$ROWS" \
-	--MigrateOption '{"RunMode":1,"MigrateType":3,"MigrateObject":2,"ConsistencyType":5}' \
-	--SrcDatabaseType mariadb --SrcAccessType extranet \
-	--SrcInfo "{\"Ip\":\"127.0.0.1\",\"Port\":$src_port,\"User\":\"root\",\"Password\":\"\"}" \
-	--DstDatabaseType mariadb --DstAccessType extranet \
-	--DstInfo "{\"Ip\":\"127.0.0.1\",\"Port\":$dst_a_port,\"User\":\"root\",\"Password\":\"\",\"Region\":\"ap-guangzhou\"}" \
-	--DatabaseInfo '[{"Database":"sbtest"}]')
-job=$(jq -r .JobId <<<"$out")
-case "$job" in '' | null) die "CreateMigrateJob returned no JobId: $out" ;; esac
+create_job "bench-cdc-$TABLES-x-$ROWS" '{"RunMode":1,"MigrateType":3,"MigrateObject":2,"ConsistencyType":5}' "$dst_a_port"
 note "CreateMigrateJob: $job (MigrateType 3, DatabaseInfo [{\"Database\":\"sbtest\"}])"
-
-dts CreateMigrateCheckJob --JobId "$job" >/dev/null
-status=""
-for _ in $(seq 600); do
-	status=$(job_info "$job" | jq -r .Status)
-	case "$status" in 4 | 5) break ;; esac
-	sleep 0.2
-done
-check=$(dts DescribeMigrateCheckJob --JobId "$job")
-case "$status" in
-4) note "check passed$(jq -r '[.CheckItems[] | select(.Result == "warning") | .Name] |
-	if length > 0 then " with warnings: " + join(", ") else "" end' <<<"$check")" ;;
-5)
-	jq -r '"check failed: " + .ErrorMessage,
-		(.CheckItems[] | select(.Result != "pass") |
-		"  [\(.Result)] \(.Name): \(.Message)" + (if .Advice != "" then "\n         advice: \(.Advice)" else "" end))' \
-		<<<"$check" >&2
-	die "the opendts pre-migration check failed (items above)"
-	;;
-*)
-	echo "$check" >&2
-	die "the opendts check did not finish within 120 s (job status $status)"
-	;;
-esac
+check_job "$job" || die "the opendts pre-migration check failed (items above)"
 
 t0=$EPOCHREALTIME
 dts StartMigrateJob --JobId "$job" >/dev/null

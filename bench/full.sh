@@ -292,51 +292,19 @@ export OPENDTS_COPY_WORKERS=${OPENDTS_COPY_WORKERS:-$THREADS}
 note "OPENDTS_COPY_WORKERS=$OPENDTS_COPY_WORKERS${OPENDTS_CHUNK_ROWS:+ OPENDTS_CHUNK_ROWS=$OPENDTS_CHUNK_ROWS}"
 start_opendts
 
-job_field() { # job_field JOB JQ-EXPR
-	dts DescribeMigrateJobs --JobId "$1" | jq -r ".JobList[0] | $2"
-}
 peak_rss_mib() {
 	awk '/^VmHWM:/ { printf "%d", $2 / 1024 }' "/proc/$server_pid/status" 2>/dev/null || echo "?"
 }
 
 extern='{}'
 [ "$MYLOADER_BINLOG" = 1 ] || extern='{\"TargetBinlog\":\"off\"}'
-out=$(dts CreateMigrateJob --JobName "bench-full-$TABLES-x-$ROWS" \
-	--MigrateOption "{\"RunMode\":1,\"MigrateType\":2,\"MigrateObject\":2,\"ConsistencyType\":5,\"ExternParams\":\"$extern\"}" \
-	--SrcDatabaseType mariadb --SrcAccessType extranet \
-	--SrcInfo "{\"Ip\":\"127.0.0.1\",\"Port\":$src_port,\"User\":\"root\",\"Password\":\"\"}" \
-	--DstDatabaseType mariadb --DstAccessType extranet \
-	--DstInfo "{\"Ip\":\"127.0.0.1\",\"Port\":$dst_b_port,\"User\":\"root\",\"Password\":\"\",\"Region\":\"ap-guangzhou\"}" \
-	--DatabaseInfo '[{"Database":"sbtest"}]')
-job=$(jq -r .JobId <<<"$out")
-case "$job" in '' | null) die "CreateMigrateJob returned no JobId: $out" ;; esac
+create_job "bench-full-$TABLES-x-$ROWS" "{\"RunMode\":1,\"MigrateType\":2,\"MigrateObject\":2,\"ConsistencyType\":5,\"ExternParams\":\"$extern\"}" "$dst_b_port"
 note "CreateMigrateJob: $job"
-
-dts CreateMigrateCheckJob --JobId "$job" >/dev/null
-status=""
-for _ in $(seq 600); do
-	status=$(job_field "$job" .Status)
-	case "$status" in 4 | 5) break ;; esac
-	sleep 0.2
-done
-check=$(dts DescribeMigrateCheckJob --JobId "$job")
-case "$status" in
-4) note "check passed$(jq -r '[.CheckItems[] | select(.Result == "warning") | .Name] |
-	if length > 0 then " with warnings: " + join(", ") else "" end' <<<"$check")" ;;
-5)
-	jq -r '"check failed: " + .ErrorMessage,
-		(.CheckItems[] | select(.Result != "pass") |
-		"  [\(.Result)] \(.Name): \(.Message)" + (if .Advice != "" then "\n         advice: \(.Advice)" else "" end))' \
-		<<<"$check" >&2
+if ! check_job "$job"; then
 	verdict+=", opendts target not compared"
 	summary
 	die "the opendts pre-migration check failed (items above)"
-	;;
-*)
-	echo "$check" >&2
-	die "the opendts check did not finish within 120 s (job status $status)"
-	;;
-esac
+fi
 
 t0=$EPOCHREALTIME
 dts StartMigrateJob --JobId "$job" >/dev/null

@@ -98,3 +98,51 @@ stop_everything() {
 		rm -rf "$work"
 	fi
 }
+
+# create_job NAME MIGRATE_OPTION DST_PORT: CreateMigrateJob of the database
+# sbtest from the source (src_port) to the server on DST_PORT, as root
+# without a password; sets job.
+create_job() {
+	local out
+	# shellcheck disable=SC2154 # src_port is the caller's
+	out=$(dts CreateMigrateJob --JobName "$1" --MigrateOption "$2" \
+		--SrcDatabaseType mariadb --SrcAccessType extranet \
+		--SrcInfo "{\"Ip\":\"127.0.0.1\",\"Port\":$src_port,\"User\":\"root\",\"Password\":\"\"}" \
+		--DstDatabaseType mariadb --DstAccessType extranet \
+		--DstInfo "{\"Ip\":\"127.0.0.1\",\"Port\":$3,\"User\":\"root\",\"Password\":\"\",\"Region\":\"ap-guangzhou\"}" \
+		--DatabaseInfo '[{"Database":"sbtest"}]')
+	job=$(jq -r .JobId <<<"$out")
+	case "$job" in '' | null) die "CreateMigrateJob returned no JobId: $out" ;; esac
+}
+
+# check_job JOB runs the pre-migration check and waits for its end: notes
+# a pass (and its warnings); prints the failed items and their advice on
+# stderr and returns 1 for a failed check; dies when it does not end
+# within 120 s.
+check_job() {
+	local status="" check
+	dts CreateMigrateCheckJob --JobId "$1" >/dev/null
+	for _ in $(seq 600); do
+		status=$(dts DescribeMigrateJobs --JobId "$1" | jq -r '.JobList[0].Status')
+		case "$status" in 4 | 5) break ;; esac
+		sleep 0.2
+	done
+	check=$(dts DescribeMigrateCheckJob --JobId "$1")
+	case "$status" in
+	4)
+		note "check passed$(jq -r '[.CheckItems[] | select(.Result == "warning") | .Name] |
+			if length > 0 then " with warnings: " + join(", ") else "" end' <<<"$check")"
+		;;
+	5)
+		jq -r '"check failed: " + .ErrorMessage,
+			(.CheckItems[] | select(.Result != "pass") |
+			"  [\(.Result)] \(.Name): \(.Message)" + (if .Advice != "" then "\n         advice: \(.Advice)" else "" end))' \
+			<<<"$check" >&2
+		return 1
+		;;
+	*)
+		echo "$check" >&2
+		die "the opendts check did not finish within 120 s (job status $status)"
+		;;
+	esac
+}

@@ -448,7 +448,8 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 			return &applyError{fmt.Errorf("the source wrote a compressed transaction at %s:%d (binlog_transaction_compression=ON, perhaps for one session); opendts does not read those: turn it off on the source and start the job again", next.File, next.Pos)}
 		case *replication.QueryEvent:
 			q := strings.TrimSpace(string(e.Query))
-			switch strings.ToUpper(q) {
+			upper := strings.ToUpper(q)
+			switch upper {
 			case "BEGIN":
 				inTxn, pending, pendingRows = true, pending[:0], 0
 				continue
@@ -468,7 +469,6 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 				inTxn, pending, pendingRows = false, nil, 0
 				continue
 			}
-			upper := strings.ToUpper(q)
 			if strings.HasPrefix(upper, "XA ") {
 				return &applyError{fmt.Errorf("the source wrote an XA transaction at %s:%d; opendts does not replicate XA transactions", next.File, next.Pos)}
 			}
@@ -765,7 +765,7 @@ func (inc *incremental) ddl(ctx context.Context, schema, q string, next binlogPo
 	// A DDL can change what the cached shapes say of other tables too (a
 	// new foreign key makes its parent table take the serial path).
 	inc.tables = map[string]*cdcTable{}
-	stmt, _, multi, err := multiTableDDL(q, schema, selected)
+	stmt, multi, err := multiTableDDL(q, schema, selected)
 	switch {
 	case multi:
 		if err != nil {
@@ -837,64 +837,80 @@ func ddlAlreadyDone(err error) bool {
 // binlogStillThere fails, with advice, when the source has purged the
 // binlog file the job must read next: going on would skip changes.
 func (m *migration) binlogStillThere(ctx context.Context, p binlogPos) error {
-	files, err := queryStrings(ctx, m.src, "SELECT 1") // the pool works
+	files, err := binaryLogs(ctx, m.src)
 	if err != nil || len(files) == 0 {
 		return nil // the stream will report the connection problem
 	}
-	rows, err := m.src.QueryContext(ctx, "SHOW BINARY LOGS")
+	for _, f := range files {
+		if f.name == p.File {
+			return nil
+		}
+	}
+	return fmt.Errorf("the source no longer has the binlog file %s this job must read next (its oldest is %s): it was purged, and the changes in it are lost to this job. Raise binlog_expire_logs_seconds / expire_logs_days on the source so binlogs outlive a stop of opendts, then start the job again from scratch (ModifyMigrateJob, CreateMigrateCheckJob, StartMigrateJob)", p.File, files[0].name)
+}
+
+// binlogFile is a line of SHOW BINARY LOGS.
+type binlogFile struct {
+	name string
+	size int64
+}
+
+// binaryLogs lists the source's binlog files, oldest first.
+func binaryLogs(ctx context.Context, q queryer) ([]binlogFile, error) {
+	rows, err := q.QueryContext(ctx, "SHOW BINARY LOGS")
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()
-	var first string
+	var out []binlogFile
 	for rows.Next() {
-		var name string
-		vals := []any{&name}
-		for i := 1; i < len(cols); i++ {
+		var f binlogFile
+		vals := []any{&f.name, &f.size}
+		for i := 2; i < len(cols); i++ {
 			vals = append(vals, new(any))
 		}
-		if rows.Scan(vals...) != nil {
-			return nil
+		if err := rows.Scan(vals...); err != nil {
+			return nil, err
 		}
-		if name == p.File {
-			return nil
-		}
-		if first == "" {
-			first = name
-		}
+		out = append(out, f)
 	}
-	return fmt.Errorf("the source no longer has the binlog file %s this job must read next (its oldest is %s): it was purged, and the changes in it are lost to this job. Raise binlog_expire_logs_seconds / expire_logs_days on the source so binlogs outlive a stop of opendts, then start the job again from scratch (ModifyMigrateJob, CreateMigrateCheckJob, StartMigrateJob)", p.File, first)
+	return out, rows.Err()
 }
 
-// masterPos is the source's current binlog position.
-func (m *migration) masterPos(ctx context.Context) (binlogPos, error) {
-	var p binlogPos
-	rows, err := m.src.QueryContext(ctx, "SHOW MASTER STATUS")
+// showMasterStatus reads the server's current binlog file and position;
+// ok is false when it has no binlog.
+func showMasterStatus(ctx context.Context, q queryer) (p binlogPos, ok bool, err error) {
+	rows, err := q.QueryContext(ctx, "SHOW MASTER STATUS")
 	if err != nil {
 		// MySQL 8.4 renamed it.
 		var err2 error
-		rows, err2 = m.src.QueryContext(ctx, "SHOW BINARY LOG STATUS")
-		if err2 != nil {
-			return p, fmt.Errorf("read the source's binlog position: %w", err)
+		if rows, err2 = q.QueryContext(ctx, "SHOW BINARY LOG STATUS"); err2 != nil {
+			return p, false, fmt.Errorf("read the source's binlog position: %w", err)
 		}
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()
 	if !rows.Next() {
-		return p, errors.New("the source has no binlog (SHOW MASTER STATUS is empty)")
+		return p, false, rows.Err()
 	}
-	vals := make([]any, len(cols))
-	var file string
-	var pos uint64
-	vals[0], vals[1] = &file, &pos
-	for i := 2; i < len(vals); i++ {
-		vals[i] = new(any)
+	vals := []any{&p.File, &p.Pos}
+	for i := 2; i < len(cols); i++ {
+		vals = append(vals, new(any))
 	}
 	if err := rows.Scan(vals...); err != nil {
-		return p, err
+		return p, false, err
 	}
-	return binlogPos{file, pos}, nil
+	return p, true, nil
+}
+
+// masterPos is the source's current binlog position.
+func (m *migration) masterPos(ctx context.Context) (binlogPos, error) {
+	p, ok, err := showMasterStatus(ctx, m.src)
+	if err == nil && !ok {
+		err = errors.New("the source has no binlog (SHOW MASTER STATUS is empty)")
+	}
+	return p, err
 }
 
 // watchLag reports the lag every second. It never saves the position: only
@@ -957,31 +973,20 @@ func (inc *incremental) checkCaughtUp(ctx context.Context) {
 // binlogBytesBetween sums the binlog between two positions in different
 // files.
 func (m *migration) binlogBytesBetween(ctx context.Context, from, to binlogPos) int64 {
-	rows, err := m.src.QueryContext(ctx, "SHOW BINARY LOGS")
+	files, err := binaryLogs(ctx, m.src)
 	if err != nil {
 		return 0
 	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
 	var total int64
-	for rows.Next() {
-		var name string
-		var size int64
-		vals := []any{&name, &size}
-		for i := 2; i < len(cols); i++ {
-			vals = append(vals, new(any))
-		}
-		if rows.Scan(vals...) != nil {
-			return 0
-		}
+	for _, f := range files {
 		switch {
-		case name < from.File || name > to.File:
-		case name == from.File:
-			total += size - int64(from.Pos)
-		case name == to.File:
+		case f.name < from.File || f.name > to.File:
+		case f.name == from.File:
+			total += f.size - int64(from.Pos)
+		case f.name == to.File:
 			total += int64(to.Pos)
 		default:
-			total += size
+			total += f.size
 		}
 	}
 	return total

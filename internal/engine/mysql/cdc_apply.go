@@ -1,7 +1,6 @@
 package mysql
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -61,7 +60,8 @@ func (t *cdcTable) String() string { return quoteIdent(t.db) + "." + quoteIdent(
 // loadCDCTable reads a table's columns and key from the target.
 func loadCDCTable(ctx context.Context, q queryer, db, name string) (*cdcTable, error) {
 	t := &cdcTable{db: db, name: name}
-	rows, err := q.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, COALESCE(CHARACTER_SET_NAME, ''), EXTRA, COLUMN_TYPE
+	rows, err := q.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, COALESCE(CHARACTER_SET_NAME, ''), EXTRA, COLUMN_TYPE,
+		COALESCE(CHARACTER_OCTET_LENGTH, 0)
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, db, name)
 	if err != nil {
 		return nil, fmt.Errorf("read the columns of %s on the target: %w", t, err)
@@ -69,9 +69,15 @@ func loadCDCTable(ctx context.Context, q queryer, db, name string) (*cdcTable, e
 	for rows.Next() {
 		var c cdcColumn
 		var extra, colType string
-		if err := rows.Scan(&c.name, &c.dataType, &c.charset, &extra, &colType); err != nil {
+		var octets int
+		if err := rows.Scan(&c.name, &c.dataType, &c.charset, &extra, &colType, &octets); err != nil {
 			rows.Close()
 			return nil, err
+		}
+		if c.dataType == "binary" {
+			// Row events carry BINARY(n) values without their trailing
+			// zero bytes; they are padded back to the column's length.
+			c.padTo = octets
 		}
 		if c.dataType == "json" && c.charset == "" {
 			c.charset = "utf8mb4"
@@ -115,26 +121,6 @@ func loadCDCTable(ctx context.Context, q queryer, db, name string) (*cdcTable, e
 	default:
 		t.nonTransactional = true
 	}
-	// BINARY(n) values come from row events without their trailing zero
-	// bytes; they are padded back to the column's length.
-	rows, err = q.QueryContext(ctx, "SELECT COLUMN_NAME, CHARACTER_OCTET_LENGTH FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND DATA_TYPE = 'binary'", db, name)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var col string
-		var n int
-		if err := rows.Scan(&col, &n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		for i := range t.cols {
-			if t.cols[i].name == col {
-				t.cols[i].padTo = n
-			}
-		}
-	}
-	rows.Close()
 	for _, k := range info.key {
 		for i, c := range t.cols {
 			if c.name == k {
@@ -305,12 +291,8 @@ func (t *cdcTable) where(buf []byte, vals []any) []byte {
 		}
 	}
 	if t.byKey() {
-		for _, k := range t.key {
-			for i, p := range t.stored {
-				if p == k {
-					add(t.cols[p], vals[i])
-				}
-			}
+		for _, i := range t.keyStored {
+			add(t.storedCol(i), vals[i])
 		}
 		return buf
 	}
@@ -345,17 +327,6 @@ func (t *cdcTable) valuesTuple(buf []byte, vals []any) []byte {
 		buf = literal(buf, t.storedCol(i), v)
 	}
 	return append(buf, ')')
-}
-
-func keyChanged(t *cdcTable, before, after []any) bool {
-	for _, k := range t.key {
-		for i, p := range t.stored {
-			if p == k && !bytes.Equal(literal(nil, t.cols[p], before[i]), literal(nil, t.cols[p], after[i])) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // Statements for one row change. Tables with a key are written

@@ -25,13 +25,13 @@ func (n tableName) String() string { return quoteIdent(n.db) + "." + quoteIdent(
 // multiTableDDL rewrites a DROP TABLE or RENAME TABLE for the target.
 // handled is false for other statements (and for lists it cannot read,
 // left to the one-table rules); stmt is "" when nothing of it concerns the
-// job; names are the tables the statement touches, for the caches.
-func multiTableDDL(q, schema string, selected func(db, name string) bool) (stmt string, names []tableName, handled bool, err error) {
+// job.
+func multiTableDDL(q, schema string, selected func(db, name string) bool) (stmt string, handled bool, err error) {
 	q = stripLeadingComments(q)
 	if m := dropTablesDDL.FindStringIndex(q); m != nil {
-		list, _, ok := parseNameList(q[m[1]:], schema, false)
+		list, ok := parseNameList(q[m[1]:], schema, false)
 		if !ok {
-			return "", nil, false, nil
+			return "", false, nil
 		}
 		var keep []tableName
 		for _, n := range list {
@@ -41,20 +41,20 @@ func multiTableDDL(q, schema string, selected func(db, name string) bool) (stmt 
 		}
 		switch {
 		case len(keep) == 0:
-			return "", list, true, nil
+			return "", true, nil
 		case len(keep) == len(list):
-			return q, list, true, nil
+			return q, true, nil
 		}
 		parts := make([]string, len(keep))
 		for i, n := range keep {
 			parts[i] = n.String()
 		}
-		return "DROP TABLE IF EXISTS " + strings.Join(parts, ", "), list, true, nil
+		return "DROP TABLE IF EXISTS " + strings.Join(parts, ", "), true, nil
 	}
 	if m := renameTablesDDL.FindStringIndex(q); m != nil {
-		pairs, _, ok := parseNameList(q[m[1]:], schema, true)
+		pairs, ok := parseNameList(q[m[1]:], schema, true)
 		if !ok || len(pairs)%2 != 0 {
-			return "", nil, false, nil
+			return "", false, nil
 		}
 		// A name an earlier pair moved a replicated table to holds it now.
 		movedIn := map[tableName]bool{}
@@ -67,18 +67,18 @@ func multiTableDDL(q, schema string, selected func(db, name string) bool) (stmt 
 				movedIn[to] = true
 				keep = append(keep, from.String()+" TO "+to.String())
 			case selected(to.db, to.name):
-				return "", pairs, true, fmt.Errorf("RENAME TABLE moved %s, which this job does not replicate, to %s, which it does: the target has no such table to rename. Select both names, or neither, and start the job again", from, to)
+				return "", true, fmt.Errorf("RENAME TABLE moved %s, which this job does not replicate, to %s, which it does: the target has no such table to rename. Select both names, or neither, and start the job again", from, to)
 			}
 		}
 		switch {
 		case len(keep) == 0:
-			return "", pairs, true, nil
+			return "", true, nil
 		case len(keep) == len(pairs)/2:
-			return q, pairs, true, nil
+			return q, true, nil
 		}
-		return "RENAME TABLE " + strings.Join(keep, ", "), pairs, true, nil
+		return "RENAME TABLE " + strings.Join(keep, ", "), true, nil
 	}
-	return "", nil, false, nil
+	return "", false, nil
 }
 
 func stripLeadingComments(q string) string {
@@ -93,12 +93,12 @@ func stripLeadingComments(q string) string {
 
 // parseNameList reads "a, db.b, `c`" (pairs: "a TO b, c TO d") from the
 // start of s.
-func parseNameList(s, schema string, pairs bool) ([]tableName, string, bool) {
+func parseNameList(s, schema string, pairs bool) ([]tableName, bool) {
 	var out []tableName
 	for {
 		n, rest, ok := parseTableName(s, schema)
 		if !ok {
-			return nil, s, false
+			return nil, false
 		}
 		out = append(out, n)
 		s = rest
@@ -108,18 +108,18 @@ func parseNameList(s, schema string, pairs bool) ([]tableName, string, bool) {
 			}
 			m := toKeyword.FindStringIndex(s)
 			if m == nil {
-				return nil, s, false
+				return nil, false
 			}
 			to, rest, ok := parseTableName(s[m[1]:], schema)
 			if !ok {
-				return nil, s, false
+				return nil, false
 			}
 			out = append(out, to)
 			s = rest
 		}
 		t := strings.TrimLeftFunc(s, unicode.IsSpace)
 		if !strings.HasPrefix(t, ",") {
-			return out, s, true
+			return out, true
 		}
 		s = t[1:]
 	}

@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -82,8 +83,9 @@ type group struct {
 	hasEnd  bool
 	started time.Time
 	// since is the source time of the group's first transaction.
-	since  int64
-	keyBuf []byte
+	since int64
+	// keyBuf and afterKey are reused to render keys.
+	keyBuf, afterKey []byte
 }
 
 func newGroup() *group {
@@ -132,26 +134,30 @@ func (g *group) add(txn []rowChange, rows int64) {
 		}
 		switch c.op {
 		case opInsert:
-			g.put(n, c.after, false)
+			g.keyBuf = t.appendKey(g.keyBuf[:0], c.after)
+			g.put(n, g.keyBuf, c.after, false)
 		case opDelete:
-			g.put(n, c.before, true)
+			g.keyBuf = t.appendKey(g.keyBuf[:0], c.before)
+			g.put(n, g.keyBuf, c.before, true)
 		case opUpdate:
-			if keyChanged(t, c.before, c.after) {
-				g.put(n, c.before, true)
+			// A key change deletes the old key's row.
+			g.keyBuf = t.appendKey(g.keyBuf[:0], c.before)
+			g.afterKey = t.appendKey(g.afterKey[:0], c.after)
+			if !bytes.Equal(g.keyBuf, g.afterKey) {
+				g.put(n, g.keyBuf, c.before, true)
 			}
-			g.put(n, c.after, false)
+			g.put(n, g.afterKey, c.after, false)
 		}
 	}
 }
 
-// put records a row's latest state.
-func (g *group) put(n *tableNet, vals []any, deleted bool) {
-	g.keyBuf = n.t.appendKey(g.keyBuf[:0], vals)
-	if i, ok := n.index[string(g.keyBuf)]; ok {
+// put records the latest state of the row with key.
+func (g *group) put(n *tableNet, key []byte, vals []any, deleted bool) {
+	if i, ok := n.index[string(key)]; ok {
 		n.rows[i] = netRow{vals: vals, deleted: deleted}
 		return
 	}
-	n.index[string(g.keyBuf)] = len(n.rows)
+	n.index[string(key)] = len(n.rows)
 	n.rows = append(n.rows, netRow{vals: vals, deleted: deleted})
 	// About what the row will take in a statement.
 	g.bytes += 16 * len(vals)
@@ -298,15 +304,13 @@ func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 	// The transaction, its statements and the position go in one round
 	// trip when they fit in maxStmt: fewer waits on a busy machine. A group
 	// with statements whose effect is checked commits after the check.
-	exact := make([]bool, 1, len(stmts)+3)
-	exact = append(exact, g.exact...)
-	exact = append(exact, make([]bool, len(stmts)-len(g.exact)+1)...)
 	stmts = append([]string{"START TRANSACTION"}, stmts...)
 	stmts = append(stmts, inc.savePositionSQL(g.end))
 	if g.exacts == 0 {
 		stmts = append(stmts, "COMMIT")
-		exact = append(exact, false)
 	}
+	// The serial statements come first, after START TRANSACTION.
+	exact := func(j int) bool { return j >= 1 && j <= len(g.exact) && g.exact[j-1] }
 	conn, err := inc.apply.Conn(ctx)
 	if err != nil {
 		return err
@@ -340,7 +344,7 @@ func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 			return fail(err)
 		}
 		for k, n := range affected {
-			if j := first + k; j <= i && exact[j] && n != 1 {
+			if j := first + k; j <= i && exact(j) && n != 1 {
 				return fail(&driftError{stmt: stmts[j], rows: n})
 			}
 		}

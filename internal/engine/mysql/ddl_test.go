@@ -63,7 +63,7 @@ func TestMultiTableDDL(t *testing.T) {
 		{"DROP TEMPORARY TABLE s1", "", false, ""},
 	}
 	for _, tc := range tests {
-		got, _, handled, err := multiTableDDL(tc.q, "d", sel)
+		got, handled, err := multiTableDDL(tc.q, "d", sel)
 		if handled != tc.handled || got != tc.want || (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("multiTableDDL(%q) = %q, %v, %v; want %q, %v, error with %q", tc.q, got, handled, err, tc.want, tc.handled, tc.err)
 		}

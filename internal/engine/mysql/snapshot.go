@@ -119,29 +119,11 @@ func openReader(ctx context.Context, src *sql.DB) (*sql.Conn, error) {
 // without a binlog or without the privilege to show it gives nil (a full
 // migration does not need it).
 func readPosition(ctx context.Context, c *sql.Conn) *position {
-	rows, err := c.QueryContext(ctx, "SHOW MASTER STATUS")
-	if err != nil {
-		// MySQL 8.4 renamed it.
-		if rows, err = c.QueryContext(ctx, "SHOW BINARY LOG STATUS"); err != nil {
-			return nil
-		}
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	if !rows.Next() {
+	bp, ok, err := showMasterStatus(ctx, c)
+	if err != nil || !ok {
 		return nil
 	}
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	if rows.Scan(ptrs...) != nil {
-		return nil
-	}
-	p := &position{File: vals[0].String}
-	fmt.Sscan(vals[1].String, &p.Pos)
-	rows.Close()
+	p := &position{File: bp.File, Pos: bp.Pos}
 	var gtid sql.NullString
 	if c.QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_current_pos").Scan(&gtid) == nil {
 		p.GTID = gtid.String
