@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -53,25 +54,12 @@ func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
 }
 func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.min} }
 
-// binlogPos orders positions: file names of one server sort in order.
-type binlogPos struct {
-	File string
-	Pos  uint64
-}
-
-func (p binlogPos) less(q binlogPos) bool {
-	if p.File != q.File {
-		return p.File < q.File
-	}
-	return p.Pos < q.Pos
-}
-
 type incremental struct {
 	m      *migration
 	tables map[string]*cdcTable
 	// applied is written by the stream and read by the lag watcher.
 	mu      sync.Mutex
-	applied binlogPos
+	applied position
 	// lastEvent is the source time of the last event read; groupSince and
 	// inflightSince that of the first transaction of the group being
 	// filled and of the one being applied (0: none). The lag counts from
@@ -92,6 +80,13 @@ type incremental struct {
 	// applyCtx is the job's: a stream ending must not cut short a group
 	// being applied, a stop of the job does.
 	applyCtx context.Context
+	// txConn holds the target transaction that a source transaction too
+	// big for one group is written into piece by piece (see spill); nil
+	// between groups. Only the group being applied uses it.
+	txConn *sql.Conn
+	// openTxn: the source transaction being read has pieces on the target
+	// already (see spill).
+	openTxn bool
 	// completeMode is the CompleteMigrateJob request being carried out.
 	completeMode string
 	// replaying is set from a stream's start to its first DDL, which may
@@ -99,15 +94,15 @@ type incremental struct {
 	replaying bool
 	// since: tables copied from a later snapshot than the stream's start,
 	// whose changes up to that snapshot are in their rows already.
-	since map[string]binlogPos
+	since map[string]position
 	// savedPos is the position last written to the target, and when.
 	savedMu  sync.Mutex
-	savedPos binlogPos
+	savedPos position
 	savedAt  time.Time
 }
 
 // saved records a position written to the target.
-func (inc *incremental) saved(p binlogPos) {
+func (inc *incremental) saved(p position) {
 	inc.savedMu.Lock()
 	inc.savedPos, inc.savedAt = p, time.Now()
 	inc.savedMu.Unlock()
@@ -173,28 +168,28 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 		return fmt.Errorf("read the target's max_allowed_packet: %w", err)
 	}
 	inc := &incremental{m: m, tables: map[string]*cdcTable{}, apply: apply, group: newGroup(),
-		maxStmt: max(min(1<<20, maxPacket/4), 16<<10), since: map[string]binlogPos{}}
+		maxStmt: max(min(1<<20, maxPacket/4), 16<<10), since: map[string]position{}}
 	for id, p := range m.state.Since {
-		inc.since[id] = binlogPos{p.File, p.Pos}
+		inc.since[id] = position{File: p.File, Pos: p.Pos}
 	}
 	var file string
 	var pos uint64
 	err = m.dst.QueryRowContext(ctx, "SELECT file, pos FROM "+binlogPositionsTable+" WHERE job_id = ?", m.spec.JobID).Scan(&file, &pos)
 	switch {
 	case err == nil:
-		inc.setApplied(binlogPos{file, pos})
+		inc.setApplied(position{File: file, Pos: pos})
 	case m.state.Snapshot == nil || m.state.Snapshot.File == "":
 		return errors.New("the snapshot has no binlog position: the source user needs REPLICATION CLIENT (BINLOG MONITOR) and the source a binlog")
 	default:
-		inc.setApplied(binlogPos{m.state.Snapshot.File, m.state.Snapshot.Pos})
+		inc.setApplied(position{File: m.state.Snapshot.File, Pos: m.state.Snapshot.Pos})
 	}
 	m.e.cfg.Logger.Info("incremental phase from the binlog", "job_id", m.spec.JobID, "file", inc.appliedPos().File, "pos", inc.appliedPos().Pos)
 	m.report.StepStarted(stepSinker.ID)
 
-	var stopAt *binlogPos
+	var stopAt *position
 	immediately := false
 	var failingSince time.Time
-	var failingAt binlogPos
+	var failingAt position
 	var pause time.Duration
 	for attempt := 0; ; attempt++ {
 		// The saved position wins when it is ahead: a commit whose answer
@@ -202,7 +197,7 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 		var file string
 		var pos uint64
 		if err := m.dst.QueryRowContext(ctx, "SELECT file, pos FROM "+binlogPositionsTable+" WHERE job_id = ?", m.spec.JobID).Scan(&file, &pos); err == nil {
-			if saved := (binlogPos{file, pos}); inc.appliedPos().less(saved) {
+			if saved := (position{File: file, Pos: pos}); inc.appliedPos().less(saved) {
 				inc.setApplied(saved)
 			}
 		}
@@ -257,7 +252,7 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 	}
 }
 
-func (inc *incremental) setApplied(p binlogPos) {
+func (inc *incremental) setApplied(p position) {
 	inc.mu.Lock()
 	inc.applied = p
 	inc.mu.Unlock()
@@ -265,7 +260,7 @@ func (inc *incremental) setApplied(p binlogPos) {
 
 // advance moves the position past an event outside any transaction: the
 // group's end when changes wait to be applied, else the applied position.
-func (inc *incremental) advance(next binlogPos) {
+func (inc *incremental) advance(next position) {
 	inc.group.setEnd(next)
 	if inc.group.empty() && inc.inflight == nil {
 		inc.setApplied(next)
@@ -274,14 +269,14 @@ func (inc *incremental) advance(next binlogPos) {
 
 // reached is the position the job will have applied once everything read
 // is: the end of the last transaction read.
-func (inc *incremental) reached() binlogPos {
+func (inc *incremental) reached() position {
 	if inc.group.hasEnd {
 		return inc.group.end
 	}
 	return inc.appliedPos()
 }
 
-func (inc *incremental) appliedPos() binlogPos {
+func (inc *incremental) appliedPos() position {
 	inc.mu.Lock()
 	defer inc.mu.Unlock()
 	return inc.applied
@@ -326,7 +321,7 @@ func isPurged(err error) bool {
 
 // stream reads the binlog from inc.applied and applies it until complete
 // is satisfied (nil) or the stream fails.
-func (inc *incremental) stream(ctx context.Context, complete <-chan string, stopAt **binlogPos, immediately *bool) error {
+func (inc *incremental) stream(ctx context.Context, complete <-chan string, stopAt **position, immediately *bool) error {
 	m := inc.m
 	src := m.spec.Source
 	cfg := replication.BinlogSyncerConfig{
@@ -367,6 +362,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 	file := inc.appliedPos().File
 	var pending []rowChange
 	var pendingRows int64
+	var pendingBytes int
 	inTxn := false
 	// Whatever an earlier stream left in the group was never applied; the
 	// group in flight, if any, ends before the stream returns.
@@ -377,6 +373,9 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 		if err := inc.wait(); err != nil {
 			m.e.cfg.Logger.Warn("applying the last group failed", "job_id", m.spec.JobID, "err", err)
 		}
+		// A large source transaction cut short: its pieces on the target
+		// are undone, and the restart reads it again from its start.
+		inc.abandonOpen()
 	}()
 	for {
 		if *stopAt != nil && !inTxn {
@@ -426,23 +425,23 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 		if ev.Header.Timestamp != 0 && ev.Header.EventType != replication.HEARTBEAT_EVENT {
 			inc.lastEvent.Store(int64(ev.Header.Timestamp))
 		}
-		next := binlogPos{file, uint64(ev.Header.LogPos)}
+		next := position{File: file, Pos: uint64(ev.Header.LogPos)}
 		switch e := ev.Event.(type) {
 		case *replication.RotateEvent:
 			file = string(e.NextLogName)
 			if !inTxn {
-				inc.advance(binlogPos{file, e.Position})
+				inc.advance(position{File: file, Pos: e.Position})
 			}
 			continue
 		case *replication.MariadbGTIDEvent:
 			// MariaDB's GTID opens a transaction unless the statement
 			// after it stands alone (DDL).
-			inTxn, pending, pendingRows = !e.IsStandalone(), pending[:0], 0
+			inTxn, pending, pendingRows, pendingBytes = !e.IsStandalone(), pending[:0], 0, 0
 			continue
 		case *replication.GTIDEvent:
 			// MySQL opens its transactions with a BEGIN after the GTID;
 			// a DDL comes alone.
-			pending, pendingRows = pending[:0], 0
+			pending, pendingRows, pendingBytes = pending[:0], 0, 0
 			continue
 		case *replication.TransactionPayloadEvent:
 			return &applyError{fmt.Errorf("the source wrote a compressed transaction at %s:%d (binlog_transaction_compression=ON, perhaps for one session); opendts does not read those: turn it off on the source and start the job again", next.File, next.Pos)}
@@ -451,22 +450,26 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 			upper := strings.ToUpper(q)
 			switch upper {
 			case "BEGIN":
-				inTxn, pending, pendingRows = true, pending[:0], 0
+				inTxn, pending, pendingRows, pendingBytes = true, pending[:0], 0, 0
 				continue
 			case "COMMIT":
 				if err := inc.commit(ctx, pending, pendingRows, next); err != nil {
 					return err
 				}
-				inTxn, pending, pendingRows = false, nil, 0
+				inTxn, pending, pendingRows, pendingBytes = false, nil, 0, 0
 				continue
 			case "ROLLBACK":
 				// A transaction the source rolled back (logged because it
 				// touched a non-transactional table, whose changes the
-				// row format logs apart, in their own transaction).
+				// row format logs apart, in their own transaction). The
+				// pieces of it already sent are undone on the target.
+				if err := inc.discardOpen(); err != nil {
+					return err
+				}
 				if err := inc.commit(ctx, nil, 0, next); err != nil {
 					return err
 				}
-				inTxn, pending, pendingRows = false, nil, 0
+				inTxn, pending, pendingRows, pendingBytes = false, nil, 0, 0
 				continue
 			}
 			if strings.HasPrefix(upper, "XA ") {
@@ -487,6 +490,9 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 				q, opens = strings.TrimRight(t[:len(t)-len(startTxn)], "; \t\r\n"), true
 			}
 			// DDL commits implicitly: the changes before it go first.
+			if inc.openTxn {
+				return &applyError{fmt.Errorf("the source wrote DDL inside a transaction larger than opendts holds in memory, at %s:%d; opendts does not replicate that", next.File, next.Pos)}
+			}
 			if err := inc.drain(ctx); err != nil {
 				return err
 			}
@@ -495,7 +501,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 				return err
 			}
 			if !within {
-				pending = pending[:0]
+				pending, pendingBytes = pending[:0], 0
 			}
 			inTxn = within
 		case *replication.RowsEvent:
@@ -505,12 +511,23 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 			}
 			if len(pending) > before {
 				pendingRows += int64(len(e.Rows))
+				for _, c := range pending[before:] {
+					pendingBytes += c.size()
+				}
+			}
+			// A source transaction too big to hold goes to the target in
+			// pieces, inside one target transaction that its commit ends.
+			if inTxn && (len(pending) >= groupMaxChanges || pendingBytes >= groupMaxBytes) {
+				if err := inc.spill(ctx, pending, pendingRows); err != nil {
+					return err
+				}
+				pending, pendingRows, pendingBytes = pending[:0], 0, 0
 			}
 		case *replication.XIDEvent:
 			if err := inc.commit(ctx, pending, pendingRows, next); err != nil {
 				return err
 			}
-			inTxn, pending, pendingRows = false, nil, 0
+			inTxn, pending, pendingRows, pendingBytes = false, nil, 0, 0
 		default:
 			// Events between transactions (checkpoints, GTID lists) move
 			// the position too, or Complete would wait for them forever.
@@ -526,7 +543,7 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 	}
 }
 
-func toGoMySQLPos(p binlogPos) gomysqlmysql.Position {
+func toGoMySQLPos(p position) gomysqlmysql.Position {
 	return gomysqlmysql.Position{Name: p.File, Pos: uint32(p.Pos)}
 }
 
@@ -541,7 +558,7 @@ func serverIDFor(jobID string) uint32 {
 const rowsNoForeignKeyChecks = 0x0002
 
 // rowChanges appends the changes of a rows event on a selected table.
-func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent, at binlogPos, out []rowChange) ([]rowChange, error) {
+func (inc *incremental) rowChanges(ctx context.Context, e *replication.RowsEvent, at position, out []rowChange) ([]rowChange, error) {
 	db, name := string(e.Table.Schema), string(e.Table.Table)
 	if !inc.m.selected(db, name) {
 		return out, nil
@@ -603,8 +620,9 @@ func (inc *incremental) table(ctx context.Context, db, name string) (*cdcTable, 
 // commit adds one source transaction to the group and hands the group to
 // the applier when it is big or old enough. A transaction that touched
 // nothing selected only moves the position.
-func (inc *incremental) commit(ctx context.Context, changes []rowChange, rows int64, next binlogPos) error {
-	if len(changes) > 0 && inc.group.empty() {
+func (inc *incremental) commit(ctx context.Context, changes []rowChange, rows int64, next position) error {
+	inc.openTxn = false
+	if len(changes) > 0 && inc.group.empty() && inc.group.since == 0 {
 		inc.group.since = inc.lastEvent.Load()
 		inc.groupSince.Store(inc.group.since)
 	}
@@ -640,6 +658,10 @@ func (inc *incremental) flush(ctx context.Context) error {
 	if g.hasEnd {
 		inc.group.setEnd(g.end)
 	}
+	if g.open {
+		// The rest of the source transaction is as old as its start.
+		inc.group.since = g.since
+	}
 	if g.empty() {
 		if g.hasEnd {
 			inc.setApplied(g.end)
@@ -647,11 +669,71 @@ func (inc *incremental) flush(ctx context.Context) error {
 		return nil
 	}
 	inc.inflightSince.Store(g.since)
-	inc.groupSince.Store(0)
+	inc.groupSince.Store(inc.group.since)
 	done := make(chan error, 1)
 	inc.inflight = done
 	go func() { done <- inc.applyGroup(inc.applyCtx, g) }()
 	return nil
+}
+
+// spill sends a piece of a source transaction that outgrew the group
+// limits: the target transaction it goes into stays open, and the piece
+// with the source transaction's commit ends it, with the position. Memory
+// then holds at most the piece being read and the piece being applied,
+// whatever the size of the source transaction, and a crash in between
+// undoes the pieces: exactly once still holds. Before the first piece,
+// the earlier transactions of the group are committed, so the open target
+// transaction holds this source transaction alone and a ROLLBACK of it
+// undoes exactly it.
+func (inc *incremental) spill(ctx context.Context, changes []rowChange, rows int64) error {
+	if !inc.openTxn {
+		if err := inc.drain(ctx); err != nil {
+			return err
+		}
+		inc.openTxn = true
+		inc.m.e.cfg.Logger.Info("a large source transaction goes to the target in pieces", "job_id", inc.m.spec.JobID, "changes_so_far", len(changes))
+	}
+	if inc.group.empty() && inc.group.since == 0 {
+		inc.group.since = inc.lastEvent.Load()
+		inc.groupSince.Store(inc.group.since)
+	}
+	inc.group.add(changes, rows)
+	inc.group.open = true
+	return inc.flush(ctx)
+}
+
+// discardOpen undoes the pieces of a source transaction the source rolled
+// back.
+func (inc *incremental) discardOpen() error {
+	if err := inc.wait(); err != nil {
+		return err
+	}
+	if inc.openTxn {
+		// Only this transaction is in the group (spill committed the
+		// rest first).
+		end, hasEnd := inc.group.end, inc.group.hasEnd
+		inc.group = newGroup()
+		if hasEnd {
+			inc.group.setEnd(end)
+		}
+	}
+	inc.abandonOpen()
+	return nil
+}
+
+// abandonOpen rolls back the open target transaction of a large source
+// transaction, if any.
+func (inc *incremental) abandonOpen() {
+	if inc.txConn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = inc.txConn.ExecContext(ctx, "ROLLBACK")
+	_ = inc.txConn.Raw(func(any) error { return driver.ErrBadConn })
+	inc.txConn.Close()
+	inc.txConn = nil
+	inc.openTxn = false
 }
 
 // unapplied reports whether something read is not applied yet.
@@ -746,7 +828,7 @@ func splitQualified(name, defaultDB string) (string, string) {
 // TRUNCATE TABLE) or, in whole-instance jobs, databases, in binlog order;
 // others are left out and logged. A statement the target refuses fails
 // the job rather than let the schemas drift apart.
-func (inc *incremental) ddl(ctx context.Context, schema, q string, next binlogPos, inTxn bool) error {
+func (inc *incremental) ddl(ctx context.Context, schema, q string, next position, inTxn bool) error {
 	m := inc.m
 	apply := false
 	// A table copied from a later snapshot than this statement holds the
@@ -836,7 +918,7 @@ func ddlAlreadyDone(err error) bool {
 
 // binlogStillThere fails, with advice, when the source has purged the
 // binlog file the job must read next: going on would skip changes.
-func (m *migration) binlogStillThere(ctx context.Context, p binlogPos) error {
+func (m *migration) binlogStillThere(ctx context.Context, p position) error {
 	files, err := binaryLogs(ctx, m.src)
 	if err != nil || len(files) == 0 {
 		return nil // the stream will report the connection problem
@@ -880,7 +962,7 @@ func binaryLogs(ctx context.Context, q queryer) ([]binlogFile, error) {
 
 // showMasterStatus reads the server's current binlog file and position;
 // ok is false when it has no binlog.
-func showMasterStatus(ctx context.Context, q queryer) (p binlogPos, ok bool, err error) {
+func showMasterStatus(ctx context.Context, q queryer) (p position, ok bool, err error) {
 	rows, err := q.QueryContext(ctx, "SHOW MASTER STATUS")
 	if err != nil {
 		// MySQL 8.4 renamed it.
@@ -905,7 +987,7 @@ func showMasterStatus(ctx context.Context, q queryer) (p binlogPos, ok bool, err
 }
 
 // masterPos is the source's current binlog position.
-func (m *migration) masterPos(ctx context.Context) (binlogPos, error) {
+func (m *migration) masterPos(ctx context.Context) (position, error) {
 	p, ok, err := showMasterStatus(ctx, m.src)
 	if err == nil && !ok {
 		err = errors.New("the source has no binlog (SHOW MASTER STATUS is empty)")
@@ -972,7 +1054,7 @@ func (inc *incremental) checkCaughtUp(ctx context.Context) {
 
 // binlogBytesBetween sums the binlog between two positions in different
 // files.
-func (m *migration) binlogBytesBetween(ctx context.Context, from, to binlogPos) int64 {
+func (m *migration) binlogBytesBetween(ctx context.Context, from, to position) int64 {
 	files, err := binaryLogs(ctx, m.src)
 	if err != nil {
 		return 0
@@ -980,7 +1062,7 @@ func (m *migration) binlogBytesBetween(ctx context.Context, from, to binlogPos) 
 	var total int64
 	for _, f := range files {
 		switch {
-		case f.name < from.File || f.name > to.File:
+		case compareFiles(f.name, from.File) < 0 || compareFiles(f.name, to.File) > 0:
 		case f.name == from.File:
 			total += f.size - int64(from.Pos)
 		case f.name == to.File:

@@ -79,11 +79,15 @@ type group struct {
 	bytes   int
 	// end is the position after the group's last transaction; hasEnd says
 	// it was set (a group may move the position without changes).
-	end     binlogPos
+	end     position
 	hasEnd  bool
 	started time.Time
 	// since is the source time of the group's first transaction.
 	since int64
+	// open: the group ends inside a source transaction too big for one
+	// group (see spill); it is applied without the position and without
+	// a commit, and the group after it continues the target transaction.
+	open bool
 	// keyBuf and afterKey are reused to render keys.
 	keyBuf, afterKey []byte
 }
@@ -95,7 +99,7 @@ func newGroup() *group {
 func (g *group) empty() bool { return g.changes == 0 }
 
 // setEnd moves the group's end to a transaction boundary.
-func (g *group) setEnd(p binlogPos) {
+func (g *group) setEnd(p position) {
 	g.end, g.hasEnd = p, true
 }
 
@@ -192,6 +196,24 @@ func serialSQL(c rowChange) (string, bool) {
 		stmt = c.t.updateSQL(c.before, c.after)
 	}
 	return stmt, exact
+}
+
+// size estimates the memory a decoded change holds, to bound what a
+// source transaction keeps before it is spilled.
+func (c rowChange) size() int {
+	n := 64
+	for _, vals := range [2][]any{c.before, c.after} {
+		for _, v := range vals {
+			n += 16
+			switch x := v.(type) {
+			case string:
+				n += len(x)
+			case []byte:
+				n += len(x)
+			}
+		}
+	}
+	return n
 }
 
 // appendKey appends the bytes that identify a row of a keyed table.
@@ -297,25 +319,34 @@ func keyLiteral(buf []byte, c cdcColumn, v any) []byte {
 }
 
 // applyGroup writes a group in one target transaction with the position
-// after it.
+// after it. A group that is open (part of a large source transaction) is
+// written into the target transaction that stays open on inc.txConn; the
+// group that closes it adds the position and commits.
 func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 	began := time.Now()
 	stmts := g.statements(inc.maxStmt)
 	// The transaction, its statements and the position go in one round
 	// trip when they fit in maxStmt: fewer waits on a busy machine. A group
 	// with statements whose effect is checked commits after the check.
-	stmts = append([]string{"START TRANSACTION"}, stmts...)
-	stmts = append(stmts, inc.savePositionSQL(g.end))
-	if g.exacts == 0 {
-		stmts = append(stmts, "COMMIT")
+	lead := 0
+	conn := inc.txConn
+	if conn == nil {
+		var err error
+		if conn, err = inc.apply.Conn(ctx); err != nil {
+			return err
+		}
+		stmts = append([]string{"START TRANSACTION"}, stmts...)
+		lead = 1
+	}
+	inc.txConn = nil
+	if !g.open {
+		stmts = append(stmts, inc.savePositionSQL(g.end))
+		if g.exacts == 0 {
+			stmts = append(stmts, "COMMIT")
+		}
 	}
 	// The serial statements come first, after START TRANSACTION.
-	exact := func(j int) bool { return j >= 1 && j <= len(g.exact) && g.exact[j-1] }
-	conn, err := inc.apply.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	exact := func(j int) bool { return j >= lead && j < lead+len(g.exact) && g.exact[j-lead] }
 	fail := func(err error) error {
 		// The server stopped at the failing statement, inside the
 		// transaction: end it, and never reuse the connection.
@@ -323,6 +354,7 @@ func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 		_, _ = conn.ExecContext(rctx, "ROLLBACK")
 		cancel()
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		conn.Close()
 		var drift *driftError
 		if errors.As(err, &drift) || (!retryable(err) && ctx.Err() == nil) {
 			return &applyError{fmt.Errorf("apply changes up to %s:%d on the target: %w", g.end.File, g.end.Pos, err)}
@@ -351,6 +383,14 @@ func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 		batch.Reset()
 		first = i + 1
 	}
+	if g.open {
+		inc.txConn = conn
+		inc.m.e.cfg.Counters.AppliedRows(inc.m.spec.JobID, g.rows)
+		inc.m.e.cfg.Logger.Debug("piece of a large transaction applied", "job_id", inc.m.spec.JobID, "changes", g.changes,
+			"statements", len(stmts), "applied", time.Since(began).Round(time.Millisecond))
+		return nil
+	}
+	defer conn.Close()
 	if g.exacts > 0 {
 		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 			return fail(err)
@@ -400,7 +440,7 @@ func execAll(ctx context.Context, conn *sql.Conn, q string) ([]int64, error) {
 
 // savePositionSQL is savePositionSQL with its values in the text, to go in
 // a batch.
-func (inc *incremental) savePositionSQL(p binlogPos) string {
+func (inc *incremental) savePositionSQL(p position) string {
 	buf := []byte("INSERT INTO " + binlogPositionsTable + " (job_id, file, pos) VALUES ('")
 	buf = appendEscaped(buf, []byte(inc.m.spec.JobID))
 	buf = append(buf, "', '"...)

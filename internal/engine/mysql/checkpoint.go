@@ -62,12 +62,6 @@ type jobState struct {
 	Since map[string]position `json:",omitempty"`
 }
 
-// position is a binlog coordinate of the source.
-type position struct {
-	File string
-	Pos  uint64
-	GTID string
-}
 
 type checkpoint struct {
 	db    *sql.DB

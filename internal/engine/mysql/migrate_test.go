@@ -142,7 +142,7 @@ func TestMigrateResumesFromChunks(t *testing.T) {
 	}
 }
 
-func binlogPos(t *testing.T, s *testdb.Server) string {
+func position(t *testing.T, s *testdb.Server) string {
 	t.Helper()
 	var file, pos, a, b string
 	if err := s.DB(t).QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &a, &b); err != nil {
@@ -164,12 +164,12 @@ func TestTargetBinlogOff(t *testing.T) {
 	if err := mysql.New(mysql.Config{}).Migrate(context.Background(), spec, &recorder{}, nil); err == nil || !strings.Contains(err.Error(), "TargetBinlog") {
 		t.Fatalf("bad ExternParams: %v", err)
 	}
-	before := binlogPos(t, dst)
+	before := position(t, dst)
 	spec.ExternParams = `{"TargetBinlog":"off"}`
 	if err := mysql.New(mysql.Config{}).Migrate(context.Background(), spec, &recorder{}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if after := binlogPos(t, dst); after != before {
+	if after := position(t, dst); after != before {
 		t.Errorf("the target's binlog moved from %s to %s", before, after)
 	}
 	if got, want := checksums(t, dst, db, "t"), checksums(t, src, db, "t"); got != want {
