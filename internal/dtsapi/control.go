@@ -5,7 +5,7 @@ import (
 	"strconv"
 
 	"github.com/opendts/opendts/internal/cloudapi"
-	"github.com/opendts/opendts/internal/engine"
+	"github.com/opendts/opendts/internal/jobs"
 )
 
 func (a *API) createMigrateCheckJob(ctx context.Context, req *cloudapi.Request) (any, error) {
@@ -73,10 +73,10 @@ func (a *API) completeMigrateJob(ctx context.Context, req *cloudapi.Request) (an
 		return nil, missing("JobId")
 	}
 	req.Annotate("job_id", *in.JobId)
-	mode := engine.CompleteWaitForSync
+	mode := jobs.CompleteWaitForSync
 	if in.CompleteMode != nil && *in.CompleteMode != "" {
 		mode = *in.CompleteMode
-		if mode != engine.CompleteWaitForSync && mode != engine.CompleteImmediately {
+		if mode != jobs.CompleteWaitForSync && mode != jobs.CompleteImmediately {
 			return nil, cloudapi.Errorf(cloudapi.CodeInvalidParamValue, "CompleteMode must be waitForSync or immediately, not %q.", mode)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/opendts/opendts/internal/app"
 	"github.com/opendts/opendts/internal/cloudapi"
 	"github.com/opendts/opendts/internal/engine"
+	"github.com/opendts/opendts/internal/engine/enginetest"
 )
 
 const (
@@ -38,7 +39,7 @@ type env struct {
 	app     *app.App
 	srv     *httptest.Server
 	host    string
-	engine  *scriptEngine
+	engine  *enginetest.Script
 	handler *swapHandler
 }
 
@@ -58,7 +59,7 @@ func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func newEnv(t *testing.T, mutate ...func(*app.Config)) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), engine: newScriptEngine(), handler: &swapHandler{}}
+	e := &env{t: t, dir: t.TempDir(), engine: enginetest.New(), handler: &swapHandler{}}
 	e.cfg = app.Config{
 		DataDir:   e.dir,
 		SecretID:  testID,
@@ -335,69 +336,4 @@ func signTC3(r *http.Request, body []byte, id, key string, at time.Time) {
 	canonical := cloudapi.TC3CanonicalRequest(r.Method, query, headers, "content-type;host", cloudapi.SHA256Hex(body))
 	sig := cloudapi.TC3Sign(key, date, "dts", cloudapi.TC3StringToSign(ts, date, "dts", canonical))
 	r.Header.Set("Authorization", cloudapi.TC3Algorithm+" Credential="+id+"/"+date+"/dts/tc3_request, SignedHeaders=content-type;host, Signature="+sig)
-}
-
-// scriptEngine stands in for a database family in API tests: it moves no
-// data. Its check passes unless the source user is "denied"; its migration
-// reports steps, reaches "caught up" for full + incremental jobs, and ends
-// when completed, released or cancelled.
-type scriptEngine struct {
-	mu      sync.Mutex
-	release map[string]chan error
-}
-
-func newScriptEngine() *scriptEngine {
-	return &scriptEngine{release: map[string]chan error{}}
-}
-
-func (s *scriptEngine) Check(ctx context.Context, spec engine.Spec, progress engine.CheckProgress) ([]engine.CheckItem, error) {
-	progress(1, 2)
-	if spec.Source.User == "denied" {
-		return []engine.CheckItem{{Name: "SrcPrivilegeCheck", Result: engine.ResultFail, Message: "user denied lacks SELECT", Advice: "GRANT SELECT"}}, nil
-	}
-	progress(2, 2)
-	return []engine.CheckItem{
-		{Name: "ConnectDBCheck", Result: engine.ResultPass, Message: "connected"},
-		{Name: "PrimaryKeyCheck", Result: engine.ResultWarning, Message: "shop.log has no primary key", Advice: "add one"},
-	}, nil
-}
-
-func (s *scriptEngine) releaseCh(id string) chan error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ch, ok := s.release[id]
-	if !ok {
-		ch = make(chan error, 1)
-		s.release[id] = ch
-	}
-	return ch
-}
-
-// finish ends a full migration of job id with err.
-func (s *scriptEngine) finish(id string, err error) { s.releaseCh(id) <- err }
-
-func (s *scriptEngine) Migrate(ctx context.Context, spec engine.Spec, r engine.Reporter, complete <-chan string) error {
-	r.Plan([]engine.StepDef{{ID: "dumper", Name: "export"}, {ID: "loader", Name: "import"}, {ID: "sinker", Name: "apply increments"}})
-	r.StepStarted("dumper")
-	r.Progress(10, 20)
-	release := s.releaseCh(spec.JobID)
-	if spec.MigrateType == engine.MigrateFullAndIncremental {
-		r.StepStarted("sinker")
-		r.Lag(2, 3<<20)
-		r.CaughtUp()
-		select {
-		case <-complete:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-release:
-			return err
-		}
-	}
-	select {
-	case err := <-release:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -11,7 +11,6 @@ import (
 	dts "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/dts/v20180330"
 
 	"github.com/opendts/opendts/internal/app"
-	"github.com/opendts/opendts/internal/engine"
 )
 
 func checkResult(t *testing.T, e *env, id string) map[string]any {
@@ -98,15 +97,16 @@ func TestFullMigrationLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitStatus(id, 7)
-	j := e.waitFor(id, func(j *dts.MigrateJobInfo) bool { return *j.Detail.StepNow == 1 && *j.Detail.Progress == "10" })
-	if *j.StartTime == "0000-00-00 00:00:00" || *j.Detail.StepAll != 3 || *j.Detail.StepNow != 1 || *j.Detail.StepInfo[0].StepId != "dumper" ||
-		*j.Detail.StepInfo[0].Status != 3 || *j.Detail.StepInfo[1].Status != 4 {
+	// The driver's steps: structure, dumper, loader (running), objects.
+	j := e.waitFor(id, func(j *dts.MigrateJobInfo) bool { return *j.Detail.StepNow == 3 && *j.Detail.Progress == "10" })
+	if *j.StartTime == "0000-00-00 00:00:00" || *j.Detail.StepAll != 4 || *j.Detail.StepNow != 3 || *j.Detail.StepInfo[2].StepId != "loader" ||
+		*j.Detail.StepInfo[0].Status != 1 || *j.Detail.StepInfo[2].Status != 3 || *j.Detail.StepInfo[3].Status != 4 {
 		t.Errorf("running job detail: %s", mustJSON(j.Detail))
 	}
 	for _, call := range []string{"Start", "Check", "Delete", "Complete"} {
 		wantCode(t, e.jobCall(call, id), "FailedOperation.NotAllowOperation", "status 7")
 	}
-	e.engine.finish(id, nil)
+	e.engine.Finish(id, nil)
 	j = e.waitStatus(id, 9)
 	if *j.EndTime == "0000-00-00 00:00:00" || *j.Detail.Progress != "100" || *j.Detail.StepInfo[0].Status != 1 {
 		t.Errorf("finished job: end %s detail %s", *j.EndTime, mustJSON(j.Detail))
@@ -129,7 +129,7 @@ func TestIncrementalCompleteAndStop(t *testing.T) {
 	}
 	e.waitStatus(id, 8)
 	j := e.waitFor(id, func(j *dts.MigrateJobInfo) bool { return *j.Detail.SecondsBehindMaster != 0 })
-	if *j.Detail.SecondsBehindMaster != 2 || *j.Detail.MasterSlaveDistance != 3 {
+	if *j.Detail.SecondsBehindMaster != 1 || *j.Detail.MasterSlaveDistance != 3 {
 		t.Errorf("lag: %d s, %d MB", *j.Detail.SecondsBehindMaster, *j.Detail.MasterSlaveDistance)
 	}
 	wantCode(t, e.jobCall("Delete", id), "FailedOperation.NotAllowOperation", "status 8")
@@ -189,7 +189,7 @@ func TestScheduledStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitStatus(id, 7)
-	e.engine.finish(id, nil)
+	e.engine.Finish(id, nil)
 	e.waitStatus(id, 9)
 }
 
@@ -364,5 +364,3 @@ func TestMaxUnusedJobs(t *testing.T) {
 	_, err := e.client().CreateMigrateJob(req)
 	wantCode(t, err, "LimitExceeded.MaxUnusedJobs", "at most 2")
 }
-
-var _ engine.Migrator = (*scriptEngine)(nil)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/opendts/opendts/internal/cloudapi"
-	"github.com/opendts/opendts/internal/engine"
 	"github.com/opendts/opendts/internal/jobs"
 )
 
@@ -56,9 +55,9 @@ func (a *API) createMigrateJob(ctx context.Context, req *cloudapi.Request) (any,
 	if in.MigrateOption.MigrateObject == nil {
 		// Not sent: a selection means chosen objects, none the whole
 		// instance.
-		j.Option.MigrateObject = engine.MigrateObjectWholeInstance
+		j.Option.MigrateObject = jobs.MigrateObjectWholeInstance
 		if d := strings.TrimSpace(j.DatabaseInfo); d != "" && d != "[]" {
-			j.Option.MigrateObject = engine.MigrateObjectSelected
+			j.Option.MigrateObject = jobs.MigrateObjectSelected
 		}
 	}
 	for i, t := range in.Tags {
@@ -128,7 +127,7 @@ func (a *API) modifyMigrateJob(ctx context.Context, req *cloudapi.Request) (any,
 		switch {
 		case in.DatabaseInfo != nil:
 			j.DatabaseInfo = *in.DatabaseInfo
-		case oldObject == engine.MigrateObjectSelected && j.Option.MigrateObject == engine.MigrateObjectWholeInstance:
+		case oldObject == jobs.MigrateObjectSelected && j.Option.MigrateObject == jobs.MigrateObjectWholeInstance:
 			// Switching to the whole instance drops the old selection.
 			j.DatabaseInfo = "[]"
 		}

@@ -182,7 +182,7 @@ func TestModifyNotAllowedWhileRunning(t *testing.T) {
 	e.waitStatus(id, 7)
 	wantCode(t, modify(e, id, func(m *dts.ModifyMigrateJobRequest) { m.JobName = sp("x") }), "FailedOperation.NotAllowOperation", "status 7", "1, 4, 5, 10")
 	// After it fails, it may be modified again, and returns to 1.
-	e.engine.finish(id, errors.New("source connection lost"))
+	e.engine.Finish(id, errors.New("source connection lost"))
 	failed := e.waitStatus(id, 10)
 	if len(failed.ErrorInfo) != 1 || !strings.Contains(*failed.ErrorInfo[0].ErrorLog, "source connection lost") {
 		t.Errorf("ErrorInfo %s", mustJSON(failed.ErrorInfo))
@@ -248,7 +248,7 @@ func TestDuplicateJob(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.waitStatus(first, 7)
-		e.engine.finish(first, nil)
+		e.engine.Finish(first, nil)
 		e.waitStatus(first, 9)
 		e.create(newJobRequest("after the first"))
 	})

@@ -1,6 +1,14 @@
 // Package engine is the data plane's contract: what a database family must
-// do for a migration job (check it now; copy and replicate in later issues),
-// described in plain values so that an engine never imports the job service.
+// do for a migration job, described in plain values so that an engine never
+// imports the job service.
+//
+// A family supplies only what is its own: its check items (Checker) and the
+// units of a migration (contract.go: structure, snapshot and copy, change
+// stream, verifier, and the phase checkpoint kept on its target). The
+// sequence of steps, progress, fresh start versus resume, retries, the
+// ready-to-complete rule, the Complete protocol and what ConsistencyType
+// means belong to the driver (internal/engine/driver), shared by every
+// family.
 //
 // The job service (internal/jobs) resolves everything an engine needs
 // (addresses, credentials, selected objects) before it calls one; an engine
@@ -10,8 +18,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"net"
-	"strconv"
 	"strings"
 )
 
@@ -46,91 +52,6 @@ func FamilyOf(databaseType string) Family {
 	return ""
 }
 
-// Endpoint is one side of a migration, already resolved to an address.
-type Endpoint struct {
-	// DatabaseType is the API's type name: mysql, mariadb, percona, ...
-	DatabaseType string
-	Host         string
-	Port         int
-	User         string
-	Password     string
-	// InstanceID is the catalogue name the job used, if any; for messages.
-	InstanceID string
-}
-
-// Address is host:port, for messages and for telling instances apart.
-func (e Endpoint) Address() string {
-	return net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
-}
-
-// ObjectSelection is one element of DatabaseInfo: a whole database, a whole
-// schema (database-schema-table families) or listed tables.
-type ObjectSelection struct {
-	Database string
-	Schema   string
-	Tables   []string
-}
-
-// Migration types, as the API numbers them.
-const (
-	MigrateStructure           = 1
-	MigrateFull                = 2
-	MigrateFullAndIncremental  = 3
-	MigrateObjectWholeInstance = 1
-	MigrateObjectSelected      = 2
-)
-
-// Spec is everything an engine needs to know about a job.
-type Spec struct {
-	JobID string
-	// MigrateType: 1 structure only, 2 full, 3 full + incremental.
-	MigrateType int
-	// MigrateObject: 1 whole instance, 2 the objects in Objects.
-	MigrateObject int
-	Objects       []ObjectSelection
-	Source        Endpoint
-	Target        Endpoint
-	// TargetReadOnly asks for the target to be read-only to ordinary users
-	// while the migration runs (DstInfo.ReadOnly=1).
-	TargetReadOnly bool
-	// OverrideRoot moves the source's root account too (IsOverrideRoot=1).
-	OverrideRoot bool
-	// ConsistencyType and its sampling parameters, as the API numbers them.
-	ConsistencyType   int
-	ConsistencyParams ConsistencyParams
-	// ExternParams is MigrateOption.ExternParams, the engine's own extras
-	// as JSON text ("" or "[]" for none).
-	ExternParams string
-	// Resume is set when a migration that was running is started again
-	// after opendts restarted: the engine continues from its checkpoints.
-	// Unset, a migration starts from the beginning and discards any
-	// checkpoint an earlier run of the job left.
-	Resume bool
-}
-
-// ConsistencyParams are the sampling percentages of ConsistencyType 3.
-type ConsistencyParams struct {
-	SelectRowsPerTable int
-	TablesSelectAll    int
-	TablesSelectCount  int
-}
-
-// TableVerification is the consistency check's finding for one table.
-type TableVerification struct {
-	Database string
-	Table    string
-	// Method is "content" (rows compared by checksum) or "count".
-	Method string
-	// Rows is how many source rows the comparison covered.
-	Rows int64
-	// Differences counts differing ranges or rows found; 0 is equal.
-	Differences int64
-	// FirstKeys names the first differing keys, where the table has one.
-	FirstKeys []string
-	// Detail says more when there is a difference.
-	Detail string `json:",omitempty"`
-}
-
 // Verdicts of a check item.
 const (
 	ResultPass    = "pass"
@@ -162,12 +83,6 @@ type Checker interface {
 	Check(ctx context.Context, spec Spec, progress CheckProgress) ([]CheckItem, error)
 }
 
-// Engine is what a database family implements. Migration phases join it in
-// later issues.
-type Engine interface {
-	Checker
-}
-
 // ErrUnsupported is returned by a Registry for a pair no engine handles.
 var ErrUnsupported = errors.New("no engine supports this pair of databases yet")
 
@@ -186,45 +101,4 @@ func (r Registry) For(srcType, dstType string) (Engine, error) {
 		return nil, ErrUnsupported
 	}
 	return e, nil
-}
-
-// StepDef names one step of a migration, in the order the engine runs them.
-type StepDef struct {
-	// ID is the English identifier (structure, dumper, loader, sinker,
-	// verify); Name is what a DBA reads.
-	ID   string
-	Name string
-}
-
-// Reporter is how a running migration tells the job service where it is.
-// Calls are cheap and may come from several goroutines.
-type Reporter interface {
-	// Plan announces the steps before the first one starts.
-	Plan(steps []StepDef)
-	// StepStarted marks a step running; the previous ones are done.
-	StepStarted(id string)
-	// Progress sets the overall and current-step percentages (0..100).
-	Progress(overall, currentStep int)
-	// Lag reports the incremental phase's distance from the source.
-	Lag(seconds int64, bytes int64)
-	// CaughtUp says a full + incremental job is ready to complete.
-	CaughtUp()
-	// Verified gives the consistency check's findings, table by table.
-	Verified(tables []TableVerification)
-}
-
-// Complete modes of CompleteMigrateJob.
-const (
-	CompleteWaitForSync = "waitForSync"
-	CompleteImmediately = "immediately"
-)
-
-// Migrator runs a migration. It returns nil when the job succeeded: for
-// structure and full jobs when the copy is done, for full + incremental jobs
-// after a value arrives on complete (the mode asked for) and everything up
-// to that moment is applied. Cancelling ctx stops it (StopMigrateJob or a
-// shutdown); it must then return promptly, leaving checkpoints that a later
-// call with the same Spec.JobID resumes from.
-type Migrator interface {
-	Migrate(ctx context.Context, spec Spec, report Reporter, complete <-chan string) error
 }

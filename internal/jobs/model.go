@@ -36,7 +36,7 @@ type Job struct {
 	ErrorInfo []ErrorInfo
 	Check     CheckResult
 	// Verification is the consistency check's result, table by table.
-	Verification []engine.TableVerification
+	Verification []TableVerification
 }
 
 // MigrateOption mirrors the API's MigrateOption.
@@ -152,9 +152,55 @@ type CheckResult struct {
 	Flag      int
 	ErrorCode int
 	Message   string
-	Items     []engine.CheckItem
+	Items     []CheckItem
 	StartTime time.Time
 	EndTime   time.Time
+}
+
+// CheckItem is one verdict of a check, as stored with the job and shown
+// by DescribeMigrateCheckJob. The job's own type, so that the stored JSON
+// does not change with an engine's.
+type CheckItem struct {
+	Name    string
+	Result  string
+	Message string
+	Advice  string
+}
+
+// TableVerification is the consistency check's finding for one table, as
+// stored with the job (ConsistencyResult in DescribeMigrateJobs).
+type TableVerification struct {
+	Database    string
+	Table       string
+	Method      string
+	Rows        int64
+	Differences int64
+	FirstKeys   []string
+	Detail      string `json:",omitempty"`
+}
+
+// The API's numbers that the service and the API layer name.
+const (
+	MigrateObjectWholeInstance = int(engine.MigrateObjectWholeInstance)
+	MigrateObjectSelected      = int(engine.MigrateObjectSelected)
+	CompleteWaitForSync        = engine.CompleteWaitForSync
+	CompleteImmediately        = engine.CompleteImmediately
+)
+
+func checkItemsOf(items []engine.CheckItem) []CheckItem {
+	out := make([]CheckItem, len(items))
+	for i, it := range items {
+		out[i] = CheckItem(it)
+	}
+	return out
+}
+
+func verificationsOf(tables []engine.TableVerification) []TableVerification {
+	out := make([]TableVerification, len(tables))
+	for i, t := range tables {
+		out[i] = TableVerification(t)
+	}
+	return out
 }
 
 // resetCheck is the check state of a job that was never checked (or was

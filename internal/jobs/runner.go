@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/opendts/opendts/internal/engine"
+	"github.com/opendts/opendts/internal/engine/driver"
 )
 
 // run is work in flight for one job: a check, a scheduled start, or a
@@ -100,14 +101,14 @@ func (s *Service) spec(j *Job) (engine.Spec, error) {
 	}
 	return engine.Spec{
 		JobID:           j.ID,
-		MigrateType:     j.Option.MigrateType,
-		MigrateObject:   j.Option.MigrateObject,
+		MigrateType:     engine.MigrateType(j.Option.MigrateType),
+		MigrateObject:   engine.MigrateObject(j.Option.MigrateObject),
 		Objects:         objects,
 		Source:          src,
 		Target:          dst,
 		TargetReadOnly:  j.Dst.ReadOnly == 1,
 		OverrideRoot:    j.Option.IsOverrideRoot == 1,
-		ConsistencyType: j.Option.ConsistencyType,
+		ConsistencyType: engine.ConsistencyType(j.Option.ConsistencyType),
 		ConsistencyParams: engine.ConsistencyParams{
 			SelectRowsPerTable: j.Option.ConsistencyParams.SelectRowsPerTable,
 			TablesSelectAll:    j.Option.ConsistencyParams.TablesSelectAll,
@@ -201,7 +202,7 @@ func (s *Service) runCheck(ctx context.Context, id string) {
 	_, terr := s.transition(context.Background(), id, event, func(j *Job) {
 		j.Check.Status = CheckFinished
 		j.Check.Progress = 100
-		j.Check.Items = items
+		j.Check.Items = checkItemsOf(items)
 		j.Check.EndTime = s.now()
 		if passed {
 			j.Check.Flag, j.Check.ErrorCode, j.Check.Message = CheckFlagPassed, 0, "ok"
@@ -323,15 +324,10 @@ func (s *Service) runMigration(ctx context.Context, id string, r *run, resume bo
 		var eng engine.Engine
 		eng, err = s.cfg.Engines.For(j.SrcDatabaseType, j.DstDatabaseType)
 		if err == nil {
-			m, ok := eng.(engine.Migrator)
-			if !ok {
-				err = fmt.Errorf("the %s engine of this opendts can check jobs but cannot migrate data yet", engine.FamilyOf(j.SrcDatabaseType))
-			} else {
-				s.cfg.Logger.Info("migration started", "job_id", id, "migrate_type", spec.MigrateType)
-				rep := newReporter(s, id)
-				err = m.Migrate(ctx, spec, rep, r.complete)
-				rep.flush()
-			}
+			s.cfg.Logger.Info("migration started", "job_id", id, "migrate_type", int(spec.MigrateType))
+			rep := newReporter(s, id)
+			err = driver.Migrate(ctx, eng, spec, rep, r.complete)
+			rep.flush()
 		}
 	}
 	s.mu.Lock()
@@ -589,7 +585,7 @@ func (r *reporter) flush() {
 
 func (r *reporter) Verified(tables []engine.TableVerification) {
 	r.s.update(r.id, func(j *Job) bool {
-		j.Verification = tables
+		j.Verification = verificationsOf(tables)
 		return true
 	})
 }

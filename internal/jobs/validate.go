@@ -70,7 +70,7 @@ func (s *Service) validate(j *Job) ([]engine.ObjectSelection, error) {
 		return nil, err
 	}
 	j.DatabaseInfo = normal
-	switch j.Option.MigrateObject {
+	switch engine.MigrateObject(j.Option.MigrateObject) {
 	case engine.MigrateObjectSelected:
 		if len(objects) == 0 {
 			return nil, invalid("DatabaseInfo", "MigrateOption.MigrateObject is 2 (chosen objects): DatabaseInfo must name at least one database, like [{\"Database\":\"db1\",\"Table\":[\"t1\"]}]")
@@ -108,7 +108,7 @@ func validateOption(o *MigrateOption, now time.Time) error {
 	if o.IsOverrideRoot != 0 && o.IsOverrideRoot != 1 {
 		return invalidValue("MigrateOption.IsOverrideRoot", "MigrateOption.IsOverrideRoot must be 0 or 1, not %d", o.IsOverrideRoot)
 	}
-	if o.IsOverrideRoot == 1 && (o.MigrateObject != engine.MigrateObjectWholeInstance || o.MigrateType == engine.MigrateStructure) {
+	if o.IsOverrideRoot == 1 && (engine.MigrateObject(o.MigrateObject) != engine.MigrateObjectWholeInstance || engine.MigrateType(o.MigrateType) == engine.MigrateStructure) {
 		return invalid("MigrateOption.IsOverrideRoot", "MigrateOption.IsOverrideRoot must be 0 when migrating chosen objects or structure only: the root account moves only with a whole instance's data")
 	}
 	p := o.ConsistencyParams

@@ -67,7 +67,6 @@ type incremental struct {
 	lastEvent     atomic.Int64
 	groupSince    atomic.Int64
 	inflightSince atomic.Int64
-	caughtUp      bool
 
 	// Source transactions are applied in groups (see cdc_group.go): the
 	// stream fills one while the group before it is applied, so reading
@@ -87,8 +86,8 @@ type incremental struct {
 	// openTxn: the source transaction being read has pieces on the target
 	// already (see spill).
 	openTxn bool
-	// completeMode is the CompleteMigrateJob request being carried out.
-	completeMode string
+	// runs counts calls of Run: a restarted stream may replay a DDL.
+	runs int
 	// replaying is set from a stream's start to its first DDL, which may
 	// have been applied already before a crash.
 	replaying bool
@@ -129,10 +128,6 @@ func (inc *incremental) keepSaved(ctx context.Context) error {
 	return nil
 }
 
-// caughtUpBytes is the most binlog left to apply for a job to count as
-// caught up (status 8), with a lag of at most a second.
-const caughtUpBytes = 16 << 20
-
 // A group is handed to the applier when it holds this many row changes or
 // bytes of SQL, when it is older than groupMaxAge and the applier is free,
 // or when the stream pauses for groupIdle. While the target is busy the
@@ -144,11 +139,11 @@ const (
 	groupIdle       = 5 * time.Millisecond
 )
 
-// replicate runs the incremental phase until complete says to stop and
-// everything up to then is applied.
-func (m *migration) replicate(ctx context.Context, complete <-chan string) error {
+// OpenStream prepares the incremental phase: the position table on the
+// target, the connection that applies, and where to start.
+func (m *migration) OpenStream(ctx context.Context) (engine.ChangeStream, error) {
 	if _, err := m.dst.ExecContext(ctx, binlogPositionsDDL); err != nil {
-		return fmt.Errorf("create the binlog checkpoint table on the target: %w", err)
+		return nil, fmt.Errorf("create the binlog checkpoint table on the target: %w", err)
 	}
 	// Unlike the bulk copy, applying changes keeps the checks on: the
 	// binlog does not carry what ON DELETE/UPDATE CASCADE did, the target
@@ -160,12 +155,12 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 	// One connection: each group is one transaction, applied in order.
 	apply, err := m.e.openPool(ctx, m.spec.Target, "target", 1, applyVars, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer apply.Close()
 	var maxPacket int
 	if err := apply.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&maxPacket); err != nil {
-		return fmt.Errorf("read the target's max_allowed_packet: %w", err)
+		apply.Close()
+		return nil, fmt.Errorf("read the target's max_allowed_packet: %w", err)
 	}
 	inc := &incremental{m: m, tables: map[string]*cdcTable{}, apply: apply, group: newGroup(),
 		maxStmt: max(min(1<<20, maxPacket/4), 16<<10), since: map[string]position{}}
@@ -179,77 +174,69 @@ func (m *migration) replicate(ctx context.Context, complete <-chan string) error
 	case err == nil:
 		inc.setApplied(position{File: file, Pos: pos})
 	case m.state.Snapshot == nil || m.state.Snapshot.File == "":
-		return errors.New("the snapshot has no binlog position: the source user needs REPLICATION CLIENT (BINLOG MONITOR) and the source a binlog")
+		apply.Close()
+		return nil, errors.New("the snapshot has no binlog position: the source user needs REPLICATION CLIENT (BINLOG MONITOR) and the source a binlog")
 	default:
 		inc.setApplied(position{File: m.state.Snapshot.File, Pos: m.state.Snapshot.Pos})
 	}
 	m.e.cfg.Logger.Info("incremental phase from the binlog", "job_id", m.spec.JobID, "file", inc.appliedPos().File, "pos", inc.appliedPos().Pos)
-	m.report.StepStarted(stepSinker.ID)
+	return inc, nil
+}
 
-	var stopAt *position
-	immediately := false
-	var failingSince time.Time
-	var failingAt position
-	var pause time.Duration
-	for attempt := 0; ; attempt++ {
-		// The saved position wins when it is ahead: a commit whose answer
-		// was lost still happened.
-		var file string
-		var pos uint64
-		if err := m.dst.QueryRowContext(ctx, "SELECT file, pos FROM "+binlogPositionsTable+" WHERE job_id = ?", m.spec.JobID).Scan(&file, &pos); err == nil {
-			if saved := (position{File: file, Pos: pos}); inc.appliedPos().less(saved) {
-				inc.setApplied(saved)
-			}
+// Close releases the applying connection.
+func (inc *incremental) Close() { inc.apply.Close() }
+
+// Run reads the binlog from the last committed position and applies it
+// until ctl says stop. Errors no restart cures are engine.Permanent.
+func (inc *incremental) Run(ctx context.Context, ctl *engine.StreamControl) error {
+	m := inc.m
+	// The saved position wins when it is ahead: a commit whose answer
+	// was lost still happened.
+	var file string
+	var pos uint64
+	if err := m.dst.QueryRowContext(ctx, "SELECT file, pos FROM "+binlogPositionsTable+" WHERE job_id = ?", m.spec.JobID).Scan(&file, &pos); err == nil {
+		if saved := (position{File: file, Pos: pos}); inc.appliedPos().less(saved) {
+			inc.setApplied(saved)
 		}
-		inc.replaying = attempt > 0 || m.spec.Resume
-		if err := m.binlogStillThere(ctx, inc.appliedPos()); err != nil {
-			return err
-		}
-		err := inc.stream(ctx, complete, &stopAt, &immediately)
-		if err == nil || ctx.Err() != nil {
-			if err == nil {
-				// The last word on the lag: what is left after Complete.
-				inc.checkCaughtUp(ctx)
-				return nil
-			}
-			return ctx.Err()
-		}
-		if isPurged(err) {
-			return fmt.Errorf("the source no longer has the binlog at %s:%d (purged?): %w; raise binlog_expire_logs_seconds / expire_logs_days and start the job again", inc.appliedPos().File, inc.appliedPos().Pos, err)
-		}
-		var applyErr *applyError
-		if errors.As(err, &applyErr) && !retryable(err) {
-			return err
-		}
-		// The stream broke, or the target refused a group for a reason a
-		// new connection may cure: start again from the last committed
-		// position once both servers answer. Failures without progress
-		// end the job after the retry window, with a growing pause
-		// between attempts.
-		if p := inc.appliedPos(); failingSince.IsZero() || p != failingAt {
-			failingSince, failingAt, pause = time.Now(), p, 0
-		} else if time.Since(failingSince) > m.e.cfg.RetryFor {
-			return fmt.Errorf("the incremental phase made no progress for %s, still at %s:%d: %w", m.e.cfg.RetryFor, p.File, p.Pos, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pause):
-		}
-		pause = min(max(2*pause, time.Second), 15*time.Second)
-		retryErr := m.e.retry(ctx, "reconnect to the source and the target", func() error {
-			for _, db := range []*sql.DB{m.src, m.dst} {
-				if err := db.PingContext(ctx); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if retryErr != nil {
-			return fmt.Errorf("%w (after: %w)", retryErr, err)
-		}
-		m.e.cfg.Logger.Warn("binlog stream restarted from the last applied transaction", "job_id", m.spec.JobID, "err", err, "file", inc.appliedPos().File, "pos", inc.appliedPos().Pos)
 	}
+	inc.replaying = inc.runs > 0 || m.spec.Resume
+	inc.runs++
+	if err := m.binlogStillThere(ctx, inc.appliedPos()); err != nil {
+		return engine.Permanent(err)
+	}
+	err := inc.stream(ctx, ctl)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	if isPurged(err) {
+		return engine.Permanent(fmt.Errorf("the source no longer has the binlog at %s:%d (purged?): %w; raise binlog_expire_logs_seconds / expire_logs_days and start the job again", inc.appliedPos().File, inc.appliedPos().Pos, err))
+	}
+	var applyErr *applyError
+	if errors.As(err, &applyErr) && !retryable(err) {
+		return engine.Permanent(err)
+	}
+	return err
+}
+
+// Reconnect waits until both servers answer again.
+func (inc *incremental) Reconnect(ctx context.Context) error {
+	m := inc.m
+	return m.e.retry(ctx, "reconnect to the source and the target", func() error {
+		for _, db := range []*sql.DB{m.src, m.dst} {
+			if err := db.PingContext(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Applied is the position committed on the target.
+func (inc *incremental) Applied() engine.Position { return inc.appliedPos() }
+
+// SourcePosition is the source's binlog position now.
+func (inc *incremental) SourcePosition(ctx context.Context) (engine.Position, error) {
+	return inc.m.masterPos(ctx)
 }
 
 func (inc *incremental) setApplied(p position) {
@@ -321,7 +308,7 @@ func isPurged(err error) bool {
 
 // stream reads the binlog from inc.applied and applies it until complete
 // is satisfied (nil) or the stream fails.
-func (inc *incremental) stream(ctx context.Context, complete <-chan string, stopAt **position, immediately *bool) error {
+func (inc *incremental) stream(ctx context.Context, ctl *engine.StreamControl) error {
 	m := inc.m
 	src := m.spec.Source
 	cfg := replication.BinlogSyncerConfig{
@@ -350,15 +337,6 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 		return &binlogError{err}
 	}
 	inc.applyCtx = ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	lagDone := make(chan struct{})
-	go func() {
-		defer close(lagDone)
-		inc.watchLag(ctx)
-	}()
-	defer func() { cancel(); <-lagDone }()
-
 	file := inc.appliedPos().File
 	var pending []rowChange
 	var pendingRows int64
@@ -378,27 +356,8 @@ func (inc *incremental) stream(ctx context.Context, complete <-chan string, stop
 		inc.abandonOpen()
 	}()
 	for {
-		if *stopAt != nil && !inTxn {
-			if !inc.reached().less(**stopAt) || *immediately {
-				return inc.drain(ctx)
-			}
-		}
-		select {
-		case mode := <-complete:
-			inc.completeMode = mode
-		default:
-		}
-		if inc.completeMode != "" && *stopAt == nil {
-			// Kept on inc: a failure here restarts the stream, and the
-			// request must outlive it.
-			p, err := inc.m.masterPos(ctx)
-			if err != nil {
-				return err
-			}
-			*stopAt = &p
-			*immediately = inc.completeMode == engine.CompleteImmediately
-			m.e.cfg.Logger.Info("completing: applying up to the source's position at the call", "job_id", m.spec.JobID, "file", p.File, "pos", p.Pos, "mode", inc.completeMode)
-			continue
+		if !inTxn && ctl.ShouldStop(inc.reached()) {
+			return inc.drain(ctx)
 		}
 		var ev *replication.BinlogEvent
 		var err error
@@ -995,27 +954,14 @@ func (m *migration) masterPos(ctx context.Context) (position, error) {
 	return p, err
 }
 
-// watchLag reports the lag every second. It never saves the position: only
-// the stream does, at group boundaries.
-func (inc *incremental) watchLag(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			inc.checkCaughtUp(ctx)
-		}
-	}
-}
-
-func (inc *incremental) checkCaughtUp(ctx context.Context) {
+// Lag measures the distance from the source: the binlog not applied, and
+// the age of the oldest transaction read and not applied (or of the last
+// event read, when everything read is applied).
+func (inc *incremental) Lag(ctx context.Context) (engine.Lag, error) {
 	m := inc.m
 	master, err := m.masterPos(ctx)
 	if err != nil {
-		m.e.cfg.Logger.Warn("cannot read the source's binlog position for the lag", "job_id", m.spec.JobID, "err", err)
-		return
+		return engine.Lag{}, err
 	}
 	applied := inc.appliedPos()
 	var bytes int64
@@ -1024,11 +970,9 @@ func (inc *incremental) checkCaughtUp(ctx context.Context) {
 	} else {
 		bytes = m.binlogBytesBetween(ctx, applied, master)
 	}
-	bytes = max(bytes, 0)
-	var seconds int64
-	// known: the lag's age is known (nothing left, or an event read).
-	known := bytes == 0
-	if bytes > 0 {
+	l := engine.Lag{Bytes: max(bytes, 0)}
+	l.Known = l.Bytes == 0
+	if l.Bytes > 0 {
 		oldest := inc.inflightSince.Load()
 		if oldest == 0 {
 			oldest = inc.groupSince.Load()
@@ -1038,18 +982,11 @@ func (inc *incremental) checkCaughtUp(ctx context.Context) {
 			oldest = inc.lastEvent.Load()
 		}
 		if oldest > 0 {
-			seconds = max(time.Now().Unix()-oldest, 0)
-			known = true
+			l.Seconds = max(time.Now().Unix()-oldest, 0)
+			l.Known = true
 		}
 	}
-	m.report.Lag(seconds, bytes)
-	// Caught up: within a second of the source. A busy source writes
-	// megabytes a second, so bytes only guard against a backlog whose age
-	// the events read so far do not show yet.
-	if !inc.caughtUp && known && seconds <= 1 && bytes < caughtUpBytes {
-		inc.caughtUp = true
-		m.report.CaughtUp()
-	}
+	return l, nil
 }
 
 // binlogBytesBetween sums the binlog between two positions in different

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/opendts/opendts/internal/engine"
+	"github.com/opendts/opendts/internal/engine/driver"
 	"github.com/opendts/opendts/internal/engine/mysql"
 	"github.com/opendts/opendts/internal/testdb"
 )
@@ -107,7 +108,7 @@ func startCDC(t *testing.T, e *mysql.Engine, spec engine.Spec) *cdcRun {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	r := &cdcRun{rec: &caughtUpRecorder{}, complete: make(chan string, 1), result: make(chan error, 1), cancel: cancel}
-	go func() { r.result <- e.Migrate(ctx, spec, r.rec, r.complete) }()
+	go func() { r.result <- driver.Migrate(ctx, e, spec, r.rec, r.complete) }()
 	return r
 }
 
@@ -219,7 +220,7 @@ func TestPurgedBinlogFailsWithAdvice(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	rec := &caughtUpRecorder{}
 	result := make(chan error, 1)
-	go func() { result <- e.Migrate(ctx, spec, rec, make(chan string)) }()
+	go func() { result <- driver.Migrate(ctx, e, spec, rec, make(chan string)) }()
 	waitFor(t, "the job to catch up", rec.caught.Load)
 	cancel()
 	<-result
@@ -253,7 +254,7 @@ func TestPurgedBinlogFailsWithAdvice(t *testing.T) {
 	spec.Resume = true
 	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := e.Migrate(ctx, spec, &caughtUpRecorder{}, make(chan string))
+	err := driver.Migrate(ctx, e, spec, &caughtUpRecorder{}, make(chan string))
 	if err == nil || !strings.Contains(err.Error(), "purged") || !strings.Contains(err.Error(), "expire_logs") {
 		t.Fatalf("resume after a purge: %v", err)
 	}

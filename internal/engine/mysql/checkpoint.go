@@ -8,6 +8,8 @@ import (
 	"fmt"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/opendts/opendts/internal/engine"
 )
 
 // checkpointDB is where opendts keeps its progress on the target, beside
@@ -27,25 +29,13 @@ var checkpointTables = []string{
 		"PRIMARY KEY (job_id, chunk_id)) ENGINE=InnoDB",
 }
 
-// Phases of a full migration, in order. A restart resumes at the phase
-// stored, skipping chunks already done.
-const (
-	phaseStructure = "structure"
-	phaseCopy      = "copy"
-	phaseObjects   = "objects"
-	// Full + incremental jobs: the binlog until Complete, then the objects
-	// that must not act while changes are applied (triggers, events).
-	phaseIncremental = "incremental"
-	phaseFinal       = "final"
-	phaseDone        = "done"
-)
-
 // jobState is what a restart needs: where the job was, the chunk plan
 // (stable across restarts so "chunk 17" always means the same rows), the
 // binlog position of the snapshot, and the target's read_only setting to
 // restore.
 type jobState struct {
-	Phase          string
+	// Phase is the driver's; the rest is the engine's own.
+	Phase          engine.Phase
 	Plan           []chunk   `json:",omitempty"`
 	Snapshot       *position `json:",omitempty"`
 	ReadOnlyBefore *bool     `json:",omitempty"`
@@ -61,7 +51,6 @@ type jobState struct {
 	// skipped for the table.
 	Since map[string]position `json:",omitempty"`
 }
-
 
 type checkpoint struct {
 	db    *sql.DB
@@ -168,5 +157,5 @@ func (c *checkpoint) finish(ctx context.Context, readOnlyBefore *bool) error {
 	if err != nil && !(errors.As(err, &myErr) && myErr.Number == 1146) {
 		return fmt.Errorf("finish the checkpoint: %w", err)
 	}
-	return c.save(ctx, &jobState{Phase: phaseDone, ReadOnlyBefore: readOnlyBefore})
+	return c.save(ctx, &jobState{Phase: engine.PhaseDone, ReadOnlyBefore: readOnlyBefore})
 }

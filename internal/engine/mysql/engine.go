@@ -223,8 +223,6 @@ func (l *lazy[T]) get(f func() (T, error)) (T, error) {
 	return l.v, l.err
 }
 
-var _ engine.Migrator = (*Engine)(nil)
-
 // Counters is told what the engine moves, as it moves it.
 type Counters interface {
 	CopiedRows(jobID string, rows, bytes int64)

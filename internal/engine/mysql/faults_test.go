@@ -18,6 +18,7 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/opendts/opendts/internal/engine"
+	"github.com/opendts/opendts/internal/engine/driver"
 	"github.com/opendts/opendts/internal/engine/mysql"
 	"github.com/opendts/opendts/internal/testdb"
 )
@@ -68,7 +69,7 @@ func TestTargetDropsConnectionsMidCopy(t *testing.T) {
 	e := mysql.New(mysql.Config{ChunkRows: 3000, Workers: 2, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	spec := fullSpec("dts-drops", src, dst, db)
 	done := make(chan error, 1)
-	go func() { done <- e.Migrate(context.Background(), spec, &recorder{}, nil) }()
+	go func() { done <- driver.Migrate(context.Background(), e, spec, &recorder{}, nil) }()
 	waitChunks(t, dst, "dts-drops", 3)
 	// Kill the copy's connections on the target (they are the ones in the
 	// job's database or loading data), as a restarting proxy would.
@@ -112,7 +113,7 @@ func TestSourceGoneFails(t *testing.T) {
 	e := mysql.New(mysql.Config{ChunkRows: 2000, Workers: 1, RetryFor: 3 * time.Second, DialTimeout: time.Second})
 	done := make(chan error, 1)
 	go func() {
-		done <- e.Migrate(context.Background(), fullSpec("dts-gone", src, dst, "gone"), &recorder{}, nil)
+		done <- driver.Migrate(context.Background(), e, fullSpec("dts-gone", src, dst, "gone"), &recorder{}, nil)
 	}()
 	waitChunks(t, dst, "dts-gone", 2)
 	pid, err := os.ReadFile(filepath.Join(src.Dir, "mariadbd.pid"))
@@ -157,7 +158,7 @@ func TestWholeInstanceAccountsAndReadOnly(t *testing.T) {
 		Target:         engine.Endpoint{Host: dst.Host, Port: dst.Port, User: "root"},
 		TargetReadOnly: true,
 	}
-	if err := mysql.New(mysql.Config{}).Migrate(context.Background(), spec, rec, nil); err != nil {
+	if err := driver.Migrate(context.Background(), mysql.New(mysql.Config{}), spec, rec, nil); err != nil {
 		t.Fatal(err)
 	}
 	testdb.CompareDatabase(t, src, dst, "app")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/opendts/opendts/internal/engine"
+	"github.com/opendts/opendts/internal/engine/driver"
 	"github.com/opendts/opendts/internal/engine/mysql"
 	"github.com/opendts/opendts/internal/testdb"
 )
@@ -108,7 +109,7 @@ func fidelitySource(t *testing.T) (src, dst *testdb.Server, db string) {
 
 // fidelitySpec is a job between the shared servers as root. The job id
 // must be unique: the engine keeps checkpoints on the target by job id.
-func fidelitySpec(src, dst *testdb.Server, jobID string, migrateType int, objects ...engine.ObjectSelection) engine.Spec {
+func fidelitySpec(src, dst *testdb.Server, jobID string, migrateType engine.MigrateType, objects ...engine.ObjectSelection) engine.Spec {
 	return engine.Spec{
 		JobID:           jobID,
 		MigrateType:     migrateType,
@@ -132,7 +133,7 @@ func migrateWith(t *testing.T, cfg mysql.Config, spec engine.Spec) *recordingRep
 	defer cancel()
 	rep := &recordingReporter{}
 	start := time.Now()
-	if err := mysql.New(cfg).Migrate(ctx, spec, rep, nil); err != nil {
+	if err := driver.Migrate(ctx, mysql.New(cfg), spec, rep, nil); err != nil {
 		t.Fatalf("Migrate %s: %v", spec.JobID, err)
 	}
 	t.Logf("Migrate %s took %v", spec.JobID, time.Since(start).Round(time.Millisecond))

@@ -148,7 +148,7 @@ func TestNeedsByJobType(t *testing.T) {
 	}
 }
 
-func with(spec engine.Spec, migrateType int) engine.Spec {
+func with(spec engine.Spec, migrateType engine.MigrateType) engine.Spec {
 	spec.MigrateType = migrateType
 	return spec
 }

@@ -10,21 +10,11 @@ import (
 	"github.com/opendts/opendts/internal/engine"
 )
 
-// Step ids, following the newer DTS naming.
-var (
-	stepStructure = engine.StepDef{ID: "structure", Name: "migrate structure"}
-	stepDumper    = engine.StepDef{ID: "dumper", Name: "take a consistent snapshot of the source"}
-	stepLoader    = engine.StepDef{ID: "loader", Name: "copy rows"}
-	stepObjects   = engine.StepDef{ID: "objects", Name: "build secondary indexes; create triggers, routines and events"}
-	stepSinker    = engine.StepDef{ID: "sinker", Name: "apply changes from the binlog"}
-	stepVerify    = engine.StepDef{ID: "verify", Name: "check source and target are consistent"}
-)
-
-// migration is one run of Migrate.
+// migration is one run of a job's migration: the units the driver
+// (internal/engine/driver) calls in order.
 type migration struct {
 	e      *Engine
 	spec   engine.Spec
-	report engine.Reporter
 	src    *sql.DB
 	dst    *sql.DB
 	cp     *checkpoint
@@ -40,102 +30,39 @@ type migration struct {
 	views    []object
 }
 
-// Migrate runs a structure (MigrateType 1) or full (MigrateType 2)
-// migration. Its progress lives on the target (see checkpoint.go): called
-// again with the same JobID after a crash or a stop, it resumes where the
-// last run was, skipping the chunks already committed.
-func (e *Engine) Migrate(ctx context.Context, spec engine.Spec, report engine.Reporter, complete <-chan string) error {
-	if spec.MigrateType < engine.MigrateStructure || spec.MigrateType > engine.MigrateFullAndIncremental {
-		return fmt.Errorf("unknown MigrateType %d", spec.MigrateType)
-	}
+var _ engine.Migration = (*migration)(nil)
+
+// Open connects to the job's servers and opens its checkpoint on the
+// target (see checkpoint.go): a run after a crash or a stop resumes where
+// the last one was, skipping the chunks already committed.
+func (e *Engine) Open(ctx context.Context, spec engine.Spec) (engine.Migration, error) {
 	extern, err := parseExternParams(spec.ExternParams)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m := &migration{e: e, spec: spec, report: report}
-	defer m.close()
+	m := &migration{e: e, spec: spec}
 	if m.src, err = e.openPool(ctx, spec.Source, "source", e.cfg.Workers+2, nil, false); err != nil {
-		return err
+		return nil, err
 	}
-	var targetVars map[string]string
 	if extern.TargetBinlog == "off" {
-		targetVars = map[string]string{"sql_log_bin": "0"}
+		m.targetVars = map[string]string{"sql_log_bin": "0"}
 	}
-	m.targetVars = targetVars
-	if m.dst, err = e.openPool(ctx, spec.Target, "target", e.cfg.Workers+2, targetVars, false); err != nil {
-		if targetVars != nil {
-			return fmt.Errorf("%w (ExternParams TargetBinlog off needs SUPER or BINLOG ADMIN for the target user)", err)
+	if m.dst, err = e.openPool(ctx, spec.Target, "target", e.cfg.Workers+2, m.targetVars, false); err != nil {
+		m.Close()
+		if m.targetVars != nil {
+			return nil, fmt.Errorf("%w (ExternParams TargetBinlog off needs SUPER or BINLOG ADMIN for the target user)", err)
 		}
-		return err
+		return nil, err
 	}
 	if m.cp, err = openCheckpoint(ctx, m.dst, spec.JobID); err != nil {
-		return err
+		m.Close()
+		return nil, err
 	}
-	if !spec.Resume {
-		// A fresh start: whatever an earlier run of this job left is
-		// stale (the job may have been modified since).
-		if err := m.cp.forget(ctx); err != nil {
-			return err
-		}
-	}
-	if m.state, err = m.cp.load(ctx); err != nil {
-		return err
-	}
-	if m.state != nil && m.state.Phase == phaseDone {
-		// Finished before a restart that came too soon for the job
-		// service to record it; the target's read_only may still need
-		// its value back.
-		if spec.TargetReadOnly && m.state.ReadOnlyBefore != nil {
-			v := 0
-			if *m.state.ReadOnlyBefore {
-				v = 1
-			}
-			if _, err := m.dst.ExecContext(ctx, "SET GLOBAL read_only = ?", v); err != nil {
-				return fmt.Errorf("restore the target's read_only: %w", err)
-			}
-		}
-		report.Progress(100, 100)
-		return nil
-	}
-	if m.state == nil {
-		m.state = &jobState{Phase: phaseStructure}
-	}
-	if m.schema, err = newSchemaMover(ctx, m.src, m.dst, e.cfg.Logger); err != nil {
-		return err
-	}
-	if err := m.discover(ctx); err != nil {
-		return err
-	}
-	steps := []engine.StepDef{stepStructure}
-	switch spec.MigrateType {
-	case engine.MigrateFull:
-		steps = append(steps, stepDumper, stepLoader, stepObjects)
-	case engine.MigrateFullAndIncremental:
-		steps = append(steps, stepDumper, stepLoader, stepObjects, stepSinker)
-	}
-	if spec.MigrateType != engine.MigrateStructure && verifies(spec.ConsistencyType) {
-		steps = append(steps, stepVerify)
-	}
-	report.Plan(steps)
-
-	if spec.TargetReadOnly {
-		restore, err := m.holdReadOnly(ctx)
-		if err != nil {
-			return err
-		}
-		defer restore()
-	}
-	if err := m.run(ctx, complete); err != nil {
-		return err
-	}
-	report.Progress(100, 100)
-	if err := m.cp.finish(ctx, m.state.ReadOnlyBefore); err != nil {
-		e.cfg.Logger.Warn("the migration succeeded but its checkpoint could not be tidied", "job_id", spec.JobID, "err", err)
-	}
-	return nil
+	return m, nil
 }
 
-func (m *migration) close() {
+// Close releases the run's connections.
+func (m *migration) Close() {
 	if m.schema != nil {
 		m.schema.close()
 	}
@@ -147,81 +74,61 @@ func (m *migration) close() {
 	}
 }
 
-// run walks the phases from the one saved.
-func (m *migration) run(ctx context.Context, complete <-chan string) error {
-	incremental := m.spec.MigrateType == engine.MigrateFullAndIncremental
-	if m.state.Phase == phaseStructure {
-		m.report.StepStarted(stepStructure.ID)
-		if err := m.structure(ctx); err != nil {
-			return err
-		}
-		next := phaseCopy
-		if m.spec.MigrateType == engine.MigrateStructure {
-			next = phaseObjects
-		}
-		if err := m.advance(ctx, next); err != nil {
-			return err
-		}
+// Retry is the engine's retry window, for the driver's stream restarts.
+func (m *migration) Retry() engine.RetryPolicy {
+	return engine.RetryPolicy{For: m.e.cfg.RetryFor, Logger: m.e.cfg.Logger}
+}
+
+// LoadPhase reads the job's state from the target.
+func (m *migration) LoadPhase(ctx context.Context) (engine.Phase, error) {
+	st, err := m.cp.load(ctx)
+	if err != nil {
+		return "", err
 	}
-	if m.state.Phase == phaseCopy {
-		if err := m.copyRows(ctx); err != nil {
-			return err
-		}
-		if err := m.advance(ctx, phaseObjects); err != nil {
-			return err
-		}
+	if st == nil {
+		st = &jobState{Phase: engine.PhaseNew}
 	}
-	if m.state.Phase == phaseObjects {
-		if m.spec.MigrateType != engine.MigrateStructure {
-			m.report.StepStarted(stepObjects.ID)
-			m.report.Progress(97, 0)
-		}
-		// Triggers and events would act on the changes being applied:
-		// a full + incremental job creates them at the end.
-		if err := m.objects(ctx, !incremental); err != nil {
-			return err
-		}
-		if incremental {
-			if err := m.advance(ctx, phaseIncremental); err != nil {
-				return err
-			}
-		} else if err := m.done(ctx); err != nil {
-			return err
-		}
+	m.state = st
+	return st.Phase, nil
+}
+
+// SavePhase records the phase reached with the rest of the state.
+func (m *migration) SavePhase(ctx context.Context, p engine.Phase) error {
+	m.state.Phase = p
+	return m.cp.save(ctx, m.state)
+}
+
+// Forget drops what an earlier run of the job left.
+func (m *migration) Forget(ctx context.Context) error { return m.cp.forget(ctx) }
+
+// Finish keeps only the job's "done" mark (and the read_only to restore).
+func (m *migration) Finish(ctx context.Context) error {
+	return m.cp.finish(ctx, m.state.ReadOnlyBefore)
+}
+
+// Prepare resolves the selection on the source.
+func (m *migration) Prepare(ctx context.Context) error {
+	var err error
+	if m.schema, err = newSchemaMover(ctx, m.src, m.dst, m.e.cfg.Logger); err != nil {
+		return err
 	}
-	if m.state.Phase == phaseIncremental {
-		if err := m.replicate(ctx, complete); err != nil {
-			return err
-		}
-		if err := m.advance(ctx, phaseFinal); err != nil {
-			return err
-		}
+	return m.discover(ctx)
+}
+
+// RestoreReadOnly gives the target back its read_only for a job found
+// done after a restart.
+func (m *migration) RestoreReadOnly(ctx context.Context) error {
+	if m.state == nil || m.state.ReadOnlyBefore == nil {
+		return nil
 	}
-	if m.state.Phase == phaseFinal {
-		if err := m.finalObjects(ctx); err != nil {
-			return err
-		}
-		if err := m.done(ctx); err != nil {
-			return err
-		}
+	v := 0
+	if *m.state.ReadOnlyBefore {
+		v = 1
+	}
+	if _, err := m.dst.ExecContext(ctx, "SET GLOBAL read_only = ?", v); err != nil {
+		return fmt.Errorf("restore the target's read_only: %w", err)
 	}
 	return nil
-}
-
-// done verifies (when the job asks for it) and then marks the job done, so
-// a restart during the check runs it again rather than skip it.
-func (m *migration) done(ctx context.Context) error {
-	if m.spec.MigrateType != engine.MigrateStructure && verifies(m.spec.ConsistencyType) {
-		if err := m.verify(ctx); err != nil {
-			return err
-		}
-	}
-	return m.advance(ctx, phaseDone)
-}
-
-func (m *migration) advance(ctx context.Context, phase string) error {
-	m.state.Phase = phase
-	return m.cp.save(ctx, m.state)
 }
 
 // discover resolves the selection on the source.
@@ -265,8 +172,8 @@ func (m *migration) discover(ctx context.Context) error {
 	return nil
 }
 
-// structure creates accounts (whole instance), databases, tables and views.
-func (m *migration) structure(ctx context.Context) error {
+// Structure creates accounts (whole instance), databases, tables and views.
+func (m *migration) Structure(ctx context.Context, progress func(done, total int)) error {
 	if m.spec.MigrateObject == engine.MigrateObjectWholeInstance {
 		if err := m.schema.moveAccounts(ctx, m.spec.OverrideRoot, false); err != nil {
 			return err
@@ -276,7 +183,7 @@ func (m *migration) structure(ctx context.Context) error {
 	done := 0
 	tick := func() {
 		done++
-		m.report.Progress(5*done/total, 100*done/total)
+		progress(done, total)
 	}
 	for _, db := range m.dbs {
 		if err := m.schema.createDatabase(ctx, db); err != nil {
@@ -305,10 +212,10 @@ func (m *migration) structure(ctx context.Context) error {
 	return nil
 }
 
-// objects creates what must not exist while rows load: the secondary
+// Objects creates what must not exist while rows load: the secondary
 // indexes, routines (whole databases only), and with withActive the
 // triggers (they would fire) and events (they would write).
-func (m *migration) objects(ctx context.Context, withActive bool) error {
+func (m *migration) Objects(ctx context.Context, withActive bool) error {
 	if err := m.addDeferredIndexes(ctx); err != nil {
 		return err
 	}
@@ -321,15 +228,15 @@ func (m *migration) objects(ctx context.Context, withActive bool) error {
 		}
 	}
 	if withActive {
-		return m.finalObjects(ctx)
+		return m.FinalObjects(ctx)
 	}
 	return nil
 }
 
-// finalObjects creates the triggers of the copied tables and the events of
+// FinalObjects creates the triggers of the copied tables and the events of
 // whole databases, and grants the moved accounts their privileges now that
 // the objects they name exist.
-func (m *migration) finalObjects(ctx context.Context) error {
+func (m *migration) FinalObjects(ctx context.Context) error {
 	if m.spec.MigrateObject == engine.MigrateObjectWholeInstance {
 		if err := m.schema.moveAccounts(ctx, m.spec.OverrideRoot, true); err != nil {
 			return err
@@ -386,11 +293,9 @@ func (m *migration) sourceIsMariaDB(ctx context.Context) bool {
 	return strings.Contains(strings.ToLower(v), "mariadb")
 }
 
-// copyRows takes the snapshot, plans the chunks (once: a resumed job keeps
+// Copy takes the snapshot, plans the chunks (once: a resumed job keeps
 // its plan) and copies those not done yet.
-func (m *migration) copyRows(ctx context.Context) error {
-	m.report.StepStarted(stepDumper.ID)
-	m.report.Progress(5, 0)
+func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
 	infos := make([]*tableInfo, 0, len(m.tables))
 	byID := map[string]*tableInfo{}
 	for _, o := range m.tables {
@@ -458,7 +363,7 @@ func (m *migration) copyRows(ctx context.Context) error {
 	for _, ch := range m.state.Plan {
 		estRows += ch.EstRows
 	}
-	m.report.StepStarted(stepLoader.ID)
+	report.Snapshotted()
 	stop := make(chan struct{})
 	reported := make(chan struct{})
 	go func() {
@@ -471,7 +376,7 @@ func (m *migration) copyRows(ctx context.Context) error {
 				return
 			case <-t.C:
 				pct := copyPercent(c.rows.Load(), estRows, c.chunksDone.Load(), int64(len(m.state.Plan)))
-				m.report.Progress(5+pct*90/100, pct)
+				report.Copied(pct)
 			}
 		}
 	}()
@@ -482,7 +387,6 @@ func (m *migration) copyRows(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.report.Progress(95, 100)
 	m.e.cfg.Logger.Info("rows copied", "job_id", m.spec.JobID, "rows", c.rows.Load(), "bytes", c.bytes.Load(),
 		"chunks", len(m.state.Plan), "elapsed", time.Since(started).Round(time.Millisecond))
 	return nil
@@ -661,11 +565,11 @@ func copyPercent(rows, estRows, chunks, totalChunks int64) int {
 	return min(int(100*max(byRows, byChunks)), 99)
 }
 
-// holdReadOnly makes the target read-only to ordinary users for the
+// HoldReadOnly makes the target read-only to ordinary users for the
 // migration (DstInfo.ReadOnly=1) and returns what restores it. The value it
 // had is kept in the checkpoint, so a resumed job restores the DBA's
 // setting, not its own.
-func (m *migration) holdReadOnly(ctx context.Context) (func(), error) {
+func (m *migration) HoldReadOnly(ctx context.Context) (func(), error) {
 	if m.state.ReadOnlyBefore == nil {
 		var before bool
 		if err := m.dst.QueryRowContext(ctx, "SELECT @@GLOBAL.read_only").Scan(&before); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/opendts/opendts/internal/engine"
+	"github.com/opendts/opendts/internal/engine/driver"
 	"github.com/opendts/opendts/internal/engine/mysql"
 	"github.com/opendts/opendts/internal/testdb"
 )
@@ -89,7 +90,7 @@ func TestMigrateResumesFromChunks(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	rec := &recorder{}
 	done := make(chan error, 1)
-	go func() { done <- e.Migrate(ctx, spec, rec, nil) }()
+	go func() { done <- driver.Migrate(ctx, e, spec, rec, nil) }()
 	// Cancel once some chunks are in.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -115,7 +116,7 @@ func TestMigrateResumesFromChunks(t *testing.T) {
 
 	rec = &recorder{}
 	spec.Resume = true
-	if err := e.Migrate(context.Background(), spec, rec, nil); err != nil {
+	if err := driver.Migrate(context.Background(), e, spec, rec, nil); err != nil {
 		t.Fatalf("resumed migration: %v", err)
 	}
 	t.Logf("rows before the resume: %d of 60000", before)
@@ -134,7 +135,7 @@ func TestMigrateResumesFromChunks(t *testing.T) {
 	}
 	// Resumed once more (a restart before the job service recorded the
 	// success), it does nothing and succeeds: no row is copied twice.
-	if err := e.Migrate(context.Background(), spec, &recorder{}, nil); err != nil {
+	if err := driver.Migrate(context.Background(), e, spec, &recorder{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := checksums(t, dst, db, "big", "nokey"), checksums(t, src, db, "big", "nokey"); got != want {
@@ -161,12 +162,12 @@ func TestTargetBinlogOff(t *testing.T) {
 		"INSERT INTO `"+db+"`.t SELECT seq, REPEAT('x', seq) FROM `"+db+"`.seq_1_to_500")
 	spec := fullSpec("dts-nobinlog", src, dst, db)
 	spec.ExternParams = `{"TargetBinlog":"sometimes"}`
-	if err := mysql.New(mysql.Config{}).Migrate(context.Background(), spec, &recorder{}, nil); err == nil || !strings.Contains(err.Error(), "TargetBinlog") {
+	if err := driver.Migrate(context.Background(), mysql.New(mysql.Config{}), spec, &recorder{}, nil); err == nil || !strings.Contains(err.Error(), "TargetBinlog") {
 		t.Fatalf("bad ExternParams: %v", err)
 	}
 	before := position(t, dst)
 	spec.ExternParams = `{"TargetBinlog":"off"}`
-	if err := mysql.New(mysql.Config{}).Migrate(context.Background(), spec, &recorder{}, nil); err != nil {
+	if err := driver.Migrate(context.Background(), mysql.New(mysql.Config{}), spec, &recorder{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if after := position(t, dst); after != before {
@@ -187,7 +188,7 @@ func TestLoadDataDeniedFallsBack(t *testing.T) {
 		"INSERT INTO `"+db+"`.t SELECT seq, UNHEX(REPEAT(HEX(seq % 256), seq % 200)) FROM `"+db+"`.seq_1_to_3000")
 	dst.Exec(t, "SET GLOBAL local_infile = 0")
 	t.Cleanup(func() { dst.Exec(t, "SET GLOBAL local_infile = 1") })
-	if err := mysql.New(mysql.Config{ChunkRows: 1000}).Migrate(context.Background(), fullSpec("dts-noinfile", src, dst, db), &recorder{}, nil); err != nil {
+	if err := driver.Migrate(context.Background(), mysql.New(mysql.Config{ChunkRows: 1000}), fullSpec("dts-noinfile", src, dst, db), &recorder{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := checksums(t, dst, db, "t"), checksums(t, src, db, "t"); got != want {

@@ -3,6 +3,8 @@ package mysql
 import (
 	"strconv"
 	"strings"
+
+	"github.com/opendts/opendts/internal/engine"
 )
 
 // position is a coordinate in the source's binlog: the one type the
@@ -54,3 +56,11 @@ func splitFileName(name string) (base string, n uint64, ok bool) {
 	}
 	return name[:i], n, true
 }
+
+// Before is less for the driver, which sees positions as engine.Position.
+func (p position) Before(other engine.Position) bool {
+	q, ok := other.(position)
+	return ok && p.less(q)
+}
+
+func (p position) String() string { return p.File + ":" + strconv.FormatUint(p.Pos, 10) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"hash/crc32"
 	"math/big"
 	"sort"
 	"strings"
@@ -16,24 +15,14 @@ import (
 
 // The consistency check (MigrateOption.ConsistencyType) compares source and
 // target after the copy (MigrateType 2) or at Complete (MigrateType 3, once
-// the last change is applied: writes to the source must have stopped).
-// Each server computes, for a key range, the row count and the sum of a
+// the last change is applied: writes to the source must have stopped). The
+// driver decides which tables and how (engine.VerifyPlan); here, each
+// server computes, for a key range, the row count and the sum of a
 // CRC32 of every row's bytes, so rows are not pulled through opendts; a
 // range that differs is split until the differing rows are found by key.
 //
-//   2 full: every row of every table;
-//   3 sampled: TablesSelectCount % of the tables get a row count,
-//     TablesSelectAll % get a content check of SelectRowsPerTable % of
-//     their ranges (tables and ranges chosen by a hash of their names, so a
-//     rerun checks the same ones);
-//   4 is taken as 2: the cloud's "check the inconsistent tables" has no
-//     earlier result to start from in a fresh job;
-//   1 and 5: no check.
-
-// verifies reports whether a ConsistencyType asks for a check.
-func verifies(consistencyType int) bool {
-	return consistencyType == 2 || consistencyType == 3 || consistencyType == 4
-}
+// A sampled content check compares a share of the ranges, chosen by a hash
+// of their bounds, so a rerun checks the same ones.
 
 // maxReportedKeys bounds the differing keys named per table.
 const maxReportedKeys = 10
@@ -83,57 +72,32 @@ func (m *migration) bothSums(ctx context.Context, t *tableInfo, where string) (s
 	return
 }
 
-func sampled(name string, pct int) bool {
-	if pct >= 100 {
-		return true
+// VerifyTables lists the tables copied, for the driver's consistency
+// check.
+func (m *migration) VerifyTables() []engine.TableRef {
+	out := make([]engine.TableRef, len(m.tables))
+	for i, o := range m.tables {
+		out[i] = engine.TableRef{Database: o.db, Table: o.name}
 	}
-	return int(crc32.ChecksumIEEE([]byte(name))%100) < pct
+	return out
 }
 
-// verify runs the consistency check and returns the tables that differ as
-// an error.
-func (m *migration) verify(ctx context.Context) error {
-	m.report.StepStarted(stepVerify.ID)
-	p := m.spec.ConsistencyParams
-	var results []engine.TableVerification
-	var bad []string
-	for i, o := range m.tables {
-		t, err := loadTableInfo(ctx, m.src, o.db, o.name)
-		if err != nil {
-			return err
-		}
-		name := o.db + "." + o.name
-		var res engine.TableVerification
-		switch {
-		case m.spec.ConsistencyType != 3:
-			res, err = m.verifyContent(ctx, t, 100)
-		case sampled("all:"+name, p.TablesSelectAll):
-			res, err = m.verifyContent(ctx, t, p.SelectRowsPerTable)
-		case sampled("count:"+name, p.TablesSelectCount):
-			res, err = m.verifyCount(ctx, t)
-		default:
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		results = append(results, res)
-		if res.Differences > 0 {
-			desc := quoteIdent(o.db) + "." + quoteIdent(o.name)
-			if len(res.FirstKeys) > 0 {
-				desc += " (first differing keys: " + strings.Join(res.FirstKeys, ", ") + ")"
-			} else if res.Detail != "" {
-				desc += " (" + res.Detail + ")"
-			}
-			bad = append(bad, desc)
-		}
-		m.report.Progress(97+2*(i+1)/len(m.tables), 100*(i+1)/len(m.tables))
+// VerifyCount compares a table's row counts.
+func (m *migration) VerifyCount(ctx context.Context, ref engine.TableRef) (engine.TableVerification, error) {
+	t, err := loadTableInfo(ctx, m.src, ref.Database, ref.Table)
+	if err != nil {
+		return engine.TableVerification{}, err
 	}
-	m.report.Verified(results)
-	if len(bad) > 0 {
-		return fmt.Errorf("the consistency check found differences in %d table(s): %s", len(bad), strings.Join(bad, "; "))
+	return m.verifyCount(ctx, t)
+}
+
+// VerifyContent compares pct % of a table's ranges by checksum.
+func (m *migration) VerifyContent(ctx context.Context, ref engine.TableRef, pct int) (engine.TableVerification, error) {
+	t, err := loadTableInfo(ctx, m.src, ref.Database, ref.Table)
+	if err != nil {
+		return engine.TableVerification{}, err
 	}
-	return nil
+	return m.verifyContent(ctx, t, pct)
 }
 
 func (m *migration) verifyCount(ctx context.Context, t *tableInfo) (engine.TableVerification, error) {
@@ -161,7 +125,7 @@ func (m *migration) verifyContent(ctx context.Context, t *tableInfo, pct int) (e
 		return res, err
 	}
 	for _, ch := range chunks {
-		if len(chunks) > 1 && !sampled(fmt.Sprintf("%s.%s#%s", t.db, t.name, ch.Where), pct) {
+		if len(chunks) > 1 && !engine.Sampled(fmt.Sprintf("%s.%s#%s", t.db, t.name, ch.Where), pct) {
 			continue
 		}
 		s, d, err := m.bothSums(ctx, t, ch.Where)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/opendts/opendts/internal/engine"
+	"github.com/opendts/opendts/internal/engine/driver"
 	"github.com/opendts/opendts/internal/engine/mysql"
 	"github.com/opendts/opendts/internal/testdb"
 )
@@ -44,7 +45,7 @@ func TestConsistencyCheckPasses(t *testing.T) {
 	spec := fullSpec("dts-verify-ok", src, dst, db)
 	spec.ConsistencyType = 2
 	rec := &recorder{}
-	if err := mysql.New(mysql.Config{ChunkRows: 5000}).Migrate(context.Background(), spec, rec, nil); err != nil {
+	if err := driver.Migrate(context.Background(), mysql.New(mysql.Config{ChunkRows: 5000}), spec, rec, nil); err != nil {
 		t.Fatal(err)
 	}
 	if len(rec.verified) != 2 {
@@ -59,12 +60,12 @@ func TestConsistencyCheckPasses(t *testing.T) {
 
 func TestConsistencyCheckFindsPlantedDifferences(t *testing.T) {
 	// 4 ("check the inconsistent tables") is taken as a full check.
-	for _, ct := range []int{2, 4} {
+	for _, ct := range []engine.ConsistencyType{2, 4} {
 		t.Run(fmt.Sprintf("ConsistencyType %d", ct), func(t *testing.T) { plantedDifferences(t, ct) })
 	}
 }
 
-func plantedDifferences(t *testing.T, consistencyType int) {
+func plantedDifferences(t *testing.T, consistencyType engine.ConsistencyType) {
 	src, dst, db := verifySource(t)
 	spec := fullSpec(fmt.Sprintf("dts-verify-bad%d", consistencyType), src, dst, db)
 	spec.ConsistencyType = consistencyType
@@ -75,7 +76,7 @@ func plantedDifferences(t *testing.T, consistencyType int) {
 			"UPDATE `"+db+"`.nokey SET b = 'z' WHERE b IS NULL",
 		)
 	}}
-	err := mysql.New(mysql.Config{ChunkRows: 5000}).Migrate(context.Background(), spec, rec, nil)
+	err := driver.Migrate(context.Background(), mysql.New(mysql.Config{ChunkRows: 5000}), spec, rec, nil)
 	if err == nil {
 		t.Fatal("the planted differences were not found")
 	}
@@ -106,7 +107,7 @@ func TestSampledConsistencyCheck(t *testing.T) {
 	rec := &corruptingRecorder{corrupt: func() {
 		dst.Exec(t, "DELETE FROM `"+db+"`.t WHERE id = 7")
 	}}
-	err := mysql.New(mysql.Config{ChunkRows: 5000}).Migrate(context.Background(), spec, rec, nil)
+	err := driver.Migrate(context.Background(), mysql.New(mysql.Config{ChunkRows: 5000}), spec, rec, nil)
 	if err == nil || !strings.Contains(err.Error(), "30000 rows on the source, 29999 on the target") {
 		t.Fatalf("sampled check: %v (results %+v)", err, rec.verified)
 	}
