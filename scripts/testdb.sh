@@ -2,7 +2,8 @@
 # testdb.sh: throw-away MariaDB servers for opendts tests and benchmarks.
 #
 #   scripts/testdb.sh install                    install MariaDB from Debian packages
-#   scripts/testdb.sh start DIR PORT SERVER_ID   start a server with its own datadir in DIR
+#   scripts/testdb.sh start DIR PORT SERVER_ID [MARIADBD_ARG...]
+#                                                start a server with its own datadir in DIR
 #   scripts/testdb.sh stop DIR                   stop the server started in DIR
 #
 # A started server listens on 127.0.0.1:PORT only, takes no password for root
@@ -86,8 +87,12 @@ admin() {
 }
 
 cmd_start() {
-	[ $# -eq 3 ] || die "usage: testdb.sh start DIR PORT SERVER_ID"
+	[ $# -ge 3 ] || die "usage: testdb.sh start DIR PORT SERVER_ID [MARIADBD_ARG...]"
 	local dir=$1 port=$2 server_id=$3
+	shift 3
+	# Anything after SERVER_ID goes to mariadbd as is (a test's own
+	# settings, such as --lower-case-table-names=1).
+	local extra=("$@")
 	case "$port$server_id" in
 	*[!0-9]*) die "PORT and SERVER_ID must be numbers" ;;
 	esac
@@ -146,6 +151,7 @@ cmd_start() {
 		--sync-binlog=0 \
 		--performance-schema=OFF \
 		--max-connections=300 \
+		"${extra[@]}" \
 		</dev/null >"$dir/mariadbd.out" 2>&1 &
 	local pid=$!
 

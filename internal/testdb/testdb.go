@@ -42,6 +42,8 @@ type Server struct {
 	ServerID int
 	// Dir holds the server's datadir, socket, pid file and logs.
 	Dir string
+	// options are the test's own mariadbd settings, kept across restarts.
+	options []string
 
 	rootOnce sync.Once
 	root     *sql.DB
@@ -94,12 +96,19 @@ func Main(m *testing.M) {
 // tests that change settings which others would notice.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t)
+}
+
+// StartWith is Start with settings of the test's own, given to mariadbd as
+// command-line options (such as "--lower-case-table-names=1").
+func StartWith(t testing.TB, options ...string) *Server {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "opendts-testdb-")
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	s, err := start(filepath.Join(dir, "server"), 3)
+	s, err := start(filepath.Join(dir, "server"), 3, options...)
 	if err != nil {
 		unavailable(t, err)
 	}
@@ -274,7 +283,7 @@ func startPair() (src, dst *Server, dir string, err error) {
 
 // start installs MariaDB if needed and starts a server in dir. A port taken
 // between picking and binding is retried once with another.
-func start(dir string, serverID int) (*Server, error) {
+func start(dir string, serverID int, options ...string) (*Server, error) {
 	install.once.Do(func() { install.err = ensureInstalled() })
 	if install.err != nil {
 		return nil, install.err
@@ -289,14 +298,14 @@ func start(dir string, serverID int) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := runScript(2*time.Minute, script, "start", dir, strconv.Itoa(port), strconv.Itoa(serverID)); err != nil {
+		if err := runScript(2*time.Minute, script, append([]string{"start", dir, strconv.Itoa(port), strconv.Itoa(serverID)}, options...)...); err != nil {
 			// The script stops what it started when it fails, but a
 			// timeout kills it mid-way: make sure no server outlives us.
 			runScript(time.Minute, script, "stop", dir)
 			lastErr = err
 			continue
 		}
-		return &Server{Host: "127.0.0.1", Port: port, ServerID: serverID, Dir: dir}, nil
+		return &Server{Host: "127.0.0.1", Port: port, ServerID: serverID, Dir: dir, options: options}, nil
 	}
 	return nil, lastErr
 }
@@ -315,7 +324,7 @@ func (s *Server) Restart(t testing.TB, down time.Duration) {
 		t.Fatalf("testdb: stop for a restart: %v", err)
 	}
 	time.Sleep(down)
-	if err := runScript(2*time.Minute, script, "start", s.Dir, strconv.Itoa(s.Port), strconv.Itoa(s.ServerID)); err != nil {
+	if err := runScript(2*time.Minute, script, append([]string{"start", s.Dir, strconv.Itoa(s.Port), strconv.Itoa(s.ServerID)}, s.options...)...); err != nil {
 		t.Fatalf("testdb: start again after a restart: %v", err)
 	}
 }

@@ -24,6 +24,8 @@ type migration struct {
 	// targetVars are the extra session settings of target connections.
 	targetVars map[string]string
 
+	// sel is the job's selection with the source's case rule.
+	sel      engine.Selection
 	dbs      []string
 	wholeDBs map[string]bool
 	tables   []object // base tables
@@ -143,21 +145,10 @@ func (m *migration) discover(ctx context.Context) error {
 		return fmt.Errorf("selected objects do not exist on the source: %s", strings.Join(inv.missing, ", "))
 	}
 	m.dbs = inv.dbs
+	m.sel = inv.sel
 	m.wholeDBs = map[string]bool{}
-	if m.spec.MigrateObject != engine.MigrateObjectSelected {
-		for _, db := range m.dbs {
-			m.wholeDBs[db] = true
-		}
-	} else {
-		for _, o := range m.spec.Objects {
-			if len(o.Tables) == 0 {
-				for _, db := range m.dbs {
-					if strings.EqualFold(db, o.Database) {
-						m.wholeDBs[db] = true
-					}
-				}
-			}
-		}
+	for _, db := range m.dbs {
+		m.wholeDBs[db] = m.sel.WholeDatabase(db)
 	}
 	for _, o := range inv.objects {
 		switch {
@@ -263,28 +254,10 @@ func (m *migration) FinalObjects(ctx context.Context) error {
 	return nil
 }
 
-// selected reports whether the job replicates a table.
+// selected reports whether the job replicates a table, by the rule the
+// check and the copy use (engine.Selection).
 func (m *migration) selected(db, table string) bool {
-	if isSystemDB(db) {
-		return false
-	}
-	if m.spec.MigrateObject != engine.MigrateObjectSelected {
-		return true
-	}
-	for _, o := range m.spec.Objects {
-		if o.Database != db {
-			continue
-		}
-		if len(o.Tables) == 0 {
-			return true
-		}
-		for _, t := range o.Tables {
-			if t == table {
-				return true
-			}
-		}
-	}
-	return false
+	return !isSystemDB(db) && m.sel.Table(db, "", table)
 }
 
 func (m *migration) sourceIsMariaDB(ctx context.Context) bool {

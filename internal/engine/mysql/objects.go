@@ -35,6 +35,9 @@ type inventory struct {
 	dbs []string
 	// objects are the tables, views and sequences to migrate.
 	objects []object
+	// sel is the selection with the source's case rule: the one rule
+	// of what the job moves.
+	sel engine.Selection
 	// Problems with the selection itself, for SourceObjectsCheck.
 	missing  []string // quoted names selected but absent
 	system   []string // system databases selected by name
@@ -69,7 +72,7 @@ func buildInventory(ctx context.Context, s *side, spec engine.Spec) (*inventory,
 	if err != nil {
 		return nil, fmt.Errorf("list the %s's databases: %w", s.name, err)
 	}
-	inv := &inventory{}
+	inv := &inventory{sel: engine.NewSelection(spec, fold)}
 	whole := make(map[string]bool)      // source db name -> selected whole
 	listed := make(map[string][]string) // source db name -> tables as selected
 	addDB := func(db string) {
@@ -93,7 +96,7 @@ func buildInventory(ctx context.Context, s *side, spec engine.Spec) (*inventory,
 				inv.noName++
 				continue
 			}
-			db, ok := lookupName(schemata, o.Database, fold)
+			db, ok := lookupName(schemata, o.Database, inv.sel)
 			switch {
 			case !ok:
 				inv.missing = append(inv.missing, quoteIdent(o.Database))
@@ -134,7 +137,7 @@ func buildInventory(ctx context.Context, s *side, spec engine.Spec) (*inventory,
 		}
 		seen := make(map[string]bool)
 		for _, t := range listed[db] {
-			name, ok := lookupName(names, t, fold)
+			name, ok := lookupName(names, t, inv.sel)
 			if !ok {
 				inv.missing = append(inv.missing, quoteIdent(db)+"."+quoteIdent(t))
 				continue
@@ -154,18 +157,17 @@ func buildInventory(ctx context.Context, s *side, spec engine.Spec) (*inventory,
 }
 
 // lookupName finds want among names, exactly or, where the server folds
-// case, without regard to it; it returns the name as the server spells it.
-func lookupName(names []string, want string, fold bool) (string, bool) {
+// case, without regard to it (sel.Same); it returns the name as the
+// server spells it.
+func lookupName(names []string, want string, sel engine.Selection) (string, bool) {
 	for _, n := range names {
 		if n == want {
 			return n, true
 		}
 	}
-	if fold {
-		for _, n := range names {
-			if strings.EqualFold(n, want) {
-				return n, true
-			}
+	for _, n := range names {
+		if sel.Same(n, want) {
+			return n, true
 		}
 	}
 	return "", false
