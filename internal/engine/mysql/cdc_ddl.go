@@ -1,10 +1,15 @@
 package mysql
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"unicode"
+
+	gmysql "github.com/go-sql-driver/mysql"
+	"github.com/opendts/opendts/internal/engine"
 )
 
 // Statements that name several tables (DROP TABLE a, b; RENAME TABLE a TO
@@ -156,4 +161,146 @@ func parseIdent(s string) (string, string, bool) {
 		return "", s, false
 	}
 	return s[:end], s[end:], true
+}
+
+var tableDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE(?:\\s+OR\\s+REPLACE)?|ALTER|DROP|RENAME|TRUNCATE)\\s+(?:TEMPORARY\\s+)?(?:ONLINE\\s+|IGNORE\\s+)?TABLE\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?((?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+))?)")
+var truncateDDL = regexp.MustCompile("(?is)^\\s*TRUNCATE\\s+((?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+))?)")
+var indexDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE(?:\\s+OR\\s+REPLACE)?\\s+(?:UNIQUE\\s+|FULLTEXT\\s+|SPATIAL\\s+)?INDEX|DROP\\s+INDEX)\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?(?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+)\\s+ON\\s+((?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+))?)")
+var leadingComment = regexp.MustCompile(`^\s*/\*.*?\*/`)
+
+// ddlTarget names the table a table or index statement is about, after
+// any leading comments, or reports that it is about none.
+func ddlTarget(q string) (string, bool) {
+	for {
+		stripped := leadingComment.ReplaceAllString(q, "")
+		if stripped == q {
+			break
+		}
+		q = stripped
+	}
+	for _, re := range []*regexp.Regexp{tableDDL, truncateDDL, indexDDL} {
+		if m := re.FindStringSubmatch(q); m != nil {
+			return m[1], true
+		}
+	}
+	return "", false
+}
+
+var createTableDDL = regexp.MustCompile(`(?is)^\s*(?:/\*.*?\*/\s*)*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?TABLE\b`)
+
+var databaseDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE|DROP)\\s+(?:DATABASE|SCHEMA)\\b")
+
+func unquote(ident string) string {
+	ident = strings.TrimSpace(ident)
+	if strings.HasPrefix(ident, "`") && strings.HasSuffix(ident, "`") {
+		return strings.ReplaceAll(ident[1:len(ident)-1], "``", "`")
+	}
+	return ident
+}
+
+func splitQualified(name, defaultDB string) (string, string) {
+	if i := strings.Index(name, "`."); i >= 0 {
+		return unquote(name[:i+1]), unquote(name[i+2:])
+	}
+	if i := strings.Index(name, ".`"); i >= 0 && !strings.HasPrefix(name, "`") {
+		return unquote(name[:i]), unquote(name[i+1:])
+	}
+	if !strings.HasPrefix(name, "`") {
+		if db, t, ok := strings.Cut(name, "."); ok {
+			return unquote(db), unquote(t)
+		}
+	}
+	return defaultDB, unquote(name)
+}
+
+// ddl applies a statement on selected tables (CREATE, ALTER, DROP, RENAME,
+// TRUNCATE TABLE) or, in whole-instance jobs, databases, in binlog order;
+// others are left out and logged. A statement the target refuses fails
+// the job rather than let the schemas drift apart.
+func (inc *incremental) ddl(ctx context.Context, schema, q string, next position, inTxn bool) error {
+	m := inc.m
+	apply := false
+	// A table copied from a later snapshot than this statement holds the
+	// rows after it: a TRUNCATE or DROP TABLE from before would destroy
+	// them (its CREATE again finds the table there). Other DDL is applied:
+	// the table on the target was created before the first snapshot.
+	selected := m.selected
+	if bare := stripLeadingComments(q); truncateDDL.MatchString(bare) || dropTablesDDL.MatchString(bare) {
+		selected = func(db, name string) bool {
+			if since, ok := inc.since[tableID(db, name)]; ok && !since.less(next) {
+				return false
+			}
+			return m.selected(db, name)
+		}
+	}
+	// A DDL can change what the cached shapes say of other tables too (a
+	// new foreign key makes its parent table take the serial path).
+	inc.tables = map[string]*cdcTable{}
+	stmt, multi, err := multiTableDDL(q, schema, selected)
+	switch {
+	case multi:
+		if err != nil {
+			return &applyError{fmt.Errorf("DDL at %s:%d: %w", next.File, next.Pos, err)}
+		}
+		if apply = stmt != ""; apply && stmt != q {
+			m.e.cfg.Logger.Info("DDL cut down to the selected tables", "job_id", m.spec.JobID, "statement", stmt)
+		}
+		q = stmt
+	case databaseDDL.MatchString(q):
+		apply = m.spec.MigrateObject == engine.MigrateObjectWholeInstance
+	default:
+		if target, ok := ddlTarget(q); ok {
+			db, name := splitQualified(target, schema)
+			apply = selected(db, name)
+		}
+	}
+	if apply {
+		conn, err := m.dst.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if schema != "" {
+			// The session's database may be one the job does not copy
+			// (1049) when the statement names its table in full.
+			if _, err := conn.ExecContext(ctx, "USE "+quoteIdent(schema)); err != nil && !isExists(err) && !isUnknownDatabase(err) {
+				return &applyError{fmt.Errorf("apply DDL at %s:%d: %w", next.File, next.Pos, err)}
+			}
+		}
+		if _, err := conn.ExecContext(ctx, q); err != nil && !isExists(err) && !(inc.replaying && ddlAlreadyDone(err)) {
+			return &applyError{fmt.Errorf("the target refused DDL at %s:%d (%.200s): %w", next.File, next.Pos, q, err)}
+		}
+		m.e.cfg.Logger.Info("DDL applied", "job_id", m.spec.JobID, "file", next.File, "pos", next.Pos)
+		inc.replaying = false
+		if inTxn {
+			return nil
+		}
+		if _, err := m.dst.ExecContext(ctx, savePositionSQL, m.spec.JobID, next.File, next.Pos); err != nil {
+			return err
+		}
+		inc.saved(next)
+	}
+	if !inTxn {
+		inc.advance(next)
+	}
+	return nil
+}
+
+func isUnknownDatabase(err error) bool {
+	var myErr *gmysql.MySQLError
+	return errors.As(err, &myErr) && myErr.Number == 1049
+}
+
+// ddlAlreadyDone recognises a DDL replayed after a crash that came between
+// applying it and saving the position after it.
+func ddlAlreadyDone(err error) bool {
+	var myErr *gmysql.MySQLError
+	if !errors.As(err, &myErr) {
+		return false
+	}
+	switch myErr.Number {
+	case 1060, 1061, 1091, 1051, 1146: // duplicate column/key, can't drop, unknown table
+		return true
+	}
+	return false
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"syscall"
 	"time"
 
@@ -202,3 +203,37 @@ func describeConnErr(s *side, err error) (message, advice string) {
 type driverLogger struct{ l *slog.Logger }
 
 func (d driverLogger) Print(v ...any) { d.l.Debug("mysql driver: " + fmt.Sprint(v...)) }
+
+// checkedVars are the global variables the items read. SHOW VARIABLES
+// leaves out those a server does not have (binlog_row_image before MySQL
+// 5.6, binlog_expire_logs_seconds before 8.0 / MariaDB 10.6) instead of
+// failing, so one query serves every version.
+var checkedVars = []string{
+	"log_bin", "binlog_format", "binlog_row_image", "server_id",
+	"expire_logs_days", "binlog_expire_logs_seconds", "lower_case_table_names",
+	"binlog_transaction_compression", "binlog_row_value_options",
+}
+
+// globalVars reads checkedVars once per side; names are lower case.
+func (s *side) globalVars(ctx context.Context) (map[string]string, error) {
+	return s.vars.get(func() (map[string]string, error) {
+		q := "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('" + strings.Join(checkedVars, "','") + "')"
+		rows, err := s.db.QueryContext(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("read the %s's variables: %w", s.name, err)
+		}
+		defer rows.Close()
+		vars := make(map[string]string)
+		for rows.Next() {
+			var name, value string
+			if err := rows.Scan(&name, &value); err != nil {
+				return nil, fmt.Errorf("read the %s's variables: %w", s.name, err)
+			}
+			vars[strings.ToLower(name)] = value
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read the %s's variables: %w", s.name, err)
+		}
+		return vars, nil
+	})
+}

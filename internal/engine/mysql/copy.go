@@ -34,8 +34,6 @@ type copier struct {
 	chunksDone atomic.Int64
 }
 
-func tableID(db, name string) string { return db + "\x00" + name }
-
 // run copies every chunk not in done.
 func (c *copier) run(ctx context.Context, chunks []chunk, done map[int][2]int64) error {
 	todo := make(chan chunk)

@@ -1,6 +1,16 @@
-// Package mysql is the engine of the MySQL family (MySQL, MariaDB, Percona):
-// for now its pre-migration check, which connects to the real source and
-// target and turns what it finds into check items a DBA can act on.
+// Package mysql is the engine of the MySQL family (MySQL, MariaDB, Percona).
+// It supplies what is the family's own; the driver (internal/engine/driver)
+// runs it.
+//
+//   - The pre-migration check (this file and the item files): it connects
+//     to the real source and target and turns what it finds into check
+//     items a DBA can act on.
+//   - The units of a migration (migrate.go, engine.Migration): structure
+//     from SHOW CREATE (schema.go), a consistent snapshot (snapshot.go) and
+//     a chunked parallel copy (copy.go, loaddata.go) with per-chunk marks
+//     on the target (checkpoint.go), secondary indexes after the rows
+//     (indexes.go), the binlog change stream (cdc*.go) and the checksum
+//     comparison (verify.go).
 //
 // Each check item is a small type with a Name and a Check method, one file
 // per family of items (connect.go, version.go, privileges.go, binlog.go,

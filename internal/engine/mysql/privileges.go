@@ -301,9 +301,6 @@ func readOnlyPrivileges(v serverVersion) (set string, bypass []string) {
 	return "SUPER", []string{"SUPER"}
 }
 
-// quoteIdent back-quotes a name for messages and advice SQL.
-func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
-
 // joinLimited joins at most limit items and says how many it left out, so
 // that a job selecting thousands of tables still gets a readable message.
 func joinLimited(items []string, sep string, limit int) string {
