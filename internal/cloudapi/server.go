@@ -452,8 +452,12 @@ func (s *Server) parseV1(r *http.Request, requestID string) (*Request, error) {
 	if !verified {
 		return req, Errorf(CodeSignatureFailure, "The provided credentials could not be validated. Please check your signature is correct.")
 	}
-	if !s.nonces.fresh(req.SecretID+"\x00"+flat["Nonce"]+"\x00"+flat["Timestamp"], s.cfg.Now()) {
-		return req, Errorf(CodeSignatureFailure, "This Nonce was already used with this Timestamp: a request is signed once and sent once.")
+	// A replay is the same signed request again, so the signature is part
+	// of the key: the Node.js SDK draws its Nonce from 0..65535, and two
+	// different requests it sends within one second share a Nonce often
+	// enough to fail a busy script if only (Nonce, Timestamp) counted.
+	if !s.nonces.fresh(req.SecretID+"\x00"+flat["Nonce"]+"\x00"+flat["Timestamp"]+"\x00"+flat["Signature"], s.cfg.Now()) {
+		return req, Errorf(CodeSignatureFailure, "This request (Nonce and Timestamp) was already received: a request is signed once and sent once.")
 	}
 	tree, err := unflatten(values, func(k string) bool { return commonParams[k] })
 	if err != nil {
