@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,7 +65,7 @@ func childEnv(vars ...string) []string {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch strings.ToLower(name) {
-		case "http_proxy", "https_proxy", "all_proxy":
+		case "http_proxy", "https_proxy", "all_proxy", "node_extra_ca_certs":
 			continue
 		}
 		if strings.HasPrefix(name, "OPENDTS_") {
@@ -75,15 +77,37 @@ func childEnv(vars ...string) []string {
 }
 
 // The official Node.js SDK drives every migration action against a real
-// server in each of its signing modes, and gets the common errors' codes.
+// server in each of its signing modes, over HTTP and HTTPS, and gets the
+// common errors' codes.
 func TestNodeSDK(t *testing.T) {
 	dir := nodeTestsDir(t)
-	e := newEnv(t)
+	t.Run("http", func(t *testing.T) {
+		e := newEnv(t)
+		runNodeSDK(t, e, dir, "http://", e.host)
+	})
+	t.Run("https", func(t *testing.T) {
+		e := newEnv(t)
+		srv := httptest.NewUnstartedServer(e.handler)
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		ca := filepath.Join(t.TempDir(), "ca.pem")
+		if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		runNodeSDK(t, e, dir, "https://", strings.TrimPrefix(srv.URL, "https://"), "NODE_EXTRA_CA_CERTS="+ca)
+	})
+}
+
+// runNodeSDK runs tests/node/dts_sdk.js against endpoint (served by e) and
+// checks what it reports and what it left on the server.
+func runNodeSDK(t *testing.T, e *env, dir, protocol, endpoint string, extraEnv ...string) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "dts_sdk.js")
 	cmd.Dir = dir
-	cmd.Env = childEnv("OPENDTS_ENDPOINT="+e.host, "OPENDTS_SECRET_ID="+testID, "OPENDTS_SECRET_KEY="+testKey, "OPENDTS_REGION="+testRegion)
+	cmd.Env = childEnv(append([]string{"OPENDTS_ENDPOINT=" + endpoint, "OPENDTS_PROTOCOL=" + protocol,
+		"OPENDTS_SECRET_ID=" + testID, "OPENDTS_SECRET_KEY=" + testKey, "OPENDTS_REGION=" + testRegion}, extraEnv...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

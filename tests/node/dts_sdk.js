@@ -6,6 +6,8 @@
 //
 // Run by internal/dtsapi's TestNodeSDK against a server it starts; by hand:
 //   OPENDTS_ENDPOINT=127.0.0.1:9988 OPENDTS_SECRET_ID=... OPENDTS_SECRET_KEY=... node dts_sdk.js
+// (the migrations it starts need a server whose engine passes the checks
+// and runs without databases: the test's).
 //
 // It prints one JSON line per check ({"mode", "check", "ok", "error"}) and
 // one per job it leaves behind ({"mode", "job", "want"}: the status the job
@@ -32,6 +34,9 @@ const endpoint = env("OPENDTS_ENDPOINT");
 const secretId = env("OPENDTS_SECRET_ID");
 const secretKey = env("OPENDTS_SECRET_KEY");
 const region = env("OPENDTS_REGION", "ap-guangzhou");
+// "https://" for a server with -tls-cert (NODE_EXTRA_CA_CERTS names a CA
+// that Node does not know).
+const protocol = env("OPENDTS_PROTOCOL", "http://");
 
 // Every signing mode and method the SDK has; TC3-HMAC-SHA256 is its default.
 const modes = [
@@ -44,7 +49,7 @@ const modes = [
 ];
 
 function client(mode, id = secretId, key = secretKey) {
-  const profile = { httpProfile: { endpoint, protocol: "http://", reqMethod: mode.method, reqTimeout: 30 } };
+  const profile = { httpProfile: { endpoint, protocol, reqMethod: mode.method, reqTimeout: 30 } };
   if (mode.sign) profile.signMethod = mode.sign;
   return new DtsClient({ credential: { secretId: id, secretKey: key }, region, profile });
 }
