@@ -191,14 +191,17 @@ func canonicalHeaders(r *http.Request, names []string, host string, lowerValues 
 // serviceMatches accepts the product's name or what SDKs derive from a
 // self-hosted endpoint: everything before the first "." of one of the
 // signed host values, with or without a port ("127" for 127.0.0.1:9988,
-// "localhost:9988" or "localhost" for localhost:9988).
+// "localhost:9988" or "localhost" for localhost:9988). Case is ignored:
+// the Node.js SDK names the service after the endpoint as the user typed
+// it and sends the host lower-cased. (The service only selects the signing
+// key, which the signature is checked with, so this loosens nothing.)
 func serviceMatches(service, product string, hosts []string) bool {
 	if service == product {
 		return true
 	}
 	for _, h := range hosts {
 		for _, v := range []string{h, hostWithoutPort(h)} {
-			if label, _, _ := strings.Cut(v, "."); service == label {
+			if label, _, _ := strings.Cut(v, "."); strings.EqualFold(service, label) {
 				return true
 			}
 		}

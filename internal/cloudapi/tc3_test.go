@@ -37,6 +37,10 @@ var (
 	// endpoint "localhost:9988", POST: service "localhost:9988".
 	nodeLocalhost = capturedRequest{"POST", "localhost:9988", "/", "application/json", "1796043216",
 		"TC3-HMAC-SHA256 Credential=AKIDnode/2026-11-30/localhost:9988/tc3_request, SignedHeaders=content-type;host, Signature=8d4fb21ed46143a25866a4ab6a82d0296ba5e75643a5d2c4a1eacc74789ab8c4", nodeBody}
+	// endpoint "LocalHost:9988", POST: service "LocalHost:9988", host sent
+	// and signed lower-cased.
+	nodeMixedCase = capturedRequest{"POST", "localhost:9988", "/", "application/json", "1796043879",
+		"TC3-HMAC-SHA256 Credential=AKIDnode/2026-11-30/LocalHost:9988/tc3_request, SignedHeaders=content-type;host, Signature=75c46ad7ccffda42a02bfa1331773a8c65c76cecff05aaab1f385952bc02c2ed", nodeBody}
 	// endpoint "127.0.0.1:9988/dts", GET: signs the path "/dts/".
 	nodePathGET = capturedRequest{"GET", "127.0.0.1:9988", "/dts/?" + nodeQuery, "application/x-www-form-urlencoded", "1796043216",
 		"TC3-HMAC-SHA256 Credential=AKIDnode/2026-11-30/127/tc3_request, SignedHeaders=content-type;host, Signature=8c25d17bbb2e69d8ef2c4d4209464d2b07a26c299b50091999f5054bd8b32941", ""}
@@ -130,6 +134,7 @@ func TestTC3CapturedClients(t *testing.T) {
 		{"Node.js SDK POST", nodePOST},
 		{"Node.js SDK GET", nodeGET},
 		{"Node.js SDK at localhost", nodeLocalhost},
+		{"Node.js SDK at LocalHost", nodeMixedCase},
 		{"Node.js SDK GET with an endpoint path", nodePathGET},
 		{"Node.js SDK with an endpoint path at localhost", nodeLocalhostPath},
 		{"Node.js SDK GET over IPv6", nodeIPv6},
