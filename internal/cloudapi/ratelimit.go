@@ -34,8 +34,9 @@ func (l *limiterSet) allow(secretID string, now time.Time) bool {
 	return b.AllowN(now, 1)
 }
 
-// nonceCache remembers the v1 requests (SecretId, Nonce, Timestamp) seen
-// within the timestamp window, so a captured request cannot be replayed.
+// nonceCache remembers the v1 requests (SecretId, Nonce, Timestamp,
+// Signature) seen within the timestamp window, so a captured request cannot
+// be replayed.
 // TC3 has no nonce, and the SDKs sign identical requests made within one
 // second identically, so TC3 is not checked.
 type nonceCache struct {

@@ -329,7 +329,7 @@ func (s *Server) parseTC3(r *http.Request, auth, requestID string) (*Request, er
 	if date := time.Unix(ts, 0).UTC().Format("2006-01-02"); date != cred.date {
 		return req, Errorf(CodeSignatureFailure, "The credential scope date %s is not the UTC date of X-TC-Timestamp (%s).", cred.date, date)
 	}
-	if !serviceMatches(cred.service, s.cfg.Service, r.Host) {
+	if !serviceMatches(cred.service, s.cfg.Service, signedHosts(r)) {
 		return req, Errorf(CodeSignatureFailure, "The credential scope names service %q; sign for %q or for the first label of the endpoint's host name.", cred.service, s.cfg.Service)
 	}
 	if !slices.Contains(cred.signedHeaders, "content-type") || !slices.Contains(cred.signedHeaders, "host") {
@@ -339,24 +339,7 @@ func (s *Server) parseTC3(r *http.Request, auth, requestID string) (*Request, er
 		// An unsigned body could be changed by anyone who saw the request.
 		return req, Errorf(CodeSignatureFailure, "UNSIGNED-PAYLOAD is not accepted: sign the request body.")
 	}
-	payloadHash := SHA256Hex(body)
-	query := ""
-	if r.Method == http.MethodGet {
-		query = r.URL.RawQuery
-	}
-	signedHeaders := strings.Join(cred.signedHeaders, ";")
-	verified := false
-	// The document lower-cases header values, the SDKs send them as they
-	// are; both sign the same request, so either form is accepted.
-	for _, lower := range []bool{false, true} {
-		canonical := TC3CanonicalRequest(r.Method, query, canonicalHeaders(r, cred.signedHeaders, lower), signedHeaders, payloadHash)
-		want := TC3Sign(key, cred.date, cred.service, TC3StringToSign(timestamp, cred.date, cred.service, canonical))
-		if hmac.Equal([]byte(want), []byte(cred.signature)) {
-			verified = true
-			break
-		}
-	}
-	if !verified {
+	if !verifyTC3(r, cred, key, timestamp, SHA256Hex(body)) {
 		return req, Errorf(CodeSignatureFailure, "The provided credentials could not be validated. Please check your signature is correct.")
 	}
 
@@ -469,8 +452,12 @@ func (s *Server) parseV1(r *http.Request, requestID string) (*Request, error) {
 	if !verified {
 		return req, Errorf(CodeSignatureFailure, "The provided credentials could not be validated. Please check your signature is correct.")
 	}
-	if !s.nonces.fresh(req.SecretID+"\x00"+flat["Nonce"]+"\x00"+flat["Timestamp"], s.cfg.Now()) {
-		return req, Errorf(CodeSignatureFailure, "This Nonce was already used with this Timestamp: a request is signed once and sent once.")
+	// A replay is the same signed request again, so the signature is part
+	// of the key: the Node.js SDK draws its Nonce from 0..65535, and two
+	// different requests it sends within one second share a Nonce often
+	// enough to fail a busy script if only (Nonce, Timestamp) counted.
+	if !s.nonces.fresh(req.SecretID+"\x00"+flat["Nonce"]+"\x00"+flat["Timestamp"]+"\x00"+flat["Signature"], s.cfg.Now()) {
+		return req, Errorf(CodeSignatureFailure, "This request (Nonce and Timestamp) was already received: a request is signed once and sent once.")
 	}
 	tree, err := unflatten(values, func(k string) bool { return commonParams[k] })
 	if err != nil {
@@ -518,102 +505,4 @@ func (s *Server) route(req *Request) error {
 		return Errorf(CodeInvalidParamValue, "Language must be zh-CN or en-US, not %q.", req.Language)
 	}
 	return nil
-}
-
-type tc3Credential struct {
-	secretID, date, service string
-	signedHeaders           []string
-	signature               string
-}
-
-// parseTC3Authorization reads
-// "TC3-HMAC-SHA256 Credential=ID/DATE/SERVICE/tc3_request, SignedHeaders=a;b, Signature=HEX".
-func parseTC3Authorization(h string) (tc3Credential, error) {
-	bad := func(why string) (tc3Credential, error) {
-		return tc3Credential{}, Errorf(CodeInvalidAuthorization, "The Authorization header is malformed: %s.", why)
-	}
-	alg, rest, ok := strings.Cut(strings.TrimSpace(h), " ")
-	if !ok || alg != TC3Algorithm {
-		return bad("it must start with " + TC3Algorithm)
-	}
-	var c tc3Credential
-	var scope string
-	for _, part := range strings.Split(rest, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			return bad("expected Credential=, SignedHeaders= and Signature=")
-		}
-		switch k {
-		case "Credential":
-			scope = v
-		case "SignedHeaders":
-			if v != "" {
-				c.signedHeaders = strings.Split(v, ";")
-			}
-		case "Signature":
-			c.signature = v
-		default:
-			return bad("unknown field " + strconv.Quote(k))
-		}
-	}
-	fields := strings.Split(scope, "/")
-	if len(fields) != 4 || fields[3] != "tc3_request" || fields[0] == "" || fields[2] == "" {
-		return bad("Credential must be SecretId/YYYY-MM-DD/service/tc3_request")
-	}
-	if _, err := time.Parse("2006-01-02", fields[1]); err != nil {
-		return bad("the Credential date must be YYYY-MM-DD")
-	}
-	if len(c.signedHeaders) == 0 || c.signature == "" {
-		return bad("SignedHeaders and Signature are required")
-	}
-	if !slices.IsSorted(c.signedHeaders) {
-		return bad("SignedHeaders must be sorted")
-	}
-	for _, name := range c.signedHeaders {
-		if name == "" || name != strings.ToLower(name) {
-			return bad("SignedHeaders must be lower-case names")
-		}
-	}
-	c.secretID, c.date, c.service = fields[0], fields[1], fields[2]
-	return c, nil
-}
-
-func canonicalHeaders(r *http.Request, names []string, lowerValues bool) string {
-	var b strings.Builder
-	for _, name := range names {
-		var v string
-		if name == "host" {
-			v = r.Host
-		} else {
-			v = strings.Join(r.Header.Values(name), ",")
-		}
-		v = strings.TrimSpace(v)
-		if lowerValues {
-			v = strings.ToLower(v)
-		}
-		b.WriteString(name)
-		b.WriteByte(':')
-		b.WriteString(v)
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-// serviceMatches accepts the product's name or what SDKs derive from a
-// self-hosted endpoint: the first dot-separated label of host (with or
-// without its port), "127" for 127.0.0.1:9988.
-func serviceMatches(service, product, host string) bool {
-	if service == product {
-		return true
-	}
-	label, _, _ := strings.Cut(host, ".")
-	if service == label {
-		return true
-	}
-	hostOnly := host
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
-		hostOnly = host[:i]
-	}
-	label, _, _ = strings.Cut(hostOnly, ".")
-	return service == label
 }

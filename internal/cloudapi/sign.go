@@ -33,11 +33,18 @@ func hmacSHA256(key []byte, msg string) []byte {
 	return m.Sum(nil)
 }
 
-// TC3CanonicalRequest joins the parts of a TC3 canonical request. headers
-// are the signed headers' name:value lines already sorted and lower-cased,
-// each ending in "\n".
+// TC3CanonicalRequest joins the parts of a TC3 canonical request with the
+// canonical URI "/", as the documentation and the Go SDK sign. headers are
+// the signed headers' name:value lines already sorted and lower-cased, each
+// ending in "\n".
 func TC3CanonicalRequest(method, canonicalQuery, canonicalHeaders, signedHeaders, payloadHash string) string {
-	return method + "\n/\n" + canonicalQuery + "\n" + canonicalHeaders + "\n" + signedHeaders + "\n" + payloadHash
+	return TC3CanonicalRequestURI(method, "/", canonicalQuery, canonicalHeaders, signedHeaders, payloadHash)
+}
+
+// TC3CanonicalRequestURI is TC3CanonicalRequest with another canonical URI
+// (the Node.js SDK signs the URL's path).
+func TC3CanonicalRequestURI(method, uri, canonicalQuery, canonicalHeaders, signedHeaders, payloadHash string) string {
+	return method + "\n" + uri + "\n" + canonicalQuery + "\n" + canonicalHeaders + "\n" + signedHeaders + "\n" + payloadHash
 }
 
 // TC3StringToSign builds the string a TC3 signature covers.

@@ -362,7 +362,8 @@ func TestGeneratedCredentials(t *testing.T) {
 }
 
 // A v1 request sent twice (same Nonce and Timestamp) is refused the second
-// time; an unsigned TC3 body is refused.
+// time, another request with the same Nonce and Timestamp is not; an
+// unsigned TC3 body is refused.
 func TestReplayAndUnsignedPayload(t *testing.T) {
 	e := newEnv(t)
 	params := map[string]string{"Action": "DescribeRegionConf", "Version": "2018-03-30", "Region": testRegion,
@@ -379,6 +380,18 @@ func TestReplayAndUnsignedPayload(t *testing.T) {
 	again, _ := http.NewRequest("GET", e.srv.URL+"/?"+q.Encode(), nil)
 	if resp := e.do(again); errCode(resp) != "AuthFailure.SignatureFailure" || !strings.Contains(errMessage(resp), "Nonce") {
 		t.Errorf("replay: %s %s", errCode(resp), errMessage(resp))
+	}
+	// Another request that happens to draw the same Nonce in the same
+	// second is not a replay (the Node.js SDK draws from 0..65535).
+	params["Action"] = "DescribeMigrateJobs"
+	params["Signature"] = cloudapi.V1Sign(testKey, "", cloudapi.V1StringToSign("GET", e.host, "/", params, false))
+	q = url.Values{}
+	for k, v := range params {
+		q.Set(k, v)
+	}
+	other, _ := http.NewRequest("GET", e.srv.URL+"/?"+q.Encode(), nil)
+	if resp := e.do(other); errCode(resp) != "" {
+		t.Errorf("another request with the same Nonce: %s %s", errCode(resp), errMessage(resp))
 	}
 	resp := e.rawTC3("DescribeRegionConf", "{}", func(r *http.Request) { r.Header.Set("X-TC-Content-SHA256", "UNSIGNED-PAYLOAD") })
 	if errCode(resp) != "AuthFailure.SignatureFailure" || !strings.Contains(errMessage(resp), "UNSIGNED-PAYLOAD") {
