@@ -11,7 +11,8 @@
 #
 # It starts three MariaDB servers with scripts/testdb.sh on free loopback
 # ports: the source, target A (opendts) and target B (a replica of the
-# source, one applier thread). With the table still empty it brings an
+# source, one applier thread, log_slave_updates on: both targets binlog
+# what they apply). With the table still empty it brings an
 # opendts job to status 8 and starts the replica, then on the source:
 #   1. fills the table in one INSERT ... SELECT transaction of ROWS rows,
 #   2. updates every row in one UPDATE transaction,
@@ -97,7 +98,9 @@ start_db source "$src_port" 501
 dst_a_port=$(free_port $((src_port + 1)))
 start_db target-opendts "$dst_a_port" 502
 dst_b_port=$(free_port $((dst_a_port + 1)))
-start_db target-replica "$dst_b_port" 503
+# The replica writes what it applies to its own binlog, as opendts's
+# target does: the two targets do the same work.
+start_db target-replica "$dst_b_port" 503 --log-slave-updates
 note "source :$src_port, target A (opendts) :$dst_a_port, target B (replica) :$dst_b_port"
 for p in "$src_port" "$dst_a_port" "$dst_b_port"; do
 	# Room for the big transaction's binlog cache and row images.
@@ -175,7 +178,7 @@ big() {
 }
 
 big "one INSERT ... SELECT of $ROWS rows" 1 \
-	"INSERT INTO sbtest.big SELECT seq, seq % 1000, REPEAT(CHAR(97 + seq % 26), 120), REPEAT('x', 100) FROM seq_1_to_$ROWS"
+	"INSERT INTO sbtest.big SELECT seq, seq % 1000, REPEAT(CHAR(97 + seq % 26), 120), REPEAT('x', 100) FROM sbtest.seq_1_to_$ROWS"
 big "one UPDATE of every row" 2 \
 	"UPDATE sbtest.big SET k = k + 1, c = REPEAT(CHAR(98 + id % 24), 120)"
 

@@ -22,9 +22,9 @@ free_port() {
 	die "no free port near $1"
 }
 
-start_db() { # start_db NAME PORT SERVER_ID
+start_db() { # start_db NAME PORT SERVER_ID [MARIADBD_ARG...]
 	started+=("$work/$1")
-	scripts/testdb.sh start "$work/$1" "$2" "$3" >"$work/$1.start.log" 2>&1 || {
+	scripts/testdb.sh start "$work/$1" "$2" "$3" "${@:4}" >"$work/$1.start.log" 2>&1 || {
 		cat "$work/$1.start.log" >&2
 		die "could not start the $1 MariaDB on port $2"
 	}

@@ -83,8 +83,14 @@ func (inc *incremental) stream(ctx context.Context, ctl *engine.StreamControl) e
 		TimestampStringLocation: time.UTC,
 		HeartbeatPeriod:         time.Second,
 		ReadTimeout:             10 * time.Second,
-		MaxReconnectAttempts:    1,
-		DisableRetrySync:        true,
+		// go-mysql reads ahead into a channel of this many decoded
+		// events (10,240 by default): while the target is the slower
+		// side, as in a large transaction, that buffer is what memory
+		// holds, hundreds of MiB of row events. A thousand events still
+		// keeps the reader ahead of the applier.
+		EventCacheCount:      eventReadAhead,
+		MaxReconnectAttempts: 1,
+		DisableRetrySync:     true,
 		// go-mysql logs its whole config, password included, at Info:
 		// it only gets to say warnings and errors.
 		Logger: slog.New(minLevel{m.e.cfg.Logger.Handler(), slog.LevelWarn}).With("part", "binlog"),
@@ -267,6 +273,9 @@ func (inc *incremental) stream(ctx context.Context, ctl *engine.StreamControl) e
 func toGoMySQLPos(p position) gomysqlmysql.Position {
 	return gomysqlmysql.Position{Name: p.File, Pos: uint32(p.Pos)}
 }
+
+// eventReadAhead bounds the binlog events decoded ahead of the applier.
+const eventReadAhead = 1024
 
 // serverIDFor gives each job its own replica server_id, away from the small
 // numbers DBAs give their servers.
