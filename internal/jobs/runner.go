@@ -355,7 +355,11 @@ func (s *Service) runMigration(ctx context.Context, id string, r *run, resume bo
 		_, err = s.transition(bg, id, EventSucceeded, func(j *Job) {
 			j.EndTime = s.now()
 			j.Detail.Progress, j.Detail.CurrentStepProgress = 100, 100
-			markRunningStep(j, StepSucceeded)
+			// Every step of a job that succeeded did too, also those a
+			// resumed run skipped because they were done before.
+			for i := range j.Detail.Steps {
+				j.Detail.Steps[i].Status = StepSucceeded
+			}
 		})
 	}
 	if err != nil && !errors.Is(err, ErrNotFound) {

@@ -27,13 +27,16 @@ var (
 )
 
 // Progress bands: the overall percentage each part of a job moves through.
-// Structure 0-5, copy 5-95, objects 95-97, verify 97-99; a full +
-// incremental job stays at 97 while it replicates.
+// Structure 0-5, copy 5-95 (by rows), objects 95-97, verify 97-99. A full
+// + incremental job is at 97 while its change stream catches up and at 99
+// (the sinker step at 100) once it is ready to complete; Complete's
+// verification runs 97-99 again, and success is 100.
 const (
 	bandStructureEnd = 5
 	bandCopyEnd      = 95
 	bandObjects      = 97
 	bandVerifyWidth  = 2
+	bandReady        = 99
 )
 
 // Steps returns the steps a job of spec runs, in order.

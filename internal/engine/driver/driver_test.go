@@ -292,6 +292,13 @@ func TestIncrementalCompletes(t *testing.T) {
 	if !strings.Contains(got, "objects active=false") {
 		t.Errorf("triggers must wait for the end: %s", got)
 	}
+	ready := false
+	for _, p := range r.progress {
+		ready = ready || p == [2]int{99, 100}
+	}
+	if !ready {
+		t.Errorf("ready to complete did not show 99 %% with the sinker at 100 %%: %v", r.progress)
+	}
 }
 
 // A lag that is not known, or above a second, never makes the job ready.

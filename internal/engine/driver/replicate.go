@@ -20,6 +20,9 @@ func (r *run) replicate(ctx context.Context) error {
 		r.report.Lag(l.Seconds, l.Bytes)
 		if !caughtUp && l.ReadyToComplete() {
 			caughtUp = true
+			// Everything the source had is applied: the sinker step is
+			// done as far as it can be, and only Complete is left.
+			r.report.Progress(bandReady, 100)
 			r.report.CaughtUp()
 		}
 	}
