@@ -3,9 +3,10 @@
 # opendts's peak memory, and how long it takes to apply next to a MariaDB
 # replica applying the same transaction, in one run on the same machine.
 #
-#   bench/bigtxn.sh [--rows N] [--keep]
+#   bench/bigtxn.sh [--rows N] [--blobs N] [--blob-mb M] [--keep]
 #
-# Environment (flags win): ROWS (5000000 rows of about 250 bytes), KEEP
+# Environment (flags win): ROWS (5000000 rows of about 250 bytes), BLOBS
+# (8 rows of BLOB_MB, copied by the job's full phase), BLOB_MB (48), KEEP
 # (1 = --keep), OPENDTS_BIN (use this binary instead of building
 # bin/opendts).
 #
@@ -13,9 +14,12 @@
 # ports: the source, target A (opendts) and target B (a replica of the
 # source, one applier thread, log_slave_updates on: both targets binlog
 # what they apply). With the table still empty it brings an
-# opendts job to status 8 and starts the replica, then on the source:
+# opendts job to status 8 (its full phase copies BLOBS rows of BLOB_MB MB
+# LONGBLOBs: the peak RSS then is the copy's with large values) and starts
+# the replica, then on the source:
 #   1. fills the table in one INSERT ... SELECT transaction of ROWS rows,
 #   2. updates every row in one UPDATE transaction,
+#   3. inserts a row of BLOB_MB MB and updates the value of another,
 # and after each writes a marker row in a transaction of its own. A target
 # has applied the big transaction when the marker arrives; the time from
 # the source's commit to that is the apply time. It prints both targets'
@@ -34,6 +38,8 @@ note() { printf '   %s\n' "$*"; }
 . "$(dirname "$0")/lib.sh"
 
 ROWS=${ROWS:-5000000}
+BLOBS=${BLOBS:-8}
+BLOB_MB=${BLOB_MB:-48}
 KEEP=${KEEP:-0}
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -44,6 +50,14 @@ while [ $# -gt 0 ]; do
 	--rows=*)
 		ROWS=${1#*=}
 		shift
+		;;
+	--blobs)
+		BLOBS=${2:?--blobs needs a value}
+		shift 2
+		;;
+	--blob-mb)
+		BLOB_MB=${2:?--blob-mb needs a value}
+		shift 2
 		;;
 	--keep)
 		KEEP=1
@@ -104,18 +118,26 @@ start_db target-replica "$dst_b_port" 503 --log-slave-updates
 note "source :$src_port, target A (opendts) :$dst_a_port, target B (replica) :$dst_b_port"
 for p in "$src_port" "$dst_a_port" "$dst_b_port"; do
 	# Room for the big transaction's binlog cache and row images.
-	sql "$p" -e "SET GLOBAL max_binlog_cache_size = 64*1024*1024*1024; SET GLOBAL innodb_lock_wait_timeout = 3600" ||
+	sql "$p" -e "SET GLOBAL max_binlog_cache_size = 64*1024*1024*1024; SET GLOBAL innodb_lock_wait_timeout = 3600;
+		SET GLOBAL max_allowed_packet = 1024*1024*1024" ||
 		die "could not set the servers up"
 done
 sql "$src_port" -e "CREATE DATABASE sbtest;
 	CREATE TABLE sbtest.big (id INT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(100) NOT NULL);
-	CREATE TABLE sbtest.marker (id INT PRIMARY KEY, at DOUBLE NOT NULL)"
+	CREATE TABLE sbtest.marker (id INT PRIMARY KEY, at DOUBLE NOT NULL);
+	CREATE TABLE sbtest.blobs (id INT PRIMARY KEY, b LONGBLOB)"
+# The replica starts from here: it applies the large rows from the binlog.
+read -r b_file b_pos < <(sql "$src_port" -e 'SHOW MASTER STATUS' | awk '{ print $1, $2 }')
+for i in $(seq 1 "$BLOBS"); do
+	sql "$src_port" -e "INSERT INTO sbtest.blobs VALUES ($i, REPEAT(CHAR(48 + $i, 0, 92, 9, 10), $BLOB_MB * 1024 * 1024 / 5))"
+done
+note "$BLOBS rows of $BLOB_MB MB in sbtest.blobs (bytes that LOAD DATA escapes among them)"
 
 say "target B: a MariaDB replica of the empty source"
-read -r b_file b_pos < <(sql "$src_port" -e 'SHOW MASTER STATUS' | awk '{ print $1, $2 }')
 sql "$dst_b_port" -e "CREATE DATABASE sbtest;
 	CREATE TABLE sbtest.big (id INT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(100) NOT NULL);
 	CREATE TABLE sbtest.marker (id INT PRIMARY KEY, at DOUBLE NOT NULL);
+	CREATE TABLE sbtest.blobs (id INT PRIMARY KEY, b LONGBLOB);
 	CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$src_port, MASTER_USER='root',
 		MASTER_PASSWORD='', MASTER_LOG_FILE='$b_file', MASTER_LOG_POS=$b_pos, MASTER_USE_GTID=no;
 	START SLAVE" || die "could not start the replica"
@@ -134,6 +156,7 @@ for _ in $(seq 600); do
 done
 [ "$status" = 8 ] || die "the job did not reach status 8"
 note "job $job at status 8; opendts pid $server_pid"
+note "opendts peak RSS through the full phase (VmHWM), with $BLOBS rows of $BLOB_MB MB: $(($(awk '/^VmHWM/ { print $2 }' "/proc/$server_pid/status") / 1024)) MiB"
 
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$server_pid/status"; }
 hwm_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$server_pid/status"; }
@@ -182,6 +205,9 @@ big "one INSERT ... SELECT of $ROWS rows" 1 \
 big "one UPDATE of every row" 2 \
 	"UPDATE sbtest.big SET k = k + 1, c = REPEAT(CHAR(98 + id % 24), 120)"
 
+big "one row of $BLOB_MB MB inserted, another's value updated" 3 \
+	"BEGIN; INSERT INTO sbtest.blobs VALUES (1000, REPEAT('z', $BLOB_MB * 1024 * 1024)); UPDATE sbtest.blobs SET b = REPEAT('y', $BLOB_MB * 1024 * 1024) WHERE id = 1; COMMIT"
+
 say "complete and compare"
 dts CompleteMigrateJob --JobId "$job" >/dev/null
 for _ in $(seq 600); do
@@ -192,7 +218,7 @@ done
 note "job status $status; opendts peak RSS (VmHWM) $(($(hwm_kib) / 1024)) MiB"
 sums=()
 for p in "$src_port" "$dst_a_port" "$dst_b_port"; do
-	sums+=("$(sql "$p" -e 'CHECKSUM TABLE sbtest.big, sbtest.marker EXTENDED' | awk '{ printf "%s ", $2 }')")
+	sums+=("$(sql "$p" -e 'CHECKSUM TABLE sbtest.big, sbtest.marker, sbtest.blobs EXTENDED' | awk '{ printf "%s ", $2 }')")
 done
 note "CHECKSUM TABLE: source ${sums[0]}| opendts ${sums[1]}| replica ${sums[2]}"
 [ "$status" = 9 ] || die "the job did not succeed"

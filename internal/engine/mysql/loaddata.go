@@ -156,6 +156,18 @@ func (c *copier) streamTSV(ctx context.Context, reader *sql.Conn, t *tableInfo, 
 				line = append(line, '\\', 'N')
 				continue
 			}
+			if len(v) > tsvPiece {
+				// A large value goes out in pieces as it is escaped:
+				// memory holds the row as read and a piece, not the
+				// value escaped whole as well.
+				n, err := writeTSVEscaped(w, line, v)
+				size += n
+				if err != nil {
+					return err
+				}
+				line = line[:0]
+				continue
+			}
 			line = appendTSVEscaped(line, v)
 		}
 		line = append(line, '\n')
@@ -167,6 +179,29 @@ func (c *copier) streamTSV(ctx context.Context, reader *sql.Conn, t *tableInfo, 
 		return 0, 0, err
 	}
 	return n, size, w.Flush()
+}
+
+// tsvPiece is the size of the pieces a large value is escaped in.
+const tsvPiece = 64 << 10
+
+// writeTSVEscaped writes the line so far, then v escaped, a piece at a
+// time; it returns the bytes written.
+func writeTSVEscaped(w *bufio.Writer, line, v []byte) (int64, error) {
+	size := int64(len(line))
+	if _, err := w.Write(line); err != nil {
+		return 0, err
+	}
+	piece := make([]byte, 0, 2*tsvPiece)
+	for len(v) > 0 {
+		n := min(len(v), tsvPiece)
+		piece = appendTSVEscaped(piece[:0], v[:n])
+		v = v[n:]
+		size += int64(len(piece))
+		if _, err := w.Write(piece); err != nil {
+			return 0, err
+		}
+	}
+	return size, nil
 }
 
 // appendTSVEscaped escapes what LOAD DATA's default format gives meaning
