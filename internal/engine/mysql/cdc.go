@@ -695,7 +695,9 @@ func (inc *incremental) busy() (bool, error) {
 var tableDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE(?:\\s+OR\\s+REPLACE)?|ALTER|DROP|RENAME|TRUNCATE)\\s+(?:TEMPORARY\\s+)?(?:ONLINE\\s+|IGNORE\\s+)?TABLE\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?((?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+))?)")
 var truncateDDL = regexp.MustCompile("(?is)^\\s*TRUNCATE\\s+((?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+))?)")
 var indexDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE(?:\\s+OR\\s+REPLACE)?\\s+(?:UNIQUE\\s+|FULLTEXT\\s+|SPATIAL\\s+)?INDEX|DROP\\s+INDEX)\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?(?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+)\\s+ON\\s+((?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+))?)")
-var leadingComment = regexp.MustCompile(`^\s*/\*.*?\*/`)
+
+// (?s): a comment in front of a statement may span lines.
+var leadingComment = regexp.MustCompile(`(?s)^\s*/\*.*?\*/`)
 
 // ddlTarget names the table a table or index statement is about, after
 // any leading comments, or reports that it is about none.

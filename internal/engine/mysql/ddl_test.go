@@ -23,6 +23,7 @@ func TestDDLTarget(t *testing.T) {
 		"CREATE VIEW v AS SELECT 1":                  "",
 		"GRANT SELECT ON db.* TO u":                  "",
 		"/* a */ /* b */ DROP TABLE t2":              "t2",
+		"/* a\n   b */ ALTER TABLE t3 ADD c INT":     "t3",
 	}
 	for q, want := range tests {
 		got, ok := ddlTarget(q)
