@@ -729,19 +729,16 @@ func unquote(ident string) string {
 	return ident
 }
 
+// splitQualified reads the name ddlTarget found into database and table.
+// It reads it as a sequence of identifiers, not by searching for "`.":
+// quoted names hold dots and doubled back-quotes, and the dot may have
+// spaces around it ("`d` . `t`").
 func splitQualified(name, defaultDB string) (string, string) {
-	if i := strings.Index(name, "`."); i >= 0 {
-		return unquote(name[:i+1]), unquote(name[i+2:])
+	n, rest, ok := parseTableName(name, defaultDB)
+	if !ok || strings.TrimSpace(rest) != "" {
+		return defaultDB, unquote(name)
 	}
-	if i := strings.Index(name, ".`"); i >= 0 && !strings.HasPrefix(name, "`") {
-		return unquote(name[:i]), unquote(name[i+1:])
-	}
-	if !strings.HasPrefix(name, "`") {
-		if db, t, ok := strings.Cut(name, "."); ok {
-			return unquote(db), unquote(t)
-		}
-	}
-	return defaultDB, unquote(name)
+	return n.db, n.name
 }
 
 // ddl applies a statement on selected tables (CREATE, ALTER, DROP, RENAME,

@@ -31,8 +31,18 @@ func TestDDLTarget(t *testing.T) {
 			t.Errorf("ddlTarget(%q) = %q, %v; want %q", q, got, ok, want)
 		}
 	}
-	if db, name := splitQualified("`db`.`my tab`", "x"); db != "db" || name != "my tab" {
-		t.Errorf("splitQualified: %q %q", db, name)
+	for in, want := range map[string][2]string{
+		"`db`.`my tab`":   {"db", "my tab"},
+		"db.t":            {"db", "t"},
+		"t":               {"x", "t"},
+		"`d` . `a````.b`": {"d", "a``.b"},
+		"```d``` . `t```": {"`d`", "t`"},
+		"`a``.b`":         {"x", "a`.b"},
+		"d .`t`":          {"d", "t"},
+	} {
+		if db, name := splitQualified(in, "x"); db != want[0] || name != want[1] {
+			t.Errorf("splitQualified(%q) = %q, %q; want %q, %q", in, db, name, want[0], want[1])
+		}
 	}
 }
 
