@@ -146,8 +146,11 @@ func parseIdent(s string) (string, string, bool) {
 	if strings.HasPrefix(s, "`") {
 		return readQuotedIdent(s)
 	}
+	// The characters of ddlTarget's [\p{L}\p{N}_$]: both must end a bare
+	// name at the same place, or "DROP TABLE t², u" drops t to one and t²
+	// to the other.
 	end := strings.IndexFunc(s, func(r rune) bool {
-		return !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '$')
+		return !(unicode.IsLetter(r) || unicode.IsNumber(r) || r == '_' || r == '$')
 	})
 	if end == -1 {
 		end = len(s)

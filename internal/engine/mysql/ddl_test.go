@@ -72,6 +72,7 @@ func TestMultiTableDDL(t *testing.T) {
 		{"RENAME TABLE s1 WAIT 2 TO `o`.`x`", "RENAME TABLE s1 WAIT 2 TO `o`.`x`", true, ""},
 		{"ALTER TABLE s1 ADD c INT", "", false, ""},
 		{"DROP TEMPORARY TABLE s1", "", false, ""},
+		{"DROP TABLE s², u1", "DROP TABLE IF EXISTS `d`.`s²`", true, ""},
 	}
 	for _, tc := range tests {
 		got, handled, err := multiTableDDL(tc.q, "d", sel)
