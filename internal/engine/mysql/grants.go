@@ -300,7 +300,6 @@ func readQuotedIdent(s string) (ident, rest string, ok bool) {
 func indexTopLevel(s, sep string) int {
 	depth := 0
 	var quote byte
-	upper := strings.ToUpper(s)
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
@@ -314,11 +313,19 @@ func indexTopLevel(s, sep string) int {
 			depth++
 		case c == ')':
 			depth--
-		case depth == 0 && strings.HasPrefix(upper[i:], sep):
+		case depth == 0 && hasPrefixFold(s[i:], sep):
 			return i
 		}
 	}
 	return -1
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring case. It compares in place:
+// strings.ToUpper(s) can be shorter or longer than s (ı becomes I, bytes
+// that are not UTF-8 become U+FFFD), so offsets into it are not offsets
+// into s.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // splitTopLevel splits s at sep outside parentheses.
