@@ -314,6 +314,14 @@ func (s *Service) schedule(id, expect string) error {
 func (s *Service) runMigration(ctx context.Context, id string, r *run, resume bool) {
 	j, err := s.cfg.Store.GetJob(ctx, id)
 	if err != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		// A Stop that came before the read cancelled it: the job is at 11
+		// and nothing else would move it to 10.
+		if r.stopping {
+			s.recordStopped(id)
+			return
+		}
 		s.cfg.Logger.Error("read job to migrate", "job_id", id, "err", err)
 		return
 	}
