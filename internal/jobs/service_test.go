@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,7 +38,7 @@ func newHarness(t *testing.T, mutate ...func(*jobs.Config)) *harness {
 	}
 	t.Cleanup(func() { st.Close() })
 	h := &harness{t: t, store: st}
-	h.cfg = jobs.Config{Store: st}
+	h.cfg = jobs.Config{Store: st, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
 	for _, m := range mutate {
 		m(&h.cfg)
 	}
@@ -742,4 +743,59 @@ func TestServiceDelete(t *testing.T) {
 	if err := h.svc.Delete(ctx, id); !errors.Is(err, jobs.ErrNotFound) {
 		t.Errorf("second delete: %v", err)
 	}
+}
+
+// TestServiceStopRacesSuccess: an engine that finishes its copy as Stop
+// comes returns nil; what happened wins, the job ends at 9, not stuck at
+// 11.
+func TestServiceStopRacesSuccess(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	id := h.checked(newJob("shop", engine.MigrateFull))
+	gate := h.gate()
+	entered := make(chan struct{})
+	h.eng.setMigrate(func(ctx context.Context, _ engine.Spec, _ engine.Reporter, _ <-chan string) error {
+		close(entered)
+		<-ctx.Done()
+		<-gate
+		return nil // the last chunk committed before the cancel was seen
+	})
+	if err := h.svc.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	if err := h.svc.Stop(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(id, jobs.StatusStopping)
+	close(gate)
+	h.wait(id, jobs.StatusSuccess)
+}
+
+// TestServiceStopRightAfterStart: a Stop that comes before the run has
+// even read its job still ends the job at 10. The window is short, so
+// the test tries it a few times.
+func TestServiceStopRightAfterStart(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.eng.setMigrate(blockUntilCancelled(nil))
+	for i := range 10 {
+		id := h.checked(newJob(fmt.Sprint("db", i), engine.MigrateFull))
+		if err := h.svc.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.svc.Stop(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		h.wait(id, jobs.StatusFailed)
+	}
+}
+
+// testWriter sends the service's log to the test's, shown on failure.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
