@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,7 +39,7 @@ func newHarness(t *testing.T, mutate ...func(*jobs.Config)) *harness {
 	}
 	t.Cleanup(func() { st.Close() })
 	h := &harness{t: t, store: st}
-	h.cfg = jobs.Config{Store: st, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
+	h.cfg = jobs.Config{Store: st, Logger: slog.New(slog.NewTextHandler(newTestLog(t), nil))}
 	for _, m := range mutate {
 		m(&h.cfg)
 	}
@@ -791,11 +792,30 @@ func TestServiceStopRightAfterStart(t *testing.T) {
 	}
 }
 
-// testWriter sends the service's log to the test's, shown on failure.
-type testWriter struct{ t *testing.T }
+// testLog sends the service's log to the test's, shown on failure. A
+// reporter's delayed save can log after the test ended, when t.Log
+// panics: those lines are dropped.
+type testLog struct {
+	mu   sync.Mutex
+	t    *testing.T
+	done bool
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+func newTestLog(t *testing.T) *testLog {
+	l := &testLog{t: t}
+	t.Cleanup(func() {
+		l.mu.Lock()
+		l.done = true
+		l.mu.Unlock()
+	})
+	return l
+}
+
+func (l *testLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		l.t.Log(strings.TrimSuffix(string(p), "\n"))
+	}
 	return len(p), nil
 }
