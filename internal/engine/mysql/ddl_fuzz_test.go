@@ -65,8 +65,8 @@ func requote(db, name string, qualified bool) string {
 
 // FuzzDDLTarget reads arbitrary statements: whatever ddlTarget finds must
 // be found again, naming the same table, once re-quoted the way opendts
-// quotes names; and a DROP TABLE of one table must name the same table
-// to the multi-table rules as to the one-table ones.
+// quotes names; and the first table of a DROP or RENAME TABLE must be the
+// same to the multi-table rules as to the one-table ones.
 func FuzzDDLTarget(f *testing.F) {
 	for _, q := range ddlSeeds {
 		f.Add(q)
@@ -106,14 +106,14 @@ func FuzzDDLTarget(f *testing.F) {
 		if db2, name2 := splitQualified(target2, "def"); db2 != db || name2 != name {
 			t.Fatalf("ddlTarget(%q) names %q.%q, re-quoted as %q it names %q.%q", q, db, name, again, db2, name2)
 		}
-		if dropTablesDDL.MatchString(stripped) {
+		if dropTablesDDL.MatchString(stripped) || renameTablesDDL.MatchString(stripped) {
 			var seen []tableName
 			_, handled, _ := multiTableDDL(q, "def", func(db, name string) bool {
 				seen = append(seen, tableName{db, name})
 				return true
 			})
 			if handled && len(seen) > 0 && (seen[0] != tableName{db, name}) {
-				t.Fatalf("DROP %q: ddlTarget names %q.%q, multiTableDDL %q.%q", q, db, name, seen[0].db, seen[0].name)
+				t.Fatalf("%q: ddlTarget names %q.%q, multiTableDDL %q.%q", q, db, name, seen[0].db, seen[0].name)
 			}
 		}
 	})
