@@ -143,6 +143,11 @@ func FuzzReadIdent(f *testing.F) {
 	f.Add("``", "")
 	f.Add("a.b", " TO x")
 	f.Fuzz(func(t *testing.T, name, rest string) {
+		if strings.HasPrefix(rest, "`") {
+			// `a`` then `b is `a```b: a doubled back-quote, not an end.
+			// SHOW GRANTS never puts one name right after another.
+			return
+		}
 		ident, r, ok := readIdent(quoteIdent(name) + rest)
 		if !ok || ident != name || r != rest {
 			t.Fatalf("readIdent(%q) = %q, %q, %v; want %q, %q", quoteIdent(name)+rest, ident, r, ok, name, rest)
@@ -172,7 +177,7 @@ func FuzzSplitTopLevel(f *testing.F) {
 	f.Add(")(,")
 	f.Fuzz(func(t *testing.T, s string) {
 		parts := splitTopLevel(s, ',')
-		if got, want := len(strings.Join(parts, "")), len(strings.ReplaceAll(s, ",", "")); got > want {
+		if got := len(strings.Join(parts, "")) + len(parts) - 1; got > len(s) {
 			t.Fatalf("splitTopLevel(%q) = %q: longer than its input", s, parts)
 		}
 		if !strings.Contains(s, ",") && (len(parts) != 1 || parts[0] != strings.TrimSpace(s)) {
