@@ -702,13 +702,7 @@ var leadingComment = regexp.MustCompile(`(?s)^\s*/\*.*?\*/`)
 // ddlTarget names the table a table or index statement is about, after
 // any leading comments, or reports that it is about none.
 func ddlTarget(q string) (string, bool) {
-	for {
-		stripped := leadingComment.ReplaceAllString(q, "")
-		if stripped == q {
-			break
-		}
-		q = stripped
-	}
+	q = stripLeadingComments(q)
 	for _, re := range []*regexp.Regexp{tableDDL, truncateDDL, indexDDL} {
 		if m := re.FindStringSubmatch(q); m != nil {
 			return m[1], true

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDDLTarget(t *testing.T) {
@@ -79,5 +80,18 @@ func TestMultiTableDDL(t *testing.T) {
 		if handled != tc.handled || got != tc.want || (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("multiTableDDL(%q) = %q, %v, %v; want %q, %v, error with %q", tc.q, got, handled, err, tc.want, tc.handled, tc.err)
 		}
+	}
+}
+
+// TestLeadingCommentsLinear: stripping n leading comments takes time in
+// proportion to n (it took n², about 40 s for these 100,000).
+func TestLeadingCommentsLinear(t *testing.T) {
+	q := strings.Repeat("/**/ ", 100000) + "DROP TABLE t"
+	start := time.Now()
+	if got, ok := ddlTarget(q); !ok || got != "t" {
+		t.Errorf("ddlTarget = %q, %v", got, ok)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("ddlTarget took %v on 100,000 leading comments", d)
 	}
 }
