@@ -112,7 +112,9 @@ func FuzzDDLTarget(f *testing.F) {
 				seen = append(seen, tableName{db, name})
 				return true
 			})
-			if handled && len(seen) > 0 && (seen[0] != tableName{db, name}) {
+			// `` names nothing: MySQL refuses the statement, so no binlog
+			// holds it, and the two readers may read it differently.
+			if handled && len(seen) > 0 && seen[0].db != "" && seen[0].name != "" && (seen[0] != tableName{db, name}) {
 				t.Fatalf("%q: ddlTarget names %q.%q, multiTableDDL %q.%q", q, db, name, seen[0].db, seen[0].name)
 			}
 		}
