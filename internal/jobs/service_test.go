@@ -441,13 +441,17 @@ func TestServiceFullIncremental(t *testing.T) {
 	}
 }
 
-// blockUntilCancelled is a migration that runs until its context ends,
-// then waits for the gate (so the test sees 11) and returns the context's
-// error, as an engine stopped mid-copy does.
-func blockUntilCancelled(gate <-chan struct{}) func(context.Context, engine.Spec, engine.Reporter, <-chan string) error {
+// blockUntilCancelled is a migration that says it started (entered, if
+// not nil), runs until its context ends, then waits for the gate (so the
+// test sees 11) and returns the context's error, as an engine stopped
+// mid-copy does.
+func blockUntilCancelled(entered chan<- struct{}, gate <-chan struct{}) func(context.Context, engine.Spec, engine.Reporter, <-chan string) error {
 	return func(ctx context.Context, _ engine.Spec, rep engine.Reporter, _ <-chan string) error {
 		rep.Plan(twoSteps)
 		rep.StepStarted("dumper")
+		if entered != nil {
+			close(entered)
+		}
 		<-ctx.Done()
 		if gate != nil {
 			<-gate
@@ -463,11 +467,13 @@ func TestServiceStopRunning(t *testing.T) {
 	ctx := context.Background()
 	id := h.checked(newJob("shop", engine.MigrateFull))
 	gate := h.gate()
-	h.eng.setMigrate(blockUntilCancelled(gate))
+	entered := make(chan struct{})
+	h.eng.setMigrate(blockUntilCancelled(entered, gate))
 	if err := h.svc.Start(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	h.wait(id, jobs.StatusRunning)
+	<-entered // a Stop before this ends at 10 at once: TestServiceStopRightAfterStart
 	if err := h.svc.Stop(ctx, id); err != nil {
 		t.Fatal(err)
 	}
@@ -779,7 +785,7 @@ func TestServiceStopRacesSuccess(t *testing.T) {
 func TestServiceStopRightAfterStart(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	h.eng.setMigrate(blockUntilCancelled(nil))
+	h.eng.setMigrate(blockUntilCancelled(nil, nil))
 	for i := range 10 {
 		id := h.checked(newJob(fmt.Sprint("db", i), engine.MigrateFull))
 		if err := h.svc.Start(ctx, id); err != nil {
