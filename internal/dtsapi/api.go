@@ -7,6 +7,7 @@ package dtsapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 
@@ -122,13 +123,26 @@ func toAPIError(err error) error {
 		}
 		return cloudapi.Errorf(code, "%s.", capitalize(invErr.Message))
 	case errors.Is(err, jobs.ErrStore):
-		return cloudapi.Errorf(codeDatabaseError, "opendts's job store failed: %s. Check the disk and the data directory; nothing was changed.", err.Error())
+		return cloudapi.Errorf(codeDatabaseError, "opendts's job store failed: %s. Check the disk and the data directory; nothing was changed.", storeCause(err))
 	case errors.Is(err, jobs.ErrTooManyUnused):
 		return cloudapi.Errorf(codeMaxUnusedJobs, "%s.", capitalize(err.Error()))
 	case errors.Is(err, jobs.ErrShuttingDown):
 		return cloudapi.Errorf(cloudapi.CodeServiceUnavailable, "opendts is shutting down; retry when it is back.")
 	}
 	return err
+}
+
+// storeCause is what a DBA can use of a store failure: the operation and
+// the database's own words (disk full, locked, read-only), without
+// ErrStore's text, which the message already says, and without the JSON
+// decoder's, which names Go types: a job it cannot read is damaged.
+func storeCause(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	if errors.As(err, &typeErr) || errors.As(err, &syntaxErr) {
+		return "a stored job is damaged and cannot be read"
+	}
+	return strings.TrimPrefix(err.Error(), jobs.ErrStore.Error()+": ")
 }
 
 func capitalize(s string) string {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/opendts/opendts/internal/engine"
-	"github.com/opendts/opendts/internal/engine/driver"
 )
 
 // run is work in flight for one job: a check, a scheduled start, or a
@@ -315,6 +314,14 @@ func (s *Service) schedule(id, expect string) error {
 func (s *Service) runMigration(ctx context.Context, id string, r *run, resume bool) {
 	j, err := s.cfg.Store.GetJob(ctx, id)
 	if err != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		// A Stop that came before the read cancelled it: the job is at 11
+		// and nothing else would move it to 10.
+		if r.stopping {
+			s.recordStopped(id)
+			return
+		}
 		s.cfg.Logger.Error("read job to migrate", "job_id", id, "err", err)
 		return
 	}
@@ -326,7 +333,7 @@ func (s *Service) runMigration(ctx context.Context, id string, r *run, resume bo
 		if err == nil {
 			s.cfg.Logger.Info("migration started", "job_id", id, "migrate_type", int(spec.MigrateType))
 			rep := newReporter(s, id)
-			err = driver.Migrate(ctx, eng, spec, rep, r.complete)
+			err = s.cfg.Migrate(ctx, eng, spec, rep, r.complete)
 			rep.flush()
 		}
 	}

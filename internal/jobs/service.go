@@ -22,6 +22,7 @@ import (
 
 	"github.com/opendts/opendts/internal/catalog"
 	"github.com/opendts/opendts/internal/engine"
+	"github.com/opendts/opendts/internal/engine/driver"
 )
 
 // Store keeps jobs. Implementations return ErrNotFound for a missing id;
@@ -75,6 +76,10 @@ type Config struct {
 	// MaxUnusedJobs caps jobs created but never started (status 1, 4, 5);
 	// 0 means 1000.
 	MaxUnusedJobs int
+	// Migrate runs a migration on an engine; default driver.Migrate, the
+	// driver every family shares. The service's own tests put a scripted
+	// migration in its place.
+	Migrate func(ctx context.Context, eng engine.Engine, spec engine.Spec, report engine.Reporter, complete <-chan string) error
 }
 
 // Service runs the job life cycle. One process owns a store: actions on a
@@ -98,6 +103,9 @@ func New(cfg Config) *Service {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Migrate == nil {
+		cfg.Migrate = driver.Migrate
 	}
 	if cfg.MaxUnusedJobs <= 0 {
 		cfg.MaxUnusedJobs = 1000

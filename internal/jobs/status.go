@@ -100,8 +100,10 @@ var transitions = map[Status]map[Event]Status{
 	StatusFailed: {
 		EventModify: StatusCreated, EventDelete: deleted,
 	},
+	// A migration that finished as the stop came succeeded: what happened
+	// wins over what was asked (runner.go runMigration).
 	StatusStopping: {
-		EventStopped: StatusFailed, EventFailed: StatusFailed,
+		EventStopped: StatusFailed, EventFailed: StatusFailed, EventSucceeded: StatusSuccess,
 	},
 	StatusCompleting: {
 		EventSucceeded: StatusSuccess, EventFailed: StatusFailed,

@@ -86,13 +86,16 @@ func multiTableDDL(q, schema string, selected func(db, name string) bool) (stmt 
 	return "", false, nil
 }
 
+// stripLeadingComments drops the comments in front of a statement. It
+// slices past each one rather than rebuilding the rest of the statement,
+// which made a statement of n comments take n² time.
 func stripLeadingComments(q string) string {
 	for {
-		stripped := leadingComment.ReplaceAllString(q, "")
-		if stripped == q {
+		m := leadingComment.FindStringIndex(q)
+		if m == nil {
 			return q
 		}
-		q = stripped
+		q = q[m[1]:]
 	}
 }
 
@@ -151,8 +154,11 @@ func parseIdent(s string) (string, string, bool) {
 	if strings.HasPrefix(s, "`") {
 		return readQuotedIdent(s)
 	}
+	// The characters of ddlTarget's [\p{L}\p{N}_$]: both must end a bare
+	// name at the same place, or "DROP TABLE t², u" drops t to one and t²
+	// to the other.
 	end := strings.IndexFunc(s, func(r rune) bool {
-		return !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '$')
+		return !(unicode.IsLetter(r) || unicode.IsNumber(r) || r == '_' || r == '$')
 	})
 	if end == -1 {
 		end = len(s)
@@ -166,18 +172,14 @@ func parseIdent(s string) (string, string, bool) {
 var tableDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE(?:\\s+OR\\s+REPLACE)?|ALTER|DROP|RENAME|TRUNCATE)\\s+(?:TEMPORARY\\s+)?(?:ONLINE\\s+|IGNORE\\s+)?TABLE\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?((?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+))?)")
 var truncateDDL = regexp.MustCompile("(?is)^\\s*TRUNCATE\\s+((?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+))?)")
 var indexDDL = regexp.MustCompile("(?is)^\\s*(?:CREATE(?:\\s+OR\\s+REPLACE)?\\s+(?:UNIQUE\\s+|FULLTEXT\\s+|SPATIAL\\s+)?INDEX|DROP\\s+INDEX)\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?(?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+)\\s+ON\\s+((?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+)(?:\\s*\\.\\s*(?:`(?:[^`]|``)+`|[\\p{L}\\p{N}_$]+))?)")
-var leadingComment = regexp.MustCompile(`^\s*/\*.*?\*/`)
+
+// (?s): a comment in front of a statement may span lines.
+var leadingComment = regexp.MustCompile(`(?s)^\s*/\*.*?\*/`)
 
 // ddlTarget names the table a table or index statement is about, after
 // any leading comments, or reports that it is about none.
 func ddlTarget(q string) (string, bool) {
-	for {
-		stripped := leadingComment.ReplaceAllString(q, "")
-		if stripped == q {
-			break
-		}
-		q = stripped
-	}
+	q = stripLeadingComments(q)
 	for _, re := range []*regexp.Regexp{tableDDL, truncateDDL, indexDDL} {
 		if m := re.FindStringSubmatch(q); m != nil {
 			return m[1], true
@@ -198,19 +200,16 @@ func unquote(ident string) string {
 	return ident
 }
 
+// splitQualified reads the name ddlTarget found into database and table.
+// It reads it as a sequence of identifiers, not by searching for "`.":
+// quoted names hold dots and doubled back-quotes, and the dot may have
+// spaces around it ("`d` . `t`").
 func splitQualified(name, defaultDB string) (string, string) {
-	if i := strings.Index(name, "`."); i >= 0 {
-		return unquote(name[:i+1]), unquote(name[i+2:])
+	n, rest, ok := parseTableName(name, defaultDB)
+	if !ok || strings.TrimSpace(rest) != "" {
+		return defaultDB, unquote(name)
 	}
-	if i := strings.Index(name, ".`"); i >= 0 && !strings.HasPrefix(name, "`") {
-		return unquote(name[:i]), unquote(name[i+1:])
-	}
-	if !strings.HasPrefix(name, "`") {
-		if db, t, ok := strings.Cut(name, "."); ok {
-			return unquote(db), unquote(t)
-		}
-	}
-	return defaultDB, unquote(name)
+	return n.db, n.name
 }
 
 // ddl applies a statement on selected tables (CREATE, ALTER, DROP, RENAME,

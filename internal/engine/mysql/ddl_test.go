@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDDLTarget(t *testing.T) {
@@ -23,6 +24,7 @@ func TestDDLTarget(t *testing.T) {
 		"CREATE VIEW v AS SELECT 1":                  "",
 		"GRANT SELECT ON db.* TO u":                  "",
 		"/* a */ /* b */ DROP TABLE t2":              "t2",
+		"/* a\n   b */ ALTER TABLE t3 ADD c INT":     "t3",
 	}
 	for q, want := range tests {
 		got, ok := ddlTarget(q)
@@ -30,8 +32,18 @@ func TestDDLTarget(t *testing.T) {
 			t.Errorf("ddlTarget(%q) = %q, %v; want %q", q, got, ok, want)
 		}
 	}
-	if db, name := splitQualified("`db`.`my tab`", "x"); db != "db" || name != "my tab" {
-		t.Errorf("splitQualified: %q %q", db, name)
+	for in, want := range map[string][2]string{
+		"`db`.`my tab`":   {"db", "my tab"},
+		"db.t":            {"db", "t"},
+		"t":               {"x", "t"},
+		"`d` . `a````.b`": {"d", "a``.b"},
+		"```d``` . `t```": {"`d`", "t`"},
+		"`a``.b`":         {"x", "a`.b"},
+		"d .`t`":          {"d", "t"},
+	} {
+		if db, name := splitQualified(in, "x"); db != want[0] || name != want[1] {
+			t.Errorf("splitQualified(%q) = %q, %q; want %q, %q", in, db, name, want[0], want[1])
+		}
 	}
 }
 
@@ -61,11 +73,25 @@ func TestMultiTableDDL(t *testing.T) {
 		{"RENAME TABLE s1 WAIT 2 TO `o`.`x`", "RENAME TABLE s1 WAIT 2 TO `o`.`x`", true, ""},
 		{"ALTER TABLE s1 ADD c INT", "", false, ""},
 		{"DROP TEMPORARY TABLE s1", "", false, ""},
+		{"DROP TABLE s², u1", "DROP TABLE IF EXISTS `d`.`s²`", true, ""},
 	}
 	for _, tc := range tests {
 		got, handled, err := multiTableDDL(tc.q, "d", sel)
 		if handled != tc.handled || got != tc.want || (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("multiTableDDL(%q) = %q, %v, %v; want %q, %v, error with %q", tc.q, got, handled, err, tc.want, tc.handled, tc.err)
 		}
+	}
+}
+
+// TestLeadingCommentsLinear: stripping n leading comments takes time in
+// proportion to n (it took n², about 40 s for these 100,000).
+func TestLeadingCommentsLinear(t *testing.T) {
+	q := strings.Repeat("/**/ ", 100000) + "DROP TABLE t"
+	start := time.Now()
+	if got, ok := ddlTarget(q); !ok || got != "t" {
+		t.Errorf("ddlTarget = %q, %v", got, ok)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("ddlTarget took %v on 100,000 leading comments", d)
 	}
 }

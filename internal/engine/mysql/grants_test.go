@@ -18,6 +18,9 @@ func TestParseGrants(t *testing.T) {
 		"GRANT EXECUTE ON PROCEDURE `shop`.`p` TO `u`@`%`",
 		"GRANT PROXY ON ``@`%` TO `u`@`%` WITH GRANT OPTION",
 		"GRANT `reporting` TO `u`@`%`",
+		// ToUpper makes each ı one byte shorter: offsets into the upper
+		// case text overran the line.
+		"GRANT DELETE ON `ıııııııııııııııı`.`t` TO `u`@`%`",
 	})
 	cases := []struct {
 		priv, db, table string
@@ -41,6 +44,7 @@ func TestParseGrants(t *testing.T) {
 		{"UPDATE", "x", "t", false},
 		{"SELECT", "shop", "secret", true}, // from the db-level grant, not the column one
 		{"EXECUTE", "shop", "", false},
+		{"DELETE", "ıııııııııııııııı", "t", true},
 	}
 	for _, c := range cases {
 		if got := g.has(c.priv, c.db, c.table); got != c.want {
