@@ -78,34 +78,11 @@ func (e *Engine) openPool(ctx context.Context, ep engine.Endpoint, name string, 
 	return db, nil
 }
 
-// retry runs fn until it succeeds, fails with an error that retrying
-// cannot cure, or e.cfg.RetryFor has passed; the wait doubles from one
-// second up to 15.
+// retry runs fn under the shared retry policy (engine.RetryPolicy): until
+// it succeeds, fails with an error a new connection cannot cure, or
+// e.cfg.RetryFor has passed.
 func (e *Engine) retry(ctx context.Context, what string, fn func() error) error {
-	deadline := time.Now().Add(e.cfg.RetryFor)
-	wait := time.Second
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil || !retryable(err) || ctx.Err() != nil {
-			if err != nil && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-			return nil
-		}
-		if time.Now().Add(wait).After(deadline) {
-			return fmt.Errorf("%s: still failing after %d attempts over %s: %w", what, attempt, e.cfg.RetryFor, err)
-		}
-		e.cfg.Logger.Warn("retrying", "what", what, "attempt", attempt, "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 15*time.Second)
-	}
+	return engine.RetryPolicy{For: e.cfg.RetryFor, Logger: e.cfg.Logger}.Do(ctx, what, retryable, fn)
 }
 
 // retryable reports errors that a new connection may cure: the network,
