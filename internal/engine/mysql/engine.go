@@ -67,7 +67,7 @@ type Config struct {
 	RetryFor time.Duration
 }
 
-// Engine checks (and, in later issues, migrates) MySQL-family databases.
+// Engine checks and migrates MySQL-family databases.
 type Engine struct {
 	cfg Config
 }
