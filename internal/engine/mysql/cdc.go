@@ -57,6 +57,9 @@ type incremental struct {
 	// applyCtx is the job's: a stream ending must not cut short a group
 	// being applied, a stop of the job does.
 	applyCtx context.Context
+	// loadData: the target takes LOAD DATA LOCAL (local_infile), which
+	// large folded batches are written with (cdc_load.go).
+	loadData bool
 	// txConn holds the target transaction that a source transaction too
 	// big for one group is written into piece by piece (see spill); nil
 	// between groups. Only the group being applied uses it.
@@ -108,8 +111,11 @@ func (m *migration) OpenStream(ctx context.Context) (engine.ChangeStream, error)
 		apply.Close()
 		return nil, fmt.Errorf("read the target's max_allowed_packet: %w", err)
 	}
+	var localInfile int
+	_ = apply.QueryRowContext(ctx, "SELECT @@GLOBAL.local_infile").Scan(&localInfile)
 	inc := &incremental{m: m, tables: map[string]*cdcTable{}, apply: apply, group: newGroup(),
-		maxStmt: max(min(1<<20, maxPacket/4), 16<<10), since: map[string]position{}}
+		maxStmt: max(min(1<<20, maxPacket/4), 16<<10), since: map[string]position{},
+		loadData: localInfile == 1 && !m.e.cfg.DisableLoadData}
 	for id, p := range m.state.Since {
 		inc.since[id] = position{File: p.File, Pos: p.Pos}
 	}

@@ -335,6 +335,24 @@ func (t *cdcTable) valuesTuple(buf []byte, vals []any) []byte {
 // matching row per change.
 func (t *cdcTable) insertSQL(rows [][]any) string { return t.insertRowsSQL(rows, len(t.key) > 0) }
 
+// replaceSQL writes the last images of a folded table's rows. Such a table
+// has its key as only unique index, no foreign key either way and, while
+// changes are applied, no trigger: there REPLACE updates a row that is
+// there in place (MariaDB and MySQL do so when the duplicate is in the last
+// unique index and nothing references the table), without the per-column
+// assignments ON DUPLICATE KEY UPDATE has the server parse for every
+// statement.
+func (t *cdcTable) replaceSQL(rows [][]any) string {
+	buf := []byte("REPLACE INTO " + t.String() + " (" + t.columnList() + ") VALUES ")
+	for i, r := range rows {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = t.valuesTuple(buf, r)
+	}
+	return string(buf)
+}
+
 // insertRowsSQL is a multi-row INSERT; upsert adds ON DUPLICATE KEY UPDATE
 // of every column.
 func (t *cdcTable) insertRowsSQL(rows [][]any, upsert bool) string {

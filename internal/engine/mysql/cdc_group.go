@@ -227,12 +227,17 @@ func (t *cdcTable) appendKey(buf []byte, vals []any) []byte {
 
 // statements renders the group as SQL, each statement at most about
 // maxStmt bytes unless one row is bigger: the serial statements in order,
-// then per folded table its deletes and its upserts.
-func (g *group) statements(maxStmt int) []string {
+// then per folded table its deletes and its upserts, but for the tables
+// in loaded, whose upserts go by LOAD DATA after the statements (folded
+// tables are independent of each other, so only a table's own deletes
+// must come before its rows).
+func (g *group) statements(maxStmt int, loaded map[*tableNet]bool) []string {
 	out := append([]string(nil), g.serial...)
 	for _, n := range g.order {
 		out = n.deletes(out, maxStmt)
-		out = n.upserts(out, maxStmt)
+		if !loaded[n] {
+			out = n.upserts(out, maxStmt)
+		}
 	}
 	return out
 }
@@ -299,12 +304,12 @@ func (n *tableNet) upserts(out []string, maxStmt int) []string {
 			}
 		}
 		if size >= maxStmt {
-			out = append(out, t.insertSQL(batch))
+			out = append(out, t.replaceSQL(batch))
 			batch, size = batch[:0], 0
 		}
 	}
 	if len(batch) > 0 {
-		out = append(out, t.insertSQL(batch))
+		out = append(out, t.replaceSQL(batch))
 	}
 	return out
 }
@@ -324,7 +329,19 @@ func keyLiteral(buf []byte, c cdcColumn, v any) []byte {
 // group that closes it adds the position and commits.
 func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 	began := time.Now()
-	stmts := g.statements(inc.maxStmt)
+	var loads []*tableNet
+	loaded := map[*tableNet]bool{}
+	if inc.loadData {
+		// Smaller batches are cheaper as statements in the group's one
+		// round trip.
+		for _, n := range g.order {
+			if n.t.loadFits() && n.upsertRows() >= inc.m.e.cfg.LoadDataMinRows {
+				loads = append(loads, n)
+				loaded[n] = true
+			}
+		}
+	}
+	stmts := g.statements(inc.maxStmt, loaded)
 	// The transaction, its statements and the position go in one round
 	// trip when they fit in maxStmt: fewer waits on a busy machine. A group
 	// with statements whose effect is checked commits after the check.
@@ -339,11 +356,16 @@ func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 		lead = 1
 	}
 	inc.txConn = nil
+	// The position and the commit end the group, after the loads if any.
+	var tail []string
 	if !g.open {
-		stmts = append(stmts, inc.savePositionSQL(g.end))
+		tail = append(tail, inc.savePositionSQL(g.end))
 		if g.exacts == 0 {
-			stmts = append(stmts, "COMMIT")
+			tail = append(tail, "COMMIT")
 		}
+	}
+	if len(loads) == 0 {
+		stmts, tail = append(stmts, tail...), nil
 	}
 	// The serial statements come first, after START TRANSACTION.
 	exact := func(j int) bool { return j >= lead && j < lead+len(g.exact) && g.exact[j-lead] }
@@ -363,6 +385,9 @@ func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 	}
 	var batch strings.Builder
 	first := 0
+	if len(stmts) == 0 {
+		stmts = []string{"DO 0"}
+	}
 	for i, s := range stmts {
 		if batch.Len() > 0 {
 			batch.WriteString(";\n")
@@ -382,6 +407,16 @@ func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 		}
 		batch.Reset()
 		first = i + 1
+	}
+	for _, n := range loads {
+		if err := n.loadRows(ctx, conn, inc.m.spec.JobID); err != nil {
+			return fail(err)
+		}
+	}
+	if len(tail) > 0 {
+		if _, err := execAll(ctx, conn, strings.Join(tail, ";\n")); err != nil {
+			return fail(err)
+		}
 	}
 	if g.open {
 		inc.txConn = conn

@@ -59,6 +59,10 @@ type Config struct {
 	// LOCAL INFILE (which is cheaper for the target and used by default
 	// where the target allows it).
 	DisableLoadData bool
+	// LoadDataMinRows is the fewest rows a folded table must have in one
+	// group of changes for the incremental phase to write them with LOAD
+	// DATA rather than REPLACE statements (see cdc_load.go). Default 1,000.
+	LoadDataMinRows int
 	// Counters receives the rows and bytes moved, for metrics; nil counts
 	// nothing.
 	Counters Counters
@@ -96,6 +100,9 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.BatchBytes <= 0 {
 		cfg.BatchBytes = 1 << 20
+	}
+	if cfg.LoadDataMinRows <= 0 {
+		cfg.LoadDataMinRows = 1000
 	}
 	if cfg.Counters == nil {
 		cfg.Counters = noCounters{}
