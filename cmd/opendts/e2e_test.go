@@ -23,7 +23,15 @@ import (
 	"github.com/opendts/opendts/internal/testdb"
 )
 
-func TestMain(m *testing.M) { testdb.Main(m) }
+func TestMain(m *testing.M) {
+	// The binary built for the tests is 27 MB: it goes with the run, passed
+	// or failed.
+	testdb.Main(m, func() {
+		if built.dir != "" {
+			os.RemoveAll(built.dir)
+		}
+	})
+}
 
 // server is `opendts serve` as a separate process, so it can be killed
 // with SIGKILL like a crashed server.
@@ -38,6 +46,7 @@ type server struct {
 
 var built struct {
 	once sync.Once
+	dir  string
 	bin  string
 	err  error
 	out  []byte
@@ -52,6 +61,7 @@ func buildBinary(t *testing.T) string {
 			built.err = err
 			return
 		}
+		built.dir = dir
 		built.bin = filepath.Join(dir, "opendts")
 		built.out, built.err = exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput()
 	})

@@ -344,6 +344,7 @@ func (s *Server) parseTC3(r *http.Request, auth, requestID string) (*Request, er
 	}
 
 	var tree map[string]any
+	flat := true
 	if r.Method == http.MethodGet {
 		values, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
@@ -357,6 +358,7 @@ func (s *Server) parseTC3(r *http.Request, auth, requestID string) (*Request, er
 		switch mediaType(r) {
 		case "application/json":
 			tree, err = parseJSONParams(body)
+			flat = false
 		case "application/x-www-form-urlencoded":
 			tree, err = parseForm(body, func(string) bool { return false })
 		default:
@@ -366,7 +368,7 @@ func (s *Server) parseTC3(r *http.Request, auth, requestID string) (*Request, er
 			return req, err
 		}
 	}
-	req.Params = &Params{tree: tree}
+	req.Params = &Params{tree: tree, flat: flat}
 	return req, s.route(req)
 }
 
@@ -463,7 +465,7 @@ func (s *Server) parseV1(r *http.Request, requestID string) (*Request, error) {
 	if err != nil {
 		return req, err
 	}
-	req.Params = &Params{tree: tree}
+	req.Params = &Params{tree: tree, flat: true}
 	return req, s.route(req)
 }
 
