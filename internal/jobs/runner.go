@@ -181,6 +181,8 @@ func (s *Service) runCheck(ctx context.Context, id string) {
 		// after the restart.
 		return
 	}
+	// The other jobs are opendts's to compare, not the engine's.
+	items = append([]engine.CheckItem{s.duplicateCheckItem(ctx, j)}, items...)
 	if err != nil {
 		items = append(items, engine.CheckItem{
 			Name: "CheckRun", Result: engine.ResultFail,
@@ -274,6 +276,13 @@ func (s *Service) Start(ctx context.Context, id string) error {
 	j, err := s.cfg.Store.GetJob(ctx, id)
 	if err != nil {
 		return storeErr("get job", err)
+	}
+	if _, ok := Next(j.Status, EventStart); ok {
+		// Only a start that would be allowed is compared with the other
+		// jobs: a wrong status is the clearer answer.
+		if err := s.refuseRunningDuplicate(ctx, j); err != nil {
+			return err
+		}
 	}
 	if j.Option.RunMode == 2 {
 		if _, err := s.transition(ctx, id, EventSchedule, nil); err != nil {
