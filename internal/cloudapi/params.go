@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"net/url"
@@ -157,22 +156,22 @@ func kindOf(v any) string {
 	case []any:
 		return "an array"
 	case string:
-		return fmt.Sprintf("the string %s", quoteShort(v))
+		return "the string " + strconv.Quote(short(v))
 	case json.Number:
-		return "the number " + quoteShort(v.String())
+		return "the number " + short(v.String())
 	case bool:
 		return "a boolean"
 	}
 	return "a value of another type"
 }
 
-// quoteShort quotes a client's value for a message, cut at 40 characters so
-// that a message stays short whatever was sent.
-func quoteShort(s string) string {
+// short cuts a client's value at 40 characters for a message, so that a
+// message stays short whatever was sent.
+func short(s string) string {
 	if r := []rune(s); len(r) > 40 {
 		s = string(r[:40]) + "..."
 	}
-	return strconv.Quote(s)
+	return s
 }
 
 // TypeName names a field's type as the API's documentation does: Integer,
