@@ -110,7 +110,7 @@ func TestDatabaseInfoShapes(t *testing.T) {
 		"SrcDatabaseType": "mysql", "SrcAccessType": "extranet",
 		"SrcInfo":         map[string]any{"Ip": "10.0.0.1", "Port": 3306, "User": "u", "Password": "p"},
 		"DstDatabaseType": "mysql", "DstAccessType": "extranet",
-		"DstInfo":         map[string]any{"Ip": "10.0.0.2", "Port": 3306, "User": "u", "Password": "p", "Region": testRegion},
+		"DstInfo": map[string]any{"Ip": "10.0.0.2", "Port": 3306, "User": "u", "Password": "p", "Region": testRegion},
 	}
 	tests := []struct {
 		info    string
