@@ -109,7 +109,7 @@ done
 sql "$src_port" <<'SQL'
 CREATE DATABASE shop;
 CREATE TABLE shop.orders (id INT PRIMARY KEY, total DECIMAL(10,2));
-INSERT INTO shop.orders SELECT seq, seq * 1.5 FROM seq_1_to_1000;
+INSERT INTO shop.orders SELECT seq, seq * 1.5 FROM shop.seq_1_to_1000;
 SQL
 export SRC_IP=127.0.0.1 SRC_PORT=$src_port SRC_USER=dts SRC_PASSWORD=dts-pw
 export DST_IP=127.0.0.1 DST_PORT=$dst_port DST_USER=dts DST_PASSWORD=dts-pw
