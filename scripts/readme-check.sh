@@ -77,7 +77,7 @@ run_block=$(block "Running the server")
 echo "$run_block"
 # The build and version lines as written; serve goes to the background.
 eval "$(grep -v '^bin/opendts serve' <<<"$run_block")"
-api_port=$(free_port $((30000 + RANDOM % 20000)))
+api_port=$(free_port $((20000 + RANDOM % 10000)))
 export OPENDTS_LISTEN="127.0.0.1:$api_port" OPENDTS_ENDPOINT="127.0.0.1:$api_port"
 eval "$(grep '^bin/opendts serve' <<<"$run_block" | sed 's/#.*//') >'$work/serve.log' 2>&1 &"
 server_pid=$!
@@ -96,7 +96,7 @@ eval "$(block "The built-in client" | grep -v '^bin/opendts dts.*-h')" >/dev/nul
 
 say "two throw-away MariaDB servers"
 scripts/testdb.sh install >/dev/null
-src_port=$(free_port $((30000 + RANDOM % 20000)))
+src_port=$(free_port $((20000 + RANDOM % 10000)))
 scripts/testdb.sh start "$work/source" "$src_port" 201 >/dev/null
 dst_port=$(free_port $((src_port + 1)))
 scripts/testdb.sh start "$work/target" "$dst_port" 202 >/dev/null
