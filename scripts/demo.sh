@@ -12,7 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/usr/local/sbin"
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold headings on a terminal, plain ones in a log.
+if [ -t 1 ]; then
+	say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	say() { printf '\n== %s\n' "$*"; }
+fi
 
 free_port() {
 	local p
@@ -131,13 +136,15 @@ status=$(dts DescribeMigrateJobs --JobId "$job" | jobfield Status)
 if [ "$status" = 8 ]; then
 	echo "   caught up; the source keeps writing for 3 s more"
 	sleep 3
-	kill "$writer_pid" 2>/dev/null; wait "$writer_pid" 2>/dev/null || true
+	kill "$writer_pid" 2>/dev/null || true
+	wait "$writer_pid" 2>/dev/null || true
 	say "writes stopped: CompleteMigrateJob $job (cut-over)"
 	dts CompleteMigrateJob --JobId "$job" >/dev/null
 	bin/opendts watch "$job" || true
 	status=$(dts DescribeMigrateJobs --JobId "$job" | jobfield Status)
 fi
-kill "$writer_pid" 2>/dev/null; wait "$writer_pid" 2>/dev/null || true
+kill "$writer_pid" 2>/dev/null || true
+wait "$writer_pid" 2>/dev/null || true
 
 say "the job (opendts job $job): steps, consistency check, check items"
 bin/opendts job "$job"
