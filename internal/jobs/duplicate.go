@@ -67,7 +67,8 @@ func (s *Service) conflicts(ctx context.Context, j *Job) (running *DuplicateErro
 	return nil, waiting, nil
 }
 
-// duplicateCheckItem is the check's verdict on other jobs.
+// duplicateCheckItem is the check's verdict on other jobs; a pass is not
+// shown.
 func (s *Service) duplicateCheckItem(ctx context.Context, j *Job) engine.CheckItem {
 	running, waiting, err := s.conflicts(ctx, j)
 	switch {

@@ -181,8 +181,12 @@ func (s *Service) runCheck(ctx context.Context, id string) {
 		// after the restart.
 		return
 	}
-	// The other jobs are opendts's to compare, not the engine's.
-	items = append([]engine.CheckItem{s.duplicateCheckItem(ctx, j)}, items...)
+	// The other jobs are opendts's to compare, not the engine's. The item
+	// is shown only when it has something to say (a conflict or a
+	// warning), so a check's items stay the engine's in the common case.
+	if dup := s.duplicateCheckItem(ctx, j); dup.Result != engine.ResultPass {
+		items = append([]engine.CheckItem{dup}, items...)
+	}
 	if err != nil {
 		items = append(items, engine.CheckItem{
 			Name: "CheckRun", Result: engine.ResultFail,
