@@ -47,8 +47,12 @@ type DuplicateError struct {
 }
 
 func (e *DuplicateError) Error() string {
-	return fmt.Sprintf("job %s (status %s) already migrates %s into the target instance %s; wait until it ends, stop it, or choose other objects",
-		e.Other, e.OtherStatus, e.Overlap, e.Target)
+	other := "job " + e.Other
+	if e.OtherStatus != 0 {
+		other += fmt.Sprintf(" (status %s)", e.OtherStatus)
+	}
+	return fmt.Sprintf("%s already migrates %s into the target instance %s; wait until it ends, stop it, or choose other objects",
+		other, e.Overlap, e.Target)
 }
 
 // InvalidError is a parameter the job cannot take. Value distinguishes a
