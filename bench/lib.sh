@@ -38,8 +38,8 @@ opendts_binary() {
 	else
 		# shellcheck disable=SC2154 # root is the caller's
 		opendts=$root/bin/opendts
-		note "go build -o bin/opendts ./cmd/opendts"
-		go build -o bin/opendts ./cmd/opendts || die "go build failed"
+		note "go build -o bin/opendts ./cmd/opendts (version and commit stamped)"
+		go build -ldflags "-X main.version=$(git describe --tags --always --dirty 2>/dev/null || echo dev) -X main.commit=$(git rev-parse HEAD 2>/dev/null)" -o bin/opendts ./cmd/opendts || die "go build failed"
 	fi
 }
 

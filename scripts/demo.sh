@@ -12,7 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/usr/local/sbin"
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold headings on a terminal, plain ones in a log.
+if [ -t 1 ]; then
+	say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	say() { printf '\n== %s\n' "$*"; }
+fi
 
 free_port() {
 	local p
@@ -27,7 +32,7 @@ free_port() {
 }
 
 say "building opendts"
-go build -o bin/opendts ./cmd/opendts
+go build -ldflags "-X main.version=$(git describe --tags --always --dirty 2>/dev/null || echo dev) -X main.commit=$(git rev-parse HEAD 2>/dev/null)" -o bin/opendts ./cmd/opendts
 scripts/testdb.sh install >/dev/null
 
 work=$(mktemp -d /tmp/opendts-demo.XXXXXX)
@@ -78,6 +83,11 @@ dts() { bin/opendts dts "$@"; }
 field() { sed -n "s/.*\"$1\": *\"\{0,1\}\([^\",]*\)\"\{0,1\}.*/\1/p" | head -1; }
 jobfield() { sed -n "s/^      \"$1\": *\"\{0,1\}\([^\",]*\)\"\{0,1\}.*/\1/p" | head -1; }
 
+# On a terminal progress is redrawn in place; in a log (scripts/test.sh) it
+# is one plain line per change.
+tty=0
+[ -t 1 ] && tty=1
+
 say "CreateMigrateJob"
 out=$(dts CreateMigrateJob --JobName demo \
 	--MigrateOption '{"RunMode":1,"MigrateType":3,"MigrateObject":2,"ConsistencyType":2}' \
@@ -86,19 +96,27 @@ out=$(dts CreateMigrateJob --JobName demo \
 	--DstDatabaseType mariadb --DstAccessType extranet \
 	--DstInfo "{\"Ip\":\"127.0.0.1\",\"Port\":$dst_port,\"User\":\"root\",\"Password\":\"\",\"Region\":\"ap-guangzhou\"}" \
 	--DatabaseInfo '[{"Database":"shop"}]')
-echo "$out"
 job=$(echo "$out" | field JobId)
+echo "   job $job created (status 1)"
 
 say "CreateMigrateCheckJob $job"
 dts CreateMigrateCheckJob --JobId "$job" >/dev/null
+last=""
 for _ in $(seq 100); do
 	check=$(dts DescribeMigrateCheckJob --JobId "$job")
 	[ "$(echo "$check" | field Status)" = finished ] && break
-	printf '\r   check progress: %s%%' "$(echo "$check" | field Progress)"
+	line="   check progress: $(echo "$check" | field Progress)%"
+	if [ "$tty" = 1 ]; then printf '\r%s' "$line"; elif [ "$line" != "$last" ]; then echo "$line"; fi
+	last=$line
 	sleep 0.2
 done
-printf '\r'
-echo "$check"
+[ "$tty" = 1 ] && printf '\r\033[K'
+if [ "$(echo "$check" | field CheckFlag)" != 1 ]; then
+	bin/opendts job "$job"
+	echo "the check failed" >&2
+	exit 1
+fi
+echo "   check passed (CheckFlag 1); the items are listed at the end"
 
 say "StartMigrateJob $job (the source keeps taking orders meanwhile)"
 writer_pid=""
@@ -112,42 +130,25 @@ writer_pid=""
 ) &
 writer_pid=$!
 dts StartMigrateJob --JobId "$job" >/dev/null
-bar() { # bar PERCENT
-	local n=$(($1 / 5)) out=""
-	for _ in $(seq "$n"); do out="$out#"; done
-	printf '[%-20s] %3s%%' "$out" "$1"
-}
-status=7
-caught=0
-for _ in $(seq 600); do
-	job_info=$(dts DescribeMigrateJobs --JobId "$job")
-	status=$(echo "$job_info" | jobfield Status)
-	printf '\r   status %-2s %s  step %s/%s  lag %ss %sMB   ' "$status" "$(bar "$(echo "$job_info" | field Progress)")" \
-		"$(echo "$job_info" | field StepNow)" "$(echo "$job_info" | field StepAll)" \
-		"$(echo "$job_info" | field SecondsBehindMaster)" "$(echo "$job_info" | field MasterSlaveDistance)"
-	case "$status" in
-	8) caught=$((caught + 1)); [ "$caught" -ge 15 ] && break ;;
-	9 | 10) break ;;
-	esac
-	sleep 0.2
-done
-echo
-kill "$writer_pid" 2>/dev/null; wait "$writer_pid" 2>/dev/null || true
+# opendts watch: until status 8, ready to complete (exit 1 if the job fails).
+bin/opendts watch "$job" --until-ready || true
+status=$(dts DescribeMigrateJobs --JobId "$job" | jobfield Status)
 if [ "$status" = 8 ]; then
+	echo "   caught up; the source keeps writing for 3 s more"
+	sleep 3
+	kill "$writer_pid" 2>/dev/null || true
+	wait "$writer_pid" 2>/dev/null || true
 	say "writes stopped: CompleteMigrateJob $job (cut-over)"
 	dts CompleteMigrateJob --JobId "$job" >/dev/null
-	for _ in $(seq 300); do
-		job_info=$(dts DescribeMigrateJobs --JobId "$job")
-		status=$(echo "$job_info" | jobfield Status)
-		case "$status" in 9 | 10) break ;; esac
-		sleep 0.2
-	done
+	bin/opendts watch "$job" || true
+	status=$(dts DescribeMigrateJobs --JobId "$job" | jobfield Status)
 fi
-echo "$job_info" | sed -n '/"StepInfo"/,/\]/p' | grep -E '"StepId"|"Status"' | paste - - | sed 's/^ */   /'
-say "consistency check (ConsistencyResult)"
-echo "$job_info" | sed -n '/"ConsistencyResult"/,/^      \],\{0,1\}$/p'
+kill "$writer_pid" 2>/dev/null || true
+wait "$writer_pid" 2>/dev/null || true
+
+say "the job (opendts job $job): steps, consistency check, check items"
+bin/opendts job "$job"
 if [ "$status" != 9 ]; then
-	echo "$job_info"
 	echo "the migration did not succeed (status $status)" >&2
 	exit 1
 fi

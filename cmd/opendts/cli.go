@@ -75,8 +75,26 @@ func describe(ctx context.Context, c *client.Client, params map[string]any) ([]j
 	return out.JobList, out.TotalCount, nil
 }
 
+const friendlyUsage = `Usage:
+  opendts jobs [client flags]                         every job as a table: type, status, progress, lag
+  opendts job <JobId> [client flags]                  one job: steps, errors, check items with advice, verification
+  opendts watch <JobId> [--until-ready] [client flags]
+      progress and lag until the job ends (exit 0 at 9, 1 at 10); with
+      --until-ready, until status 8 (ready to complete). On a terminal the
+      line is redrawn in place; otherwise one line is printed per change.
+
+Client flags: --endpoint, --region, --secret-id, --secret-key,
+--credentials-file, as in opendts dts -h.
+`
+
 // runFriendly runs `opendts jobs`, `job` and `watch`.
 func runFriendly(cmd string, args []string) int {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			fmt.Print(friendlyUsage)
+			return 0
+		}
+	}
 	flags, rest, err := clientFlags(args)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opendts:", err)
@@ -202,6 +220,11 @@ func watchJob(ctx context.Context, c *client.Client, id string, untilReady bool,
 	for {
 		j, err := oneJob(ctx, c, id)
 		if err != nil {
+			if tty && last != "" {
+				// End the redrawn progress line, so the error stands on
+				// its own line instead of being glued to it.
+				fmt.Fprintln(w)
+			}
 			return exitFor(err)
 		}
 		step := ""

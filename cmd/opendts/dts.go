@@ -5,20 +5,25 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/opendts/opendts/internal/client"
 	"github.com/opendts/opendts/internal/cloudapi"
+	"github.com/opendts/opendts/internal/dtsapi"
 )
 
 const dtsUsage = `Usage: opendts dts <Action> [--Param value ...] [client flags]
+       opendts dts <Action> -h      the action's parameters and an example
 
 Calls one action of the DTS 2018-03-30 API, with tccli's conventions:
 structured parameters as JSON (--MigrateOption '{"RunMode":1}') or dotted
-(--MigrateOption.RunMode 1). Prints the Response as JSON.
+(--MigrateOption.RunMode 1); values are sent in the types the action
+declares (--Limit 10 as the Integer 10). Prints the Response as JSON.
 
 Client flags (lower case, anywhere on the line):
   --endpoint HOST:PORT|URL   OPENDTS_ENDPOINT, default 127.0.0.1:9988
@@ -96,7 +101,18 @@ func exitFor(err error) int {
 func dts(args []string) int {
 	for _, a := range args {
 		if a == "-h" || a == "--help" {
+			if name := firstWord(args); name != "" {
+				ref, ok := dtsapi.LookupAction(name)
+				if !ok {
+					fmt.Fprintf(os.Stderr, "opendts dts: %s is not an action opendts implements\n\n", name)
+					printActions(os.Stderr)
+					return 2
+				}
+				printAction(os.Stdout, ref)
+				return 0
+			}
 			fmt.Print(dtsUsage)
+			printActions(os.Stdout)
 			return 0
 		}
 	}
@@ -116,12 +132,16 @@ func dts(args []string) int {
 	}
 	if action == "" {
 		fmt.Fprint(os.Stderr, dtsUsage)
+		printActions(os.Stderr)
 		return 2
 	}
 	p, err := client.ParseArgs(params)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opendts dts:", err)
 		return 2
+	}
+	if ref, ok := dtsapi.LookupAction(action); ok {
+		p = ref.Typed(p)
 	}
 	c, err := newClient(flags)
 	if err != nil {
@@ -137,4 +157,55 @@ func dts(args []string) int {
 	out, _ := json.MarshalIndent(resp, "", "  ")
 	fmt.Println(string(out))
 	return 0
+}
+
+// firstWord is the action named on a command line: its first word that is
+// not a flag nor a flag's value.
+func firstWord(args []string) string {
+	_, rest, err := clientFlags(args)
+	if err != nil {
+		return ""
+	}
+	for _, a := range rest {
+		if !strings.HasPrefix(a, "-") {
+			return a
+		}
+	}
+	return ""
+}
+
+func printActions(w io.Writer) {
+	fmt.Fprintln(w, "\nActions (opendts dts <Action> -h for one):")
+	for _, a := range dtsapi.Actions() {
+		fmt.Fprintf(w, "  %-24s %s\n", a.Name, a.Doc)
+	}
+}
+
+// printAction is one action's help: its parameters with their API types,
+// the required ones marked, the structures they use, and an example.
+func printAction(w io.Writer, a dtsapi.ActionRef) {
+	fmt.Fprintf(w, "opendts dts %s: %s\n", a.Name, a.Doc)
+	table := func(title string, params []dtsapi.ParamRef) {
+		fmt.Fprintf(w, "\n%s\n", title)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, p := range params {
+			req := ""
+			if p.Required {
+				req = "required"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", p.Name, p.Type, req, p.Doc)
+		}
+		tw.Flush()
+	}
+	if len(a.Params) == 0 {
+		fmt.Fprintln(w, "\nParameters: none")
+	} else {
+		table("Parameters:", a.Params)
+	}
+	for _, s := range a.Structs {
+		table(s.Name+":", s.Fields)
+	}
+	fmt.Fprintf(w, "\nExample:\n  %s\n", a.Example)
+	fmt.Fprintln(w, "\nStructures go as JSON (--SrcInfo '{\"Ip\":...}') or dotted (--SrcInfo.Port 3306);")
+	fmt.Fprintln(w, "client flags as in opendts dts -h.")
 }

@@ -23,7 +23,15 @@ import (
 	"github.com/opendts/opendts/internal/testdb"
 )
 
-func TestMain(m *testing.M) { testdb.Main(m) }
+func TestMain(m *testing.M) {
+	// The binary built for the tests is 27 MB: it goes with the run, passed
+	// or failed.
+	testdb.Main(m, func() {
+		if built.dir != "" {
+			os.RemoveAll(built.dir)
+		}
+	})
+}
 
 // server is `opendts serve` as a separate process, so it can be killed
 // with SIGKILL like a crashed server.
@@ -38,6 +46,7 @@ type server struct {
 
 var built struct {
 	once sync.Once
+	dir  string
 	bin  string
 	err  error
 	out  []byte
@@ -52,6 +61,7 @@ func buildBinary(t *testing.T) string {
 			built.err = err
 			return
 		}
+		built.dir = dir
 		built.bin = filepath.Join(dir, "opendts")
 		built.out, built.err = exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput()
 	})
@@ -523,4 +533,52 @@ func TestCLIDrivesAJob(t *testing.T) {
 		}
 	}
 	testdbCompare(t, src, dst, db, "t")
+}
+
+// Every command answers -h with its help and exit 0; an action's help lists
+// its parameters, their API types, the required ones and an example;
+// version prints what was stamped at build time.
+func TestHelpAndVersion(t *testing.T) {
+	bin := buildBinary(t)
+	run := func(want int, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		// No server and no credentials: help must not need either.
+		cmd.Env = append(os.Environ(), "OPENDTS_ENDPOINT=127.0.0.1:1", "OPENDTS_SECRET_ID=", "OPENDTS_SECRET_KEY=")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != want {
+			t.Fatalf("opendts %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
+		}
+		return string(out)
+	}
+	for _, args := range [][]string{{"-h"}, {"serve", "-h"}, {"dts", "-h"}, {"jobs", "-h"}, {"job", "-h"}, {"watch", "--help"}} {
+		out := run(0, args...)
+		if !strings.Contains(out, "Usage") || strings.Contains(out, "help requested") {
+			t.Errorf("opendts %s printed:\n%s", strings.Join(args, " "), out)
+		}
+	}
+	if out := run(0, "dts", "-h"); !strings.Contains(out, "CreateMigrateJob") || !strings.Contains(out, "CompleteMigrateJob") {
+		t.Errorf("dts -h does not list the actions:\n%s", out)
+	}
+	out := run(0, "dts", "CreateMigrateJob", "-h")
+	for _, want := range []string{"JobName", "String", "required", "MigrateOption:", "RunMode", "Integer", "SrcInfo:", "Port", "Example:", "opendts dts CreateMigrateJob --JobName"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("CreateMigrateJob -h does not show %q:\n%s", want, out)
+		}
+	}
+	run(2, "dts", "NoSuchAction", "-h")
+
+	stamped := filepath.Join(t.TempDir(), "opendts")
+	if out, err := exec.Command("go", "build", "-ldflags", "-X main.version=v9.9.9 -X main.commit=0123abc", "-o", stamped, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(stamped, "version").Output(); err != nil || !strings.Contains(string(out), "v9.9.9") || !strings.Contains(string(out), "0123abc") {
+		t.Errorf("version printed %q (%v)", out, err)
+	}
 }

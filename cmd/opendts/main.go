@@ -14,6 +14,8 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,10 +36,42 @@ Usage:
   opendts watch <JobId> [--until-ready]
                             live progress and lag until the job ends (or is ready to complete)
   (jobs, job and watch take the client flags of opendts dts)
-  opendts version           print the version
+  opendts version           print the version and the commit it was built from
+
+Every command takes -h.
 `
 
-var version = "dev"
+// version and commit are stamped at build time:
+//
+//	go build -ldflags "-X main.version=$(git describe --tags --always --dirty) -X main.commit=$(git rev-parse HEAD)" ./cmd/opendts
+//
+// Without them, commit falls back to the VCS revision Go records in the
+// binary when built inside a git checkout.
+var (
+	version = "dev"
+	commit  = ""
+)
+
+func versionLine() string {
+	c, modified := commit, false
+	if info, ok := debug.ReadBuildInfo(); ok && c == "" {
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				c = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	if modified {
+		c += " (modified)"
+	}
+	return fmt.Sprintf("opendts %s commit %s %s", version, c, runtime.Version())
+}
 
 func main() {
 	if len(os.Args) < 2 {
@@ -48,12 +82,16 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Args[2:])
+		if errors.Is(err, flag.ErrHelp) {
+			// -h asked for the flags, which the flag set has printed.
+			return
+		}
 	case "dts":
 		os.Exit(dts(os.Args[2:]))
 	case "jobs", "job", "watch":
 		os.Exit(runFriendly(os.Args[1], os.Args[2:]))
 	case "version":
-		fmt.Println("opendts", version)
+		fmt.Println(versionLine())
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
@@ -75,6 +113,10 @@ func env(name, def string) string {
 
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: opendts serve [flags]\n\nRuns the API server. Every flag also reads the environment variable named after it.\n\nFlags:")
+		fs.PrintDefaults()
+	}
 	listen := fs.String("listen", env("OPENDTS_LISTEN", "127.0.0.1:9988"), "address to listen on (OPENDTS_LISTEN)")
 	dataDir := fs.String("data-dir", env("OPENDTS_DATA_DIR", "./opendts-data"), "state directory (OPENDTS_DATA_DIR)")
 	credFile := fs.String("credentials-file", env("OPENDTS_CREDENTIALS_FILE", ""), "file of \"SecretId SecretKey\" lines (OPENDTS_CREDENTIALS_FILE; default DATA_DIR/credentials, generated if no credentials are given)")

@@ -114,9 +114,11 @@ func (c *Client) Call(ctx context.Context, action string, params any) (map[strin
 }
 
 // ParseArgs turns tccli-style arguments (--Name value ...) into parameters:
-// a value that is a JSON object or array is sent as JSON, anything else as
-// a string (the server converts strings to the declared types). A dotted
-// name (--MigrateOption.RunMode 1) sets a field of an object.
+// a value that is a JSON object or array is parsed as JSON, anything else
+// kept as a string. A dotted name (--MigrateOption.RunMode 1) sets a field
+// of an object. A JSON body's types are strict, so `opendts dts` then
+// converts the strings to the types the action declares
+// (dtsapi.ActionRef.Typed), as tccli does from the API's model.
 func ParseArgs(args []string) (map[string]any, error) {
 	params := map[string]any{}
 	for i := 0; i < len(args); i++ {

@@ -20,18 +20,35 @@ import (
 // the schema has arrays; Decode turns those into slices.
 type Params struct {
 	tree map[string]any
+	// flat is set for the flattened encodings, where every leaf is text:
+	// there a number or a boolean arrives as a string and is converted. A
+	// JSON body has types of its own, and a string where the API declares
+	// an Integer is a type error, as the documentation of each field says.
+	flat bool
 }
 
 // Decode fills dst, a pointer to a struct whose fields carry json tags, from
-// the parameters. It is strict where the cloud is (unknown names are
-// UnknownParameter, values of the wrong type InvalidParameter) and lenient
-// where real clients need it (numbers sent as strings).
+// the parameters. Unknown names are UnknownParameter; a value of the wrong
+// type is InvalidParameter naming the parameter, the type the API declares
+// (Integer, String, Array, Object ...) and the type received, never a Go
+// type. Numbers as text are accepted only in the flattened encodings.
 func (p *Params) Decode(dst any) error {
 	v := reflect.ValueOf(dst)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 		return errors.New("cloudapi: Decode needs a pointer to a struct")
 	}
-	return decodeValue(map[string]any(p.tree), v.Elem(), "")
+	d := decoder{flat: p.flat}
+	return d.value(map[string]any(p.tree), v.Elem(), "")
+}
+
+// Text returns a top-level parameter sent as a string, for messages that
+// name what the request was about (the JobId of a job that does not exist).
+func (p *Params) Text(name string) string {
+	if p == nil {
+		return ""
+	}
+	s, _ := p.tree[name].(string)
+	return s
 }
 
 // Has reports whether a top-level parameter was sent.
@@ -125,11 +142,65 @@ func join(path, name string) string {
 	return path + "." + name
 }
 
-func typeError(path, want string) error {
-	return Errorf(CodeInvalidParameter, "Parameter `%s` type error: expected %s.", path, want)
+// typeError names the parameter, the type the API declares for it and the
+// kind of value the client sent, in the words of the API's documentation.
+func typeError(path, want string, got any) error {
+	return Errorf(CodeInvalidParameter, "Parameter `%s` type error: expected %s, got %s.", path, want, kindOf(got))
 }
 
-func decodeValue(src any, dst reflect.Value, path string) error {
+// kindOf names what a client sent in the words of JSON, never Go's.
+func kindOf(v any) string {
+	switch v := v.(type) {
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	case string:
+		return "the string " + strconv.Quote(short(v))
+	case json.Number:
+		return "the number " + short(v.String())
+	case bool:
+		return "a boolean"
+	}
+	return "a value of another type"
+}
+
+// short cuts a client's value at 40 characters for a message, so that a
+// message stays short whatever was sent.
+func short(s string) string {
+	if r := []rune(s); len(r) > 40 {
+		s = string(r[:40]) + "..."
+	}
+	return s
+}
+
+// TypeName names a field's type as the API's documentation does: Integer,
+// String, Boolean, Float, Array of ..., Object.
+func TypeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Pointer:
+		return TypeName(t.Elem())
+	case reflect.String:
+		return "String"
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64, reflect.Uint32:
+		return "Integer"
+	case reflect.Float64:
+		return "Float"
+	case reflect.Bool:
+		return "Boolean"
+	case reflect.Slice:
+		return "Array of " + TypeName(t.Elem())
+	case reflect.Struct:
+		return "Object"
+	}
+	return "a value"
+}
+
+type decoder struct {
+	flat bool
+}
+
+func (d decoder) value(src any, dst reflect.Value, path string) error {
 	if src == nil {
 		// JSON null: the field stays unset, as if it had not been sent.
 		return nil
@@ -137,7 +208,7 @@ func decodeValue(src any, dst reflect.Value, path string) error {
 	switch dst.Kind() {
 	case reflect.Pointer:
 		elem := reflect.New(dst.Type().Elem())
-		if err := decodeValue(src, elem.Elem(), path); err != nil {
+		if err := d.value(src, elem.Elem(), path); err != nil {
 			return err
 		}
 		dst.Set(elem)
@@ -145,40 +216,40 @@ func decodeValue(src any, dst reflect.Value, path string) error {
 	case reflect.String:
 		s, ok := src.(string)
 		if !ok {
-			return typeError(path, "a string")
+			return typeError(path, "String", src)
 		}
 		dst.SetString(s)
 		return nil
 	case reflect.Int, reflect.Int64, reflect.Int32:
-		text, ok := numberText(src)
+		text, ok := d.numberText(src)
 		if !ok {
-			return typeError(path, "an integer")
+			return typeError(path, "Integer", src)
 		}
 		n, err := strconv.ParseInt(text, 10, 64)
 		if err != nil || dst.OverflowInt(n) {
-			return typeError(path, "an integer")
+			return typeError(path, "Integer", src)
 		}
 		dst.SetInt(n)
 		return nil
 	case reflect.Uint, reflect.Uint64, reflect.Uint32:
-		text, ok := numberText(src)
+		text, ok := d.numberText(src)
 		if !ok {
-			return typeError(path, "a non-negative integer")
+			return typeError(path, "a non-negative Integer", src)
 		}
 		n, err := strconv.ParseUint(text, 10, 64)
 		if err != nil || dst.OverflowUint(n) {
-			return typeError(path, "a non-negative integer")
+			return typeError(path, "a non-negative Integer", src)
 		}
 		dst.SetUint(n)
 		return nil
 	case reflect.Float64:
-		text, ok := numberText(src)
+		text, ok := d.numberText(src)
 		if !ok {
-			return typeError(path, "a number")
+			return typeError(path, "Float", src)
 		}
 		f, err := strconv.ParseFloat(text, 64)
 		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return typeError(path, "a number")
+			return typeError(path, "Float", src)
 		}
 		dst.SetFloat(f)
 		return nil
@@ -188,20 +259,20 @@ func decodeValue(src any, dst reflect.Value, path string) error {
 			dst.SetBool(b)
 			return nil
 		case string:
-			if v, err := strconv.ParseBool(b); err == nil {
+			if v, err := strconv.ParseBool(b); err == nil && d.flat {
 				dst.SetBool(v)
 				return nil
 			}
 		}
-		return typeError(path, "true or false")
+		return typeError(path, "Boolean", src)
 	case reflect.Slice:
-		items, err := asList(src, path)
+		items, err := d.asList(src, dst.Type(), path)
 		if err != nil {
 			return err
 		}
 		out := reflect.MakeSlice(dst.Type(), len(items), len(items))
 		for i, item := range items {
-			if err := decodeValue(item, out.Index(i), path+"."+strconv.Itoa(i)); err != nil {
+			if err := d.value(item, out.Index(i), path+"."+strconv.Itoa(i)); err != nil {
 				return err
 			}
 		}
@@ -210,7 +281,7 @@ func decodeValue(src any, dst reflect.Value, path string) error {
 	case reflect.Struct:
 		m, ok := src.(map[string]any)
 		if !ok {
-			return typeError(path, "a structure")
+			return typeError(path, "Object", src)
 		}
 		fields := structFields(dst.Type())
 		names := make([]string, 0, len(m))
@@ -223,7 +294,7 @@ func decodeValue(src any, dst reflect.Value, path string) error {
 			if !ok {
 				return Errorf(CodeUnknownParameter, "The parameter `%s` is not recognized.", join(path, name))
 			}
-			if err := decodeValue(m[name], dst.Field(idx), join(path, name)); err != nil {
+			if err := d.value(m[name], dst.Field(idx), join(path, name)); err != nil {
 				return err
 			}
 		}
@@ -232,24 +303,30 @@ func decodeValue(src any, dst reflect.Value, path string) error {
 	return Errorf(CodeInternalError, "cannot decode parameter `%s`", path)
 }
 
-// numberText accepts a JSON number or a string holding one: flattened
-// encodings carry every value as text, and some JSON clients quote numbers.
-func numberText(src any) (string, bool) {
+// numberText accepts a JSON number, or in a flattened encoding (which
+// carries every value as text) a string holding one.
+func (d decoder) numberText(src any) (string, bool) {
 	switch v := src.(type) {
 	case json.Number:
 		return v.String(), true
 	case string:
-		return strings.TrimSpace(v), true
+		if d.flat {
+			return strings.TrimSpace(v), true
+		}
 	}
 	return "", false
 }
 
-// asList accepts a JSON array or a flattened one (a map keyed 0..n-1).
-func asList(src any, path string) ([]any, error) {
+// asList accepts a JSON array or, in a flattened encoding, a map keyed
+// 0..n-1.
+func (d decoder) asList(src any, t reflect.Type, path string) ([]any, error) {
 	switch v := src.(type) {
 	case []any:
 		return v, nil
 	case map[string]any:
+		if !d.flat {
+			break
+		}
 		out := make([]any, len(v))
 		for k, item := range v {
 			i, err := strconv.Atoi(k)
@@ -260,7 +337,7 @@ func asList(src any, path string) ([]any, error) {
 		}
 		return out, nil
 	}
-	return nil, typeError(path, "a list")
+	return nil, typeError(path, TypeName(t), src)
 }
 
 // structFields maps the json names of a struct's fields to their index.

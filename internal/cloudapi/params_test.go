@@ -39,7 +39,7 @@ func decodeForm(t *testing.T, query string) (sampleRequest, error) {
 	if err != nil {
 		return out, err
 	}
-	err = (&Params{tree: tree}).Decode(&out)
+	err = (&Params{tree: tree, flat: true}).Decode(&out)
 	return out, err
 }
 
@@ -99,7 +99,9 @@ func TestJSONParams(t *testing.T) {
 		code string
 	}{
 		{name: "numbers as JSON numbers", body: `{"MigrateOption":{"RunMode":1}}`, want: sampleRequest{MigrateOption: &sampleOption{RunMode: ptr(int64(1))}}},
-		{name: "numbers as strings", body: `{"MigrateOption":{"RunMode":"2"}}`, want: sampleRequest{MigrateOption: &sampleOption{RunMode: ptr(int64(2))}}},
+		{name: "number as a string", body: `{"MigrateOption":{"RunMode":"2"}}`, code: CodeInvalidParameter},
+		{name: "boolean as a string", body: `{"Flag":"true"}`, code: CodeInvalidParameter},
+		{name: "object where an array belongs", body: `{"Table":{"0":"a"}}`, code: CodeInvalidParameter},
 		{name: "null is not sent", body: `{"JobId":null}`, want: sampleRequest{}},
 		{name: "empty body", body: ``, want: sampleRequest{}},
 		{name: "integer where a string belongs", body: `{"JobId":5}`, code: CodeInvalidParameter},

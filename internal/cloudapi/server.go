@@ -195,8 +195,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	elapsed := s.cfg.Now().Sub(start)
 	level := slog.LevelInfo
-	if code != "" {
+	switch {
+	case code != "":
 		level = slog.LevelWarn
+	case strings.HasPrefix(actionName, "Describe"):
+		// Read-only actions (API 3.0 names them Describe*) are what
+		// dashboards and `opendts watch` poll twice a second: at info they
+		// would bury the lines that change something.
+		level = slog.LevelDebug
 	}
 	attrs := []any{"request_id", requestID, "action", actionName,
 		"method", r.Method, "remote", r.RemoteAddr, "code", code, "elapsed_ms", elapsed.Milliseconds()}
@@ -325,11 +331,21 @@ func (s *Server) parseTC3(r *http.Request, auth, requestID string) (*Request, er
 	if !ok {
 		return req, Errorf(CodeSecretIDNotFound, "The SecretId is not found.")
 	}
+	// Why a signature fails goes to the debug log (the client is told
+	// only what is safe to tell anyone): what the server saw and, for a
+	// mismatch, the hashes of what it signed. Never the key.
+	sigDebug := func(why string, attrs ...any) {
+		s.cfg.Logger.Debug("signature failure", append([]any{"request_id", requestID, "secret_id", cred.secretID, "why", why,
+			"host", r.Host, "path", r.URL.EscapedPath(), "method", r.Method, "scope_date", cred.date, "service", cred.service,
+			"signed_headers", strings.Join(cred.signedHeaders, ";"), "timestamp", timestamp}, attrs...)...)
+	}
 	ts, _ := strconv.ParseInt(timestamp, 10, 64)
 	if date := time.Unix(ts, 0).UTC().Format("2006-01-02"); date != cred.date {
+		sigDebug("the credential scope's date is not the UTC date of X-TC-Timestamp", "timestamp_date", date)
 		return req, Errorf(CodeSignatureFailure, "The credential scope date %s is not the UTC date of X-TC-Timestamp (%s).", cred.date, date)
 	}
 	if !serviceMatches(cred.service, s.cfg.Service, signedHosts(r)) {
+		sigDebug("the credential scope's service is neither the product's nor the first label of the host", "accepted_service", s.cfg.Service)
 		return req, Errorf(CodeSignatureFailure, "The credential scope names service %q; sign for %q or for the first label of the endpoint's host name.", cred.service, s.cfg.Service)
 	}
 	if !slices.Contains(cred.signedHeaders, "content-type") || !slices.Contains(cred.signedHeaders, "host") {
@@ -339,11 +355,17 @@ func (s *Server) parseTC3(r *http.Request, auth, requestID string) (*Request, er
 		// An unsigned body could be changed by anyone who saw the request.
 		return req, Errorf(CodeSignatureFailure, "UNSIGNED-PAYLOAD is not accepted: sign the request body.")
 	}
-	if !verifyTC3(r, cred, key, timestamp, SHA256Hex(body)) {
+	payloadHash := SHA256Hex(body)
+	if ok, tried := verifyTC3(r, cred, key, timestamp, payloadHash); !ok {
+		sigDebug("no spelling of the canonical request gives the signature: compare these hashes with the client's",
+			"signed_host", tried.host, "canonical_uri", tried.uri, "content_type", r.Header.Get("Content-Type"),
+			"payload_sha256", payloadHash, "canonical_request_sha256", tried.canonicalRequestSHA256,
+			"string_to_sign_sha256", tried.stringToSignSHA256, "spellings_tried", tried.spellings)
 		return req, Errorf(CodeSignatureFailure, "The provided credentials could not be validated. Please check your signature is correct.")
 	}
 
 	var tree map[string]any
+	flat := true
 	if r.Method == http.MethodGet {
 		values, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
@@ -357,6 +379,7 @@ func (s *Server) parseTC3(r *http.Request, auth, requestID string) (*Request, er
 		switch mediaType(r) {
 		case "application/json":
 			tree, err = parseJSONParams(body)
+			flat = false
 		case "application/x-www-form-urlencoded":
 			tree, err = parseForm(body, func(string) bool { return false })
 		default:
@@ -366,7 +389,7 @@ func (s *Server) parseTC3(r *http.Request, auth, requestID string) (*Request, er
 			return req, err
 		}
 	}
-	req.Params = &Params{tree: tree}
+	req.Params = &Params{tree: tree, flat: flat}
 	return req, s.route(req)
 }
 
@@ -450,6 +473,9 @@ func (s *Server) parseV1(r *http.Request, requestID string) (*Request, error) {
 		}
 	}
 	if !verified {
+		s.cfg.Logger.Debug("signature failure", "request_id", requestID, "secret_id", req.SecretID,
+			"why", "the v1 signature does not match", "method", r.Method, "host", r.Host, "path", r.URL.Path,
+			"signature_method", method, "string_to_sign_sha256", SHA256Hex([]byte(V1StringToSign(r.Method, r.Host, r.URL.Path, flat, false))))
 		return req, Errorf(CodeSignatureFailure, "The provided credentials could not be validated. Please check your signature is correct.")
 	}
 	// A replay is the same signed request again, so the signature is part
@@ -463,7 +489,7 @@ func (s *Server) parseV1(r *http.Request, requestID string) (*Request, error) {
 	if err != nil {
 		return req, err
 	}
-	req.Params = &Params{tree: tree}
+	req.Params = &Params{tree: tree, flat: true}
 	return req, s.route(req)
 }
 

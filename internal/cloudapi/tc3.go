@@ -85,9 +85,20 @@ func parseTC3Authorization(h string) (tc3Credential, error) {
 	return c, nil
 }
 
+// tc3Attempt is what the server signed for the most common spelling of a
+// request, logged at debug when no spelling verifies: a client's developer
+// compares these hashes with the ones their code computed to see which step
+// differs. No part of it can reveal the key or a parameter's value.
+type tc3Attempt struct {
+	host, uri              string
+	canonicalRequestSHA256 string
+	stringToSignSHA256     string
+	spellings              int
+}
+
 // verifyTC3 reports whether cred's signature signs r, whose body hashes to
-// payloadHash, with key.
-func verifyTC3(r *http.Request, cred tc3Credential, key, timestamp, payloadHash string) bool {
+// payloadHash, with key; when it does not, what was tried first.
+func verifyTC3(r *http.Request, cred tc3Credential, key, timestamp, payloadHash string) (bool, tc3Attempt) {
 	query := ""
 	if r.Method == http.MethodGet {
 		query = r.URL.RawQuery
@@ -95,6 +106,7 @@ func verifyTC3(r *http.Request, cred tc3Credential, key, timestamp, payloadHash 
 	signedHeaders := strings.Join(cred.signedHeaders, ";")
 	signingKey := tc3SigningKey(key, cred.date, cred.service)
 	var tried []string
+	var first tc3Attempt
 	for _, host := range signedHosts(r) {
 		for _, uri := range signedURIs(r) {
 			// The documentation lower-cases header values, the SDKs send
@@ -105,14 +117,19 @@ func verifyTC3(r *http.Request, cred tc3Credential, key, timestamp, payloadHash 
 					continue
 				}
 				tried = append(tried, canonical)
-				want := hex.EncodeToString(hmacSHA256(signingKey, TC3StringToSign(timestamp, cred.date, cred.service, canonical)))
+				sts := TC3StringToSign(timestamp, cred.date, cred.service, canonical)
+				if len(tried) == 1 {
+					first = tc3Attempt{host: host, uri: uri, canonicalRequestSHA256: SHA256Hex([]byte(canonical)), stringToSignSHA256: SHA256Hex([]byte(sts))}
+				}
+				want := hex.EncodeToString(hmacSHA256(signingKey, sts))
 				if hmac.Equal([]byte(want), []byte(cred.signature)) {
-					return true
+					return true, tc3Attempt{}
 				}
 			}
 		}
 	}
-	return false
+	first.spellings = len(tried)
+	return false, first
 }
 
 // tc3SigningKey is the key TC3Sign derives, computed once per request.

@@ -94,6 +94,11 @@ var otherActions = []string{
 func wrap(h cloudapi.HandlerFunc) cloudapi.HandlerFunc {
 	return func(ctx context.Context, req *cloudapi.Request) (any, error) {
 		out, err := h(ctx, req)
+		if id := req.Params.Text("JobId"); errors.Is(err, jobs.ErrNotFound) && id != "" && len(id) <= 64 {
+			// Name the id: a script that loops over jobs must know which
+			// one is gone.
+			return nil, cloudapi.Errorf(codeJobNotExist, "The migration job %q does not exist.", id)
+		}
 		if err != nil {
 			return nil, toAPIError(err)
 		}

@@ -195,65 +195,6 @@ func TestModifyNotAllowedWhileRunning(t *testing.T) {
 	}
 }
 
-func TestDuplicateJob(t *testing.T) {
-	e := newEnv(t)
-	first := e.create(newJobRequest("first"))
-	tests := []struct {
-		name string
-		info string
-		dup  bool
-	}{
-		{"same table", `[{"Database":"shop","Table":["users"]}]`, true},
-		{"whole database over a table", `[{"Database":"shop"}]`, true},
-		{"other table", `[{"Database":"shop","Table":["items"]}]`, false},
-		{"other database", `[{"Database":"blog"}]`, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			req := newJobRequest(tt.name)
-			req.DatabaseInfo = sp(tt.info)
-			resp, err := e.client().CreateMigrateJob(req)
-			if tt.dup {
-				wantCode(t, err, "InternalError.DuplicateJob", first, "10.0.0.2:3306")
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Leave no conflict behind for the next case.
-			if err := e.jobCall("Delete", *resp.Response.JobId); err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
-	t.Run("modify into a conflict", func(t *testing.T) {
-		req := newJobRequest("second")
-		req.DatabaseInfo = sp(`[{"Database":"blog"}]`)
-		second := e.create(req)
-		err := modify(e, second, func(m *dts.ModifyMigrateJobRequest) { m.DatabaseInfo = sp(`[{"Database":"shop","Table":["orders"]}]`) })
-		wantCode(t, err, "InternalError.DuplicateJob", "shop.orders")
-		// Another target instance is no conflict.
-		err = modify(e, second, func(m *dts.ModifyMigrateJobRequest) {
-			m.DatabaseInfo = sp(`[{"Database":"shop","Table":["orders"]}]`)
-			m.DstInfo = &dts.DstInfo{Port: ip(3307), Password: sp("dst-pa$$word")}
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Run("a finished job holds nothing", func(t *testing.T) {
-		e.check(first)
-		e.waitStatus(first, 4)
-		if err := e.jobCall("Start", first); err != nil {
-			t.Fatal(err)
-		}
-		e.waitStatus(first, 7)
-		e.engine.Finish(first, nil)
-		e.waitStatus(first, 9)
-		e.create(newJobRequest("after the first"))
-	})
-}
-
 // The store failing is InternalError.DatabaseError with a message, never a
 // crash or a hang.
 func TestStoreFailureIsDatabaseError(t *testing.T) {
@@ -283,10 +224,24 @@ func TestInstanceCatalogue(t *testing.T) {
 	if got := e.describe(id); *got.DstInfo.InstanceId != "cdb-target01" || *got.DstAccessType != "cdb" {
 		t.Errorf("DstInfo %+v", got.DstInfo)
 	}
-	// The catalogue id and its address are one instance.
-	dup := newJobRequest("by address")
-	_, err := e.client().CreateMigrateJob(dup)
-	wantCode(t, err, "InternalError.DuplicateJob", id)
+	// The catalogue id and its address are one instance: a job by address
+	// cannot start while the job by id runs.
+	e.check(id)
+	e.waitStatus(id, 4)
+	if err := e.jobCall("Start", id); err != nil {
+		t.Fatal(err)
+	}
+	e.waitStatus(id, 7)
+	dup := e.create(newJobRequest("by address"))
+	e.check(dup)
+	e.waitStatus(dup, 5)
+	if err := e.jobCall("Start", dup); codeOf(t, err) != "FailedOperation.NotAllowOperation" {
+		t.Fatalf("start after a failed check: %v", err)
+	}
+	if msg := checkResult(t, e, dup)["ErrorMessage"].(string); !strings.Contains(msg, "DuplicateJobCheck") || !strings.Contains(msg, id) {
+		t.Errorf("the check does not name the running job %s: %s", id, msg)
+	}
+	var err error
 
 	req.DstInfo.InstanceId = sp("cdb-missing")
 	_, err = e.client().CreateMigrateJob(req)
@@ -336,13 +291,16 @@ func TestCreateValidation(t *testing.T) {
 			t.Errorf("MigrateObject %d ConsistencyType %d", *got.MigrateOption.MigrateObject, *got.MigrateOption.ConsistencyType)
 		}
 	})
+	// A JSON body has types: a Port in quotes is refused, naming the
+	// parameter and the type (form and GET encodings carry text and are
+	// converted).
 	t.Run("port as a JSON string", func(t *testing.T) {
 		req := newJobRequest("string port")
 		req.DatabaseInfo = sp(`[{"Database":"strport"}]`)
 		body, _ := json.Marshal(req)
 		text := strings.Replace(string(body), `"Port":3306`, `"Port":"3306"`, 1)
 		resp := e.rawTC3("CreateMigrateJob", text, nil)
-		if errCode(resp) != "" {
+		if errCode(resp) != "InvalidParameter" || !strings.Contains(errMessage(resp), "`SrcInfo.Port`") {
 			t.Fatalf("%s %s", errCode(resp), errMessage(resp))
 		}
 	})

@@ -74,6 +74,24 @@ func TestMySQLCheckThroughTheAPI(t *testing.T) {
 		if strings.Contains(msg, "wrong-password") {
 			t.Error("the password is in the message")
 		}
+		// The cause once: the items that need the source say they did
+		// not run, and the message counts them instead of repeating it.
+		if n := strings.Count(msg, "ConnectDBCheck"); n != 1 || len(msg) > 600 || !strings.Contains(msg, "not run") {
+			t.Errorf("ErrorMessage should name the connection once (%d times), briefly (%d characters), and count the items not run: %s", n, len(msg), msg)
+		}
+		notRun := 0
+		for _, it := range resp["CheckItems"].([]any) {
+			item := it.(map[string]any)
+			switch {
+			case item["Name"] == "SrcPrivilegeCheck" && item["Result"] != "notRun":
+				t.Errorf("SrcPrivilegeCheck needs the source and cannot run: %v", item)
+			case item["Result"] == "notRun":
+				notRun++
+			}
+		}
+		if notRun == 0 {
+			t.Errorf("no item is shown as not run: %v", resp["CheckItems"])
+		}
 		if err := e.jobCall("Delete", id); err != nil {
 			t.Fatal(err)
 		}

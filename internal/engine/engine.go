@@ -57,6 +57,10 @@ const (
 	ResultPass    = "pass"
 	ResultWarning = "warning"
 	ResultFail    = "fail"
+	// ResultNotRun: the item could not look at anything because a server
+	// it needs was not reached; the connection item says why, once. The
+	// check does not pass while any item has not run.
+	ResultNotRun = "notRun"
 )
 
 // CheckItem is one verdict of a pre-migration check, shown to the DBA as is.
@@ -64,7 +68,7 @@ type CheckItem struct {
 	// Name is a stable identifier, following the cloud's newer check ids
 	// where one fits (ConnectDBCheck, VersionCheck, SrcPrivilegeCheck, ...).
 	Name string
-	// Result is ResultPass, ResultWarning or ResultFail.
+	// Result is ResultPass, ResultWarning, ResultFail or ResultNotRun.
 	Result string
 	// Message names the object and the setting the verdict is about.
 	Message string

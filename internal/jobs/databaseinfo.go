@@ -3,7 +3,11 @@ package jobs
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/opendts/opendts/internal/engine"
@@ -23,23 +27,14 @@ func ParseDatabaseInfo(databaseType, text string) ([]engine.ObjectSelection, str
 	if strings.TrimSpace(text) == "" {
 		return nil, "[]", nil
 	}
-	dec := json.NewDecoder(bytes.NewReader([]byte(text)))
-	dec.DisallowUnknownFields()
-	var raw []struct {
-		Database *string
-		Schema   *string
-		Table    []string
-	}
 	example := `[{"Database":"db1","Table":["t1","t2"]},{"Database":"db2"}]`
 	schemas := hasSchemas(engine.FamilyOf(databaseType))
 	if schemas {
 		example = `[{"Database":"db1","Schema":"s1","Table":["t1"]},{"Database":"db2"}]`
 	}
-	if err := dec.Decode(&raw); err != nil {
-		return nil, "", invalid("DatabaseInfo", "DatabaseInfo must be a JSON array like %s: %s", example, err)
-	}
-	if dec.More() {
-		return nil, "", invalid("DatabaseInfo", "DatabaseInfo holds more than one JSON value; send one array like %s", example)
+	raw, err := decodeSelection(text, example)
+	if err != nil {
+		return nil, "", err
 	}
 	if len(raw) == 0 {
 		return nil, "[]", nil
@@ -199,4 +194,108 @@ func tablesOf(s engine.ObjectSelection) string {
 		names[i] = prefix + t
 	}
 	return "table " + strings.Join(names, ", ")
+}
+
+// rawSelection is one element of DatabaseInfo as sent.
+type rawSelection struct {
+	Database *string
+	Schema   *string
+	Table    []string
+}
+
+// decodeSelection reads DatabaseInfo's JSON by hand rather than through
+// encoding/json's struct decoding, whose errors name Go types ("cannot
+// unmarshal object into Go value of type []struct ..."): every message here
+// names the element and the field, and says what was expected in the API's
+// words.
+func decodeSelection(text, example string) ([]rawSelection, error) {
+	dec := json.NewDecoder(bytes.NewReader([]byte(text)))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, invalid("DatabaseInfo", "DatabaseInfo must be JSON text, an array like %s: %s", example, jsonSyntax(err))
+	}
+	if dec.More() {
+		return nil, invalid("DatabaseInfo", "DatabaseInfo holds more than one JSON value; send one array like %s", example)
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, invalid("DatabaseInfo", "DatabaseInfo must be an array like %s, not %s", example, jsonKind(v))
+	}
+	out := make([]rawSelection, len(list))
+	for i, el := range list {
+		at := fmt.Sprintf("DatabaseInfo element %d", i)
+		m, ok := el.(map[string]any)
+		if !ok {
+			return nil, invalid("DatabaseInfo", "%s must be an object like %s, not %s", at, `{"Database":"db1","Table":["t1"]}`, jsonKind(el))
+		}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			val := m[k]
+			switch k {
+			case "Database", "Schema":
+				if val == nil {
+					continue
+				}
+				s, ok := val.(string)
+				if !ok {
+					return nil, invalid("DatabaseInfo", "%s: %s must be a string, not %s", at, k, jsonKind(val))
+				}
+				if k == "Database" {
+					out[i].Database = &s
+				} else {
+					out[i].Schema = &s
+				}
+			case "Table":
+				if val == nil {
+					continue
+				}
+				tables, ok := val.([]any)
+				if !ok {
+					return nil, invalid("DatabaseInfo", "%s: Table must be an array of strings like [\"t1\",\"t2\"], not %s", at, jsonKind(val))
+				}
+				out[i].Table = make([]string, len(tables))
+				for n, t := range tables {
+					s, ok := t.(string)
+					if !ok {
+						return nil, invalid("DatabaseInfo", "%s: Table element %d must be a string, not %s", at, n, jsonKind(t))
+					}
+					out[i].Table[n] = s
+				}
+			default:
+				return nil, invalid("DatabaseInfo", "%s has an unknown field %q; the fields are Database, Table and (for engines with schemas) Schema", at, k)
+			}
+		}
+	}
+	return out, nil
+}
+
+// jsonKind names a JSON value's kind for messages.
+func jsonKind(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	case string:
+		return "a string"
+	case json.Number:
+		return "the number " + v.String()
+	case bool:
+		return "a boolean"
+	}
+	return "another kind of value"
+}
+
+// jsonSyntax says where JSON text broke, without the package's prefix.
+func jsonSyntax(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s at offset %d", se.Error(), se.Offset)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "it ends too early"
+	}
+	return "it is not valid JSON"
 }

@@ -37,17 +37,22 @@ func (e *StatusError) Error() string {
 		e.Event, e.JobID, e.Status, strings.Join(names, ", "))
 }
 
-// DuplicateError refuses a job whose target objects another unfinished job
-// already writes.
+// DuplicateError refuses to start a job whose target objects another job
+// writes now (duplicate.go has the rule).
 type DuplicateError struct {
-	Other   string
-	Target  string
-	Overlap string
+	Other       string
+	OtherStatus Status
+	Target      string
+	Overlap     string
 }
 
 func (e *DuplicateError) Error() string {
-	return fmt.Sprintf("job %s, not finished, already migrates %s into the target instance %s; finish or delete it, or choose other objects",
-		e.Other, e.Overlap, e.Target)
+	other := "job " + e.Other
+	if e.OtherStatus != 0 {
+		other += fmt.Sprintf(" (status %s)", e.OtherStatus)
+	}
+	return fmt.Sprintf("%s already migrates %s into the target instance %s; wait until it ends, stop it, or choose other objects",
+		other, e.Overlap, e.Target)
 }
 
 // InvalidError is a parameter the job cannot take. Value distinguishes a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -179,6 +180,12 @@ func (s *Service) runCheck(ctx context.Context, id string) {
 		// after the restart.
 		return
 	}
+	// The other jobs are opendts's to compare, not the engine's. The item
+	// is shown only when it has something to say (a conflict or a
+	// warning), so a check's items stay the engine's in the common case.
+	if dup := s.duplicateCheckItem(ctx, j); dup.Result != engine.ResultPass {
+		items = append([]engine.CheckItem{dup}, items...)
+	}
 	if err != nil {
 		items = append(items, engine.CheckItem{
 			Name: "CheckRun", Result: engine.ResultFail,
@@ -187,9 +194,13 @@ func (s *Service) runCheck(ctx context.Context, id string) {
 		})
 	}
 	passed := true
+	var failed []string
 	for _, it := range items {
-		if it.Result == engine.ResultFail {
+		if it.Result == engine.ResultFail || it.Result == engine.ResultNotRun {
 			passed = false
+		}
+		if it.Result == engine.ResultFail {
+			failed = append(failed, it.Name)
 		}
 	}
 	event := EventCheckPassed
@@ -213,28 +224,48 @@ func (s *Service) runCheck(ctx context.Context, id string) {
 		s.cfg.Logger.Error("record check result", "job_id", id, "err", terr)
 		return
 	}
-	s.cfg.Logger.Info("check finished", "job_id", id, "passed", passed, "items", len(items))
+	if passed {
+		s.cfg.Logger.Info("check finished", "job_id", id, "passed", true, "items", len(items))
+	} else {
+		s.cfg.Logger.Info("check finished", "job_id", id, "passed", false, "items", len(items),
+			"failed", strings.Join(failed, ","), "not_run", countResult(items, engine.ResultNotRun))
+	}
 }
 
 // checkFailureMessage lists the failed items with their advice, for
-// clients that only read ErrorMessage.
+// clients that only read ErrorMessage. Items that did not run are counted,
+// not listed: their cause is the failed connection, already listed once.
 func checkFailureMessage(items []engine.CheckItem) string {
-	msg := ""
+	var b strings.Builder
 	n := 0
 	for _, it := range items {
 		if it.Result != engine.ResultFail {
 			continue
 		}
 		n++
-		if msg != "" {
-			msg += "; "
+		if b.Len() > 0 {
+			b.WriteString("; ")
 		}
-		msg += fmt.Sprintf("[%s] %s", it.Name, it.Message)
+		fmt.Fprintf(&b, "[%s] %s", it.Name, it.Message)
 		if it.Advice != "" {
-			msg += " (advice: " + it.Advice + ")"
+			b.WriteString(" (advice: " + it.Advice + ")")
 		}
 	}
-	return fmt.Sprintf("%d check item(s) failed: %s", n, msg)
+	msg := fmt.Sprintf("%d check item(s) failed: %s", n, b.String())
+	if notRun := countResult(items, engine.ResultNotRun); notRun > 0 {
+		msg += fmt.Sprintf(". %d other item(s) not run until the connection works", notRun)
+	}
+	return msg
+}
+
+func countResult(items []engine.CheckItem, result string) int {
+	n := 0
+	for _, it := range items {
+		if it.Result == result {
+			n++
+		}
+	}
+	return n
 }
 
 // Start starts a job whose check passed: now (RunMode 1) or at its
@@ -248,6 +279,13 @@ func (s *Service) Start(ctx context.Context, id string) error {
 	j, err := s.cfg.Store.GetJob(ctx, id)
 	if err != nil {
 		return storeErr("get job", err)
+	}
+	if _, ok := Next(j.Status, EventStart); ok {
+		// Only a start that would be allowed is compared with the other
+		// jobs: a wrong status is the clearer answer.
+		if err := s.refuseRunningDuplicate(ctx, j); err != nil {
+			return err
+		}
 	}
 	if j.Option.RunMode == 2 {
 		if _, err := s.transition(ctx, id, EventSchedule, nil); err != nil {

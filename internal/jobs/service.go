@@ -148,8 +148,7 @@ func (s *Service) Create(ctx context.Context, j *Job) (string, error) {
 	if j.Option.ConsistencyType == 0 {
 		j.Option.ConsistencyType = 1
 	}
-	objects, err := s.validate(j)
-	if err != nil {
+	if _, err := s.validate(j); err != nil {
 		return "", err
 	}
 	s.mu.Lock()
@@ -167,9 +166,6 @@ func (s *Service) Create(ctx context.Context, j *Job) (string, error) {
 	}
 	if unused >= s.cfg.MaxUnusedJobs {
 		return "", fmt.Errorf("%w (%d; at most %d): start or delete some", ErrTooManyUnused, unused, s.cfg.MaxUnusedJobs)
-	}
-	if err := s.checkDuplicate(j, objects, all); err != nil {
-		return "", err
 	}
 	j.Status = StatusCreated
 	j.CreateTime = s.now()
@@ -201,26 +197,6 @@ func (s *Service) targetKey(j *Job) string {
 		host, port = inst.Host, inst.Port
 	}
 	return net.JoinHostPort(strings.ToLower(host), strconv.Itoa(port))
-}
-
-func (s *Service) checkDuplicate(j *Job, objects []engine.ObjectSelection, all []*Job) error {
-	target := s.targetKey(j)
-	for _, other := range all {
-		if other.ID == j.ID || !other.Status.unfinished() {
-			continue
-		}
-		if s.targetKey(other) != target {
-			continue
-		}
-		otherObjects, _, err := ParseDatabaseInfo(other.SrcDatabaseType, other.DatabaseInfo)
-		if err != nil {
-			continue
-		}
-		if what := overlap(objects, otherObjects); what != "" {
-			return &DuplicateError{Other: other.ID, Target: target, Overlap: what}
-		}
-	}
-	return nil
 }
 
 // Get returns a job.
@@ -269,15 +245,7 @@ func (s *Service) Modify(ctx context.Context, id string, apply func(*Job) error)
 	if j.Dst.Region != old.Dst.Region {
 		return invalid("DstInfo.Region", "the target's region cannot be modified (it is %q); create a new job instead", old.Dst.Region)
 	}
-	objects, err := s.validate(j)
-	if err != nil {
-		return err
-	}
-	all, err := s.cfg.Store.AllJobs(ctx)
-	if err != nil {
-		return storeErr("list jobs", err)
-	}
-	if err := s.checkDuplicate(j, objects, all); err != nil {
+	if _, err := s.validate(j); err != nil {
 		return err
 	}
 	j.Status = to

@@ -73,7 +73,7 @@ func Shared(t testing.TB) (src, dst *Server) {
 
 // Main runs the tests and then stops the shared servers. Call it from
 // TestMain: func TestMain(m *testing.M) { testdb.Main(m) }.
-func Main(m *testing.M) {
+func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
 	var wg sync.WaitGroup
 	for _, s := range []*Server{shared.src, shared.dst} {
@@ -88,6 +88,11 @@ func Main(m *testing.M) {
 	wg.Wait()
 	if shared.dir != "" {
 		os.RemoveAll(shared.dir)
+	}
+	// A package's own leftovers (a built binary, say) go too, whether its
+	// tests passed or failed.
+	for _, c := range cleanups {
+		c()
 	}
 	os.Exit(code)
 }

@@ -1,7 +1,6 @@
 package mysql
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -23,10 +22,19 @@ func parseExternParams(text string) (externParams, error) {
 	if text == "" || text == "[]" || text == "{}" {
 		return p, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader([]byte(text)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		return p, fmt.Errorf("MigrateOption.ExternParams for MySQL takes {\"TargetBinlog\":\"on\"|\"off\"}: %w", err)
+	// Decoded by hand: encoding/json's struct errors name Go types, and
+	// this message reaches the DBA as the job's error.
+	const shape = `{"TargetBinlog":"on"|"off"}`
+	var m map[string]any
+	if err := json.Unmarshal([]byte(text), &m); err != nil {
+		return p, fmt.Errorf("MigrateOption.ExternParams for MySQL takes %s: it is not a JSON object", shape)
+	}
+	for k, v := range m {
+		s, ok := v.(string)
+		if k != "TargetBinlog" || !ok {
+			return p, fmt.Errorf("MigrateOption.ExternParams for MySQL takes %s, not the field %q with that value", shape, k)
+		}
+		p.TargetBinlog = s
 	}
 	switch p.TargetBinlog {
 	case "", "on", "off":
