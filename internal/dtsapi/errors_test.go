@@ -51,7 +51,7 @@ func TestToAPIError(t *testing.T) {
 		{"status, delete", &jobs.StatusError{JobID: "dts-abc", Status: jobs.StatusRunning, Event: jobs.EventDelete},
 			"FailedOperation.NotAllowOperation", []string{"DeleteMigrateJob", "status 7", "allowed at status 1, 4, 5, 6, 9, 10"}},
 		{"duplicate", &jobs.DuplicateError{Other: "dts-other", Target: "10.0.0.2:3306", Overlap: "database shop"},
-			"InternalError.DuplicateJob", []string{"dts-other", "10.0.0.2:3306", "shop", "finish or delete it"}},
+			"InternalError.DuplicateJob", []string{"dts-other", "10.0.0.2:3306", "shop", "wait until it ends, stop it, or choose other objects"}},
 		{"invalid parameter", &jobs.InvalidError{Param: "JobName", Message: "JobName must not be empty"},
 			cloudapi.CodeInvalidParameter, []string{"JobName must not be empty"}},
 		{"invalid value", &jobs.InvalidError{Param: "MigrateOption.RunMode", Message: "MigrateOption.RunMode must be 1 (run now) or 2 (scheduled), not 3", Value: true},

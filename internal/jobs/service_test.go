@@ -164,12 +164,9 @@ func TestServiceCreate(t *testing.T) {
 		t.Errorf("MigrateType 4: %v", err)
 	}
 
-	var dup *jobs.DuplicateError
-	if _, err := h.svc.Create(ctx, newJob("shop", engine.MigrateFull)); !errors.As(err, &dup) || dup.Other != id {
-		t.Errorf("same database into the same target: %v", err)
-	}
-
-	h.create(newJob("second", engine.MigrateFull))
+	// A second job on the same objects is created (it conflicts only
+	// when both would run: TestServiceDuplicateAtStart).
+	h.create(newJob("shop", engine.MigrateFull))
 	if _, err := h.svc.Create(ctx, newJob("third", engine.MigrateFull)); !errors.Is(err, jobs.ErrTooManyUnused) {
 		t.Errorf("a third unused job with MaxUnusedJobs 2: %v", err)
 	}
@@ -459,6 +456,35 @@ func blockUntilCancelled(entered chan<- struct{}, gate <-chan struct{}) func(con
 		}
 		return ctx.Err()
 	}
+}
+
+// TestServiceDuplicateAtStart: two jobs writing the same objects into the
+// same target may both exist; the second cannot start while the first
+// runs, and can once it has ended.
+func TestServiceDuplicateAtStart(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	entered := make(chan struct{})
+	h.eng.setMigrate(blockUntilCancelled(entered, nil))
+	first := h.checked(newJob("shop", engine.MigrateFull))
+	second := h.checked(newJob("shop", engine.MigrateFull))
+	if err := h.svc.Start(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	var dup *jobs.DuplicateError
+	if err := h.svc.Start(ctx, second); !errors.As(err, &dup) || dup.Other != first {
+		t.Fatalf("start of an overlapping job while the first runs: %v", err)
+	}
+	if err := h.svc.Stop(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(first, jobs.StatusFailed)
+	h.eng.setMigrate(nil)
+	if err := h.svc.Start(ctx, second); err != nil {
+		t.Fatalf("start once the first has ended: %v", err)
+	}
+	h.wait(second, jobs.StatusSuccess)
 }
 
 // TestServiceStopRunning: Stop at 7 cancels the engine, the job shows 11

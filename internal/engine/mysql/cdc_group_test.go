@@ -30,7 +30,7 @@ func TestGroupFoldsChangesPerKey(t *testing.T) {
 		{t: tbl, op: opUpdate, before: row(4, "c"), after: row(3, "d")},
 		{t: tbl, op: opDelete, before: row(5, "e")},
 	}, 7)
-	got := g.statements(1 << 20, nil)
+	got := g.statements(1<<20, nil)
 	want := []string{
 		"DELETE FROM `d`.`t` WHERE `id` IN (2,4,5)",
 		"INSERT INTO `d`.`t` (`id`, `v`) VALUES (1,_utf8mb4'b'),(3,_utf8mb4'd') ON DUPLICATE KEY UPDATE `id` = VALUES(`id`), `v` = VALUES(`v`)",
@@ -52,7 +52,7 @@ func TestGroupCompositeKeyAndSplit(t *testing.T) {
 		{t: tbl, op: opDelete, before: []any{int32(1), "a"}},
 		{t: tbl, op: opDelete, before: []any{int32(2), "b"}},
 	}, 2)
-	got := g.statements(1 << 20, nil)
+	got := g.statements(1<<20, nil)
 	want := []string{"DELETE FROM `d`.`t` WHERE (`id` <=> 1 AND `v` <=> _utf8mb4'a') OR (`id` <=> 2 AND `v` <=> _utf8mb4'b')"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("statements:\n got %q\nwant %q", got, want)
@@ -75,7 +75,7 @@ func TestGroupSerialTablesKeepOrder(t *testing.T) {
 		{t: keyless, op: opInsert, after: []any{int32(1), "a"}},
 		{t: keyless, op: opDelete, before: []any{int32(1), "a"}},
 	}, 2)
-	got := g.statements(1 << 20, nil)
+	got := g.statements(1<<20, nil)
 	want := []string{
 		"INSERT INTO `d`.`t` (`id`, `v`) VALUES (1,_utf8mb4'a')",
 		"DELETE FROM `d`.`t` WHERE `id` <=> 1 AND BINARY `v` <=> _utf8mb4'a' LIMIT 1",

@@ -26,7 +26,7 @@ import (
 // decode them, have an exact text form for LOAD DATA. BIT values and
 // geometry are bytes without one; MySQL's JSON arrives as go-mysql's
 // rendering of the binary document; ENUM and SET come as numbers, and the
-// number 0 (the error value '' a non-strict source may hold) cannot be
+// number 0 (the error value ” a non-strict source may hold) cannot be
 // loaded without the warning that fails the group.
 func (t *cdcTable) loadFits() bool {
 	for _, p := range t.stored {
