@@ -13,10 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+
 	"slices"
-	"strconv"
-	"strings"
+
 	"sync"
 	"time"
 
@@ -24,41 +23,11 @@ import (
 	"github.com/opendts/opendts/internal/engine"
 )
 
-// Store keeps jobs. Implementations return ErrNotFound for a missing id;
-// every other error is a failure of the store itself.
-type Store interface {
-	CreateJob(ctx context.Context, j *Job) error
-	GetJob(ctx context.Context, id string) (*Job, error)
-	UpdateJob(ctx context.Context, j *Job) error
-	DeleteJob(ctx context.Context, id string) error
-	ListJobs(ctx context.Context, q Query) ([]*Job, int, error)
-	AllJobs(ctx context.Context) ([]*Job, error)
-}
-
-// Query selects and orders jobs for DescribeMigrateJobs.
-type Query struct {
-	JobID string
-	// JobName matches jobs whose name contains it.
-	JobName string
-	// Order is one of JobId, Status, JobName, MigrateType, RunMode,
-	// CreateTime; Desc reverses it.
-	Order  string
-	Desc   bool
-	Offset int
-	Limit  int
-	Tags   []TagFilter
-}
-
-// TagFilter keeps jobs that carry Key with one of Values (any value when
-// Values is empty).
-type TagFilter struct {
-	Key    string
-	Values []string
-}
-
 // Catalog resolves instance ids.
 type Catalog interface {
 	Lookup(id string) (catalog.Instance, error)
+	// IDsAt lists the instance ids that resolve to host:port.
+	IDsAt(host string, port int) []string
 }
 
 // Config of a Service.
@@ -85,6 +54,9 @@ type Service struct {
 	mu   sync.Mutex
 	runs map[string]*run
 	wg   sync.WaitGroup
+	// live holds the latest progress each running migration reported.
+	liveMu sync.Mutex
+	live   map[string]Progress
 	// ctx ends every run when the service closes.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -146,21 +118,15 @@ func (s *Service) Create(ctx context.Context, j *Job) (string, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	all, err := s.cfg.Store.AllJobs(ctx)
+	counts, err := s.cfg.Store.CountByStatus(ctx)
 	if err != nil {
-		return "", storeErr("list jobs", err)
+		return "", storeErr("count jobs", err)
 	}
-	unused := 0
-	for _, other := range all {
-		switch other.Status {
-		case StatusCreated, StatusCheckPassed, StatusCheckFailed:
-			unused++
-		}
-	}
+	unused := counts[StatusCreated] + counts[StatusCheckPassed] + counts[StatusCheckFailed]
 	if unused >= s.cfg.MaxUnusedJobs {
 		return "", fmt.Errorf("%w (%d; at most %d): start or delete some", ErrTooManyUnused, unused, s.cfg.MaxUnusedJobs)
 	}
-	if err := s.checkDuplicate(j, objects, all); err != nil {
+	if err := s.checkDuplicate(ctx, j, objects); err != nil {
 		return "", err
 	}
 	j.Status = StatusCreated
@@ -170,11 +136,12 @@ func (s *Service) Create(ctx context.Context, j *Job) (string, error) {
 	j.ErrorInfo = nil
 	for attempt := 0; ; attempt++ {
 		j.ID = newJobID()
-		if !slices.ContainsFunc(all, func(o *Job) bool { return o.ID == j.ID }) {
+		err = s.cfg.Store.CreateJob(ctx, j)
+		if !errors.Is(err, ErrExists) || attempt == 10 {
 			break
 		}
 	}
-	if err := s.cfg.Store.CreateJob(ctx, j); err != nil {
+	if err != nil {
 		return "", storeErr("create job", err)
 	}
 	s.cfg.Logger.Info("job created", "job_id", j.ID, "migrate_type", j.Option.MigrateType)
@@ -184,20 +151,46 @@ func (s *Service) Create(ctx context.Context, j *Job) (string, error) {
 // targetKey names the target instance a job writes into, by address, so
 // that a catalogue id and the address it resolves to count as one.
 func (s *Service) targetKey(j *Job) string {
-	host, port := j.Dst.Ip, j.Dst.Port
 	if j.DstAccessType == "cdb" {
 		inst, err := s.cfg.Catalog.Lookup(j.Dst.InstanceId)
 		if err != nil {
 			return "instance " + j.Dst.InstanceId
 		}
-		host, port = inst.Host, inst.Port
+		return addressKey(inst.Host, inst.Port)
 	}
-	return net.JoinHostPort(strings.ToLower(host), strconv.Itoa(port))
+	return addressKey(j.Dst.Ip, j.Dst.Port)
 }
 
-func (s *Service) checkDuplicate(j *Job, objects []engine.ObjectSelection, all []*Job) error {
+// checkDuplicate refuses j when another unfinished job writes overlapping
+// objects into the same target instance. The store's index finds the jobs
+// that may (same target as named, or as any catalogue id resolving to the
+// same address; same database or the whole instance); only those are
+// compared, by address as the catalogue resolves them now.
+func (s *Service) checkDuplicate(ctx context.Context, j *Job, objects []engine.ObjectSelection) error {
 	target := s.targetKey(j)
-	for _, other := range all {
+	named, _ := ConflictKeys(j)
+	targets := []string{named}
+	if j.DstAccessType == "cdb" {
+		if inst, err := s.cfg.Catalog.Lookup(j.Dst.InstanceId); err == nil {
+			targets = append(targets, addressKey(inst.Host, inst.Port))
+			for _, id := range s.cfg.Catalog.IDsAt(inst.Host, inst.Port) {
+				targets = append(targets, "cdb:"+id)
+			}
+		}
+	} else {
+		for _, id := range s.cfg.Catalog.IDsAt(j.Dst.Ip, j.Dst.Port) {
+			targets = append(targets, "cdb:"+id)
+		}
+	}
+	var databases []string
+	for _, o := range objects {
+		databases = append(databases, o.Database)
+	}
+	candidates, err := s.cfg.Store.WritingInto(ctx, targets, databases)
+	if err != nil {
+		return storeErr("find jobs writing into the target", err)
+	}
+	for _, other := range candidates {
 		if other.ID == j.ID || !other.Status.unfinished() {
 			continue
 		}
@@ -265,11 +258,7 @@ func (s *Service) Modify(ctx context.Context, id string, apply func(*Job) error)
 	if err != nil {
 		return err
 	}
-	all, err := s.cfg.Store.AllJobs(ctx)
-	if err != nil {
-		return storeErr("list jobs", err)
-	}
-	if err := s.checkDuplicate(j, objects, all); err != nil {
+	if err := s.checkDuplicate(ctx, j, objects); err != nil {
 		return err
 	}
 	j.Status = to

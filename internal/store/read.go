@@ -1,0 +1,191 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/opendts/opendts/internal/jobs"
+)
+
+// jobColumns are what a decoded job is read from: the document and the
+// columns that override it.
+const jobColumns = `j.doc, j.progress, j.step_progress, j.lag_seconds, j.lag_megabytes`
+
+// GetJob reads one job, passwords included.
+func (s *Store) GetJob(ctx context.Context, id string) (*jobs.Job, error) {
+	row := s.r.QueryRowContext(ctx, `SELECT `+jobColumns+`, j.secrets FROM jobs j WHERE j.job_id = ?`, id)
+	var sealed string
+	j, err := scanJob(row, &sealed)
+	if err == sql.ErrNoRows {
+		return nil, jobs.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.open(j, sealed); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+type scanner interface{ Scan(...any) error }
+
+func scanJob(row scanner, extra ...any) (*jobs.Job, error) {
+	var doc []byte
+	var p jobs.Detail
+	if err := row.Scan(append([]any{&doc, &p.Progress, &p.CurrentStepProgress, &p.SecondsBehindMaster, &p.MasterSlaveDistance}, extra...)...); err != nil {
+		return nil, err
+	}
+	j := &jobs.Job{}
+	if err := json.Unmarshal(doc, j); err != nil {
+		return nil, fmt.Errorf("decode stored job: %w", err)
+	}
+	j.Detail.Progress, j.Detail.CurrentStepProgress = p.Progress, p.CurrentStepProgress
+	j.Detail.SecondsBehindMaster, j.Detail.MasterSlaveDistance = p.SecondsBehindMaster, p.MasterSlaveDistance
+	return j, nil
+}
+
+var orderColumns = map[string]string{
+	"":            "create_time",
+	"JobId":       "job_id",
+	"Status":      "status",
+	"JobName":     "job_name",
+	"MigrateType": "migrate_type",
+	"RunMode":     "run_mode",
+	"CreateTime":  "create_time",
+}
+
+// ListJobs filters, orders and pages in SQL on indexed columns: the page's
+// ids come from an index, and only the page's documents are read and
+// decoded. Passwords are not read.
+func (s *Store) ListJobs(ctx context.Context, q jobs.Query) ([]*jobs.Job, int, error) {
+	col, ok := orderColumns[q.Order]
+	if !ok {
+		return nil, 0, fmt.Errorf("unknown order %q", q.Order)
+	}
+	var where []string
+	var args []any
+	if q.JobID != "" {
+		where = append(where, "job_id = ?")
+		args = append(args, q.JobID)
+	}
+	if q.JobName != "" {
+		where = append(where, "instr(job_name, ?) > 0")
+		args = append(args, q.JobName)
+	}
+	if len(q.Statuses) > 0 {
+		where = append(where, "status IN ("+placeholders(len(q.Statuses))+")")
+		for _, st := range q.Statuses {
+			args = append(args, int(st))
+		}
+	}
+	for _, f := range q.Tags {
+		cond := "job_id IN (SELECT job_id FROM job_tags WHERE tag_key = ?"
+		args = append(args, f.Key)
+		if len(f.Values) > 0 {
+			cond += " AND tag_value IN (" + placeholders(len(f.Values)) + ")"
+			for _, v := range f.Values {
+				args = append(args, v)
+			}
+		}
+		where = append(where, cond+")")
+	}
+	filter := ""
+	if len(where) > 0 {
+		filter = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM jobs`+filter, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	if total == 0 || q.Offset >= total {
+		return nil, total, nil
+	}
+	dir := "ASC"
+	if q.Desc {
+		dir = "DESC"
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = -1
+	}
+	// The inner query walks an index of (col, job_id) and yields the page's
+	// ids; the join reads only their rows. A subquery with LIMIT is not
+	// flattened into a join, so SQLite keeps this shape.
+	query := fmt.Sprintf(`SELECT %s FROM (SELECT job_id, %s AS k FROM jobs%s ORDER BY %s %s, job_id %s LIMIT ? OFFSET ?) p
+		JOIN jobs j ON j.job_id = p.job_id ORDER BY p.k %s, p.job_id %s`, jobColumns, col, filter, col, dir, dir, dir, dir)
+	rows, err := s.r.QueryContext(ctx, query, append(args, limit, q.Offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []*jobs.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, j)
+	}
+	return out, total, rows.Err()
+}
+
+func placeholders(n int) string {
+	return "?" + strings.Repeat(", ?", n-1)
+}
+
+// CountByStatus counts jobs per status from the status index.
+func (s *Store) CountByStatus(ctx context.Context) (map[jobs.Status]int, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT status, count(*) FROM jobs GROUP BY status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[jobs.Status]int{}
+	for rows.Next() {
+		var st, n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[jobs.Status(st)] = n
+	}
+	return out, rows.Err()
+}
+
+// WritingInto finds unfinished jobs through the job_targets index.
+func (s *Store) WritingInto(ctx context.Context, targets, databases []string) ([]*jobs.Job, error) {
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	var args []any
+	for _, t := range targets {
+		args = append(args, t)
+	}
+	cond := "t.target IN (" + placeholders(len(targets)) + ")"
+	if len(databases) > 0 {
+		cond += " AND t.db_name IN ('', " + placeholders(len(databases)) + ")"
+		for _, d := range databases {
+			args = append(args, d)
+		}
+	}
+	args = append(args, int(jobs.StatusSuccess), int(jobs.StatusFailed))
+	rows, err := s.r.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs j
+		WHERE j.job_id IN (SELECT t.job_id FROM job_targets t WHERE `+cond+`) AND j.status NOT IN (?, ?)
+		ORDER BY j.create_time, j.job_id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*jobs.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
