@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/opendts/opendts/internal/jobs"
 )
@@ -68,11 +69,23 @@ func (s *Store) ListJobs(ctx context.Context, q jobs.Query) ([]*jobs.Job, int, e
 	}
 	var where []string
 	var args []any
+	// byID: the filter hands SQLite a few job ids (JobId, a tag, a name's
+	// trigrams); the index by job_id that covers every column filtered or
+	// ordered on answers without reading their rows. SQLite would pick the
+	// primary key's index and read each row.
+	byID := q.JobID != "" || len(q.Tags) > 0
 	if q.JobID != "" {
 		where = append(where, "job_id = ?")
 		args = append(args, q.JobID)
 	}
 	if q.JobName != "" {
+		// The trigram index finds names holding every trigram of a name of
+		// three characters or more; instr keeps the exact substring match.
+		if utf8.RuneCountInString(q.JobName) >= 3 {
+			byID = true
+			where = append(where, "job_id IN (SELECT job_id FROM job_names WHERE job_names MATCH ?)")
+			args = append(args, `"`+strings.ReplaceAll(q.JobName, `"`, `""`)+`"`)
+		}
 		where = append(where, "instr(job_name, ?) > 0")
 		args = append(args, q.JobName)
 	}
@@ -94,8 +107,11 @@ func (s *Store) ListJobs(ctx context.Context, q jobs.Query) ([]*jobs.Job, int, e
 		where = append(where, cond+")")
 	}
 	filter := ""
+	if byID {
+		filter = " INDEXED BY jobs_by_id"
+	}
 	if len(where) > 0 {
-		filter = " WHERE " + strings.Join(where, " AND ")
+		filter += " WHERE " + strings.Join(where, " AND ")
 	}
 	var total int
 	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM jobs`+filter, args...).Scan(&total); err != nil {
