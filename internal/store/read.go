@@ -4,22 +4,22 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/opendts/opendts/internal/jobs"
 )
 
 // jobColumns are what a decoded job is read from: the document and the
 // columns that override it.
-const jobColumns = `j.doc, j.progress, j.step_progress, j.lag_seconds, j.lag_megabytes`
+const jobColumns = `j.job_id, j.doc, j.progress, j.step_progress, j.lag_seconds, j.lag_megabytes`
 
 // GetJob reads one job, passwords included.
 func (s *Store) GetJob(ctx context.Context, id string) (*jobs.Job, error) {
 	row := s.r.QueryRowContext(ctx, `SELECT `+jobColumns+`, j.secrets FROM jobs j WHERE j.job_id = ?`, id)
 	var sealed string
-	j, err := scanJob(row, &sealed)
+	j, err := scanJob(row, nil, &sealed)
 	if err == sql.ErrNoRows {
 		return nil, jobs.ErrNotFound
 	}
@@ -34,15 +34,26 @@ func (s *Store) GetJob(ctx context.Context, id string) (*jobs.Job, error) {
 
 type scanner interface{ Scan(...any) error }
 
-func scanJob(row scanner, extra ...any) (*jobs.Job, error) {
+// scanJob reads a row of jobColumns (and extra), through the decoded
+// cache when one is given.
+func scanJob(row scanner, cache *decoded, extra ...any) (*jobs.Job, error) {
+	var id string
 	var doc []byte
 	var p jobs.Detail
-	if err := row.Scan(append([]any{&doc, &p.Progress, &p.CurrentStepProgress, &p.SecondsBehindMaster, &p.MasterSlaveDistance}, extra...)...); err != nil {
+	if err := row.Scan(append([]any{&id, &doc, &p.Progress, &p.CurrentStepProgress, &p.SecondsBehindMaster, &p.MasterSlaveDistance}, extra...)...); err != nil {
 		return nil, err
 	}
-	j := &jobs.Job{}
-	if err := json.Unmarshal(doc, j); err != nil {
-		return nil, fmt.Errorf("decode stored job: %w", err)
+	var j *jobs.Job
+	if cache != nil {
+		var err error
+		if j, err = cache.job(id, doc); err != nil {
+			return nil, err
+		}
+	} else {
+		j = &jobs.Job{}
+		if err := json.Unmarshal(doc, j); err != nil {
+			return nil, fmt.Errorf("decode stored job: %w", err)
+		}
 	}
 	j.Detail.Progress, j.Detail.CurrentStepProgress = p.Progress, p.CurrentStepProgress
 	j.Detail.SecondsBehindMaster, j.Detail.MasterSlaveDistance = p.SecondsBehindMaster, p.MasterSlaveDistance
@@ -69,23 +80,20 @@ func (s *Store) ListJobs(ctx context.Context, q jobs.Query) ([]*jobs.Job, int, e
 	}
 	var where []string
 	var args []any
-	// byID: the filter hands SQLite a few job ids (JobId, a tag, a name's
-	// trigrams); the index by job_id that covers every column filtered or
-	// ordered on answers without reading their rows. SQLite would pick the
-	// primary key's index and read each row.
+	// byID: the filter hands SQLite job ids (JobId, a tag) or must look at
+	// every name (JobName); the index by job_id that covers every column
+	// filtered or ordered on answers without reading rows. SQLite would
+	// pick the primary key's index and read each row.
 	byID := q.JobID != "" || len(q.Tags) > 0
 	if q.JobID != "" {
 		where = append(where, "job_id = ?")
 		args = append(args, q.JobID)
 	}
 	if q.JobName != "" {
-		// The trigram index finds names holding every trigram of a name of
-		// three characters or more; instr keeps the exact substring match.
-		if utf8.RuneCountInString(q.JobName) >= 3 {
-			byID = true
-			where = append(where, "job_id IN (SELECT job_id FROM job_names WHERE job_names MATCH ?)")
-			args = append(args, `"`+strings.ReplaceAll(q.JobName, `"`, `""`)+`"`)
-		}
+		// A part of the name: no index finds it, so the index by job_id,
+		// which holds every filtered and ordered column, is scanned once
+		// (below), without reading a row.
+		byID = true
 		where = append(where, "instr(job_name, ?) > 0")
 		args = append(args, q.JobName)
 	}
@@ -113,13 +121,6 @@ func (s *Store) ListJobs(ctx context.Context, q jobs.Query) ([]*jobs.Job, int, e
 	if len(where) > 0 {
 		filter += " WHERE " + strings.Join(where, " AND ")
 	}
-	var total int
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM jobs`+filter, args...).Scan(&total); err != nil {
-		return nil, 0, err
-	}
-	if total == 0 || q.Offset >= total {
-		return nil, total, nil
-	}
 	dir := "ASC"
 	if q.Desc {
 		dir = "DESC"
@@ -128,19 +129,57 @@ func (s *Store) ListJobs(ctx context.Context, q jobs.Query) ([]*jobs.Job, int, e
 	if limit <= 0 {
 		limit = -1
 	}
-	// The inner query walks an index of (col, job_id) and yields the page's
-	// ids; the join reads only their rows. A subquery with LIMIT is not
-	// flattened into a join, so SQLite keeps this shape.
-	query := fmt.Sprintf(`SELECT %s FROM (SELECT job_id, %s AS k FROM jobs%s ORDER BY %s %s, job_id %s LIMIT ? OFFSET ?) p
-		JOIN jobs j ON j.job_id = p.job_id ORDER BY p.k %s, p.job_id %s`, jobColumns, col, filter, col, dir, dir, dir, dir)
-	rows, err := s.r.QueryContext(ctx, query, append(args, limit, q.Offset)...)
+	if q.JobName != "" {
+		// The name scan visits every job anyway: one pass counts and pages
+		// (count(*) OVER ()); only an empty page needs the count on its own.
+		page, total, err := s.page(ctx, col, dir, filter, ", count(*) OVER ()", append(args, limit, q.Offset))
+		if err != nil || len(page) > 0 {
+			return page, total, err
+		}
+	}
+	total, err := s.count(ctx, filter, args)
+	if err != nil || total == 0 || q.Offset >= total {
+		return nil, total, err
+	}
+	page, _, err := s.page(ctx, col, dir, filter, "", append(args, limit, q.Offset))
+	return page, total, err
+}
+
+func (s *Store) count(ctx context.Context, filter string, args []any) (int, error) {
+	var total int
+	countRows, err := s.query(ctx, `SELECT count(*) FROM jobs`+filter, args...)
+	if err != nil {
+		return 0, err
+	}
+	for countRows.Next() {
+		err = countRows.Scan(&total)
+	}
+	return total, errors.Join(err, countRows.Close(), countRows.Err())
+}
+
+// page reads one page of jobs; with the window count, the total too. The
+// inner query walks an index of (col, job_id) and yields the page's
+// ids; the join reads only their rows. A subquery with LIMIT is not
+// flattened into a join, so SQLite keeps this shape.
+func (s *Store) page(ctx context.Context, col, dir, filter, window string, args []any) ([]*jobs.Job, int, error) {
+	n := "0"
+	if window != "" {
+		n = "p.n"
+	}
+	query := fmt.Sprintf(`SELECT %s, %s FROM (SELECT job_id, %s AS k%s AS n FROM jobs%s ORDER BY %s %s, job_id %s LIMIT ? OFFSET ?) p
+		JOIN jobs j ON j.job_id = p.job_id ORDER BY p.k %s, p.job_id %s`, jobColumns, n, col, window, filter, col, dir, dir, dir, dir)
+	if window == "" {
+		query = strings.Replace(query, " AS n FROM", " FROM", 1)
+	}
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer rows.Close()
 	var out []*jobs.Job
+	total := 0
 	for rows.Next() {
-		j, err := scanJob(rows)
+		j, err := scanJob(rows, &s.docs, &total)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -155,7 +194,7 @@ func placeholders(n int) string {
 
 // CountByStatus counts jobs per status from the status index.
 func (s *Store) CountByStatus(ctx context.Context) (map[jobs.Status]int, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT status, count(*) FROM jobs GROUP BY status`)
+	rows, err := s.query(ctx, `SELECT status, count(*) FROM jobs GROUP BY status`)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +236,7 @@ func (s *Store) WritingInto(ctx context.Context, targets, databases []string) ([
 	defer rows.Close()
 	var out []*jobs.Job
 	for rows.Next() {
-		j, err := scanJob(rows)
+		j, err := scanJob(rows, &s.docs)
 		if err != nil {
 			return nil, err
 		}

@@ -37,9 +37,8 @@ CREATE INDEX IF NOT EXISTS job_tags_key ON job_tags (tag_key, tag_value);
 
 // schemaV2 adds what lets the API's cost stay flat as jobs accumulate: an
 // index per order column, one by job_id that covers every filtered and
-// ordered column, a trigram index of job names (JobName matches a part of
-// the name), the duplicate check's index, and the columns progress reports
-// write alone.
+// ordered column, the duplicate check's index, and the columns progress
+// reports write alone.
 const schemaV2 = `
 ALTER TABLE jobs ADD COLUMN progress      INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN step_progress INTEGER NOT NULL DEFAULT 0;
@@ -63,15 +62,6 @@ CREATE TABLE job_targets (
 	PRIMARY KEY (job_id, target, db_name)
 );
 CREATE INDEX job_targets_target ON job_targets (target, db_name);
-CREATE VIRTUAL TABLE job_names USING fts5(job_id UNINDEXED, job_name, tokenize = 'trigram case_sensitive 1');
-`
-
-// rebuildNames refills job_names, the trigram index of job names, from
-// jobs. Its rows carry the rowid of their job's row, which is how writes
-// find them; rowids can change under a VACUUM, so Open rebuilds it.
-const rebuildNames = `
-DELETE FROM job_names;
-INSERT INTO job_names (rowid, job_id, job_name) SELECT rowid, job_id, job_name FROM jobs;
 `
 
 // migrate creates or upgrades the schema of the database behind db (the
@@ -104,9 +94,6 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("upgrade schema from version %d: %w", v, err)
 		}
-	}
-	if _, err := db.ExecContext(ctx, rebuildNames); err != nil {
-		return fmt.Errorf("rebuild the job name index: %w", err)
 	}
 	return nil
 }

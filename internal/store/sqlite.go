@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -44,6 +45,10 @@ type Store struct {
 	w   *sql.DB // the one writer connection
 	r   *sql.DB // read-only connections
 	box *secret.Box
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
+	docs   decoded
 }
 
 var _ jobs.Store = (*Store)(nil)
@@ -82,11 +87,19 @@ func Open(path string, box *secret.Box) (*Store, error) {
 	n := max(2, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return &Store{w: w, r: r, box: box}, nil
+	return &Store{w: w, r: r, box: box, stmts: map[string]*sql.Stmt{}}, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return errors.Join(s.r.Close(), s.w.Close()) }
+func (s *Store) Close() error {
+	s.stmtMu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = map[string]*sql.Stmt{}
+	s.stmtMu.Unlock()
+	return errors.Join(s.r.Close(), s.w.Close())
+}
 
 // Ping checks that the database answers, for readiness.
 func (s *Store) Ping(ctx context.Context) error {

@@ -90,23 +90,13 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, insert bool) error {
 	if err != nil {
 		return err
 	}
-	var rowid int64
-	if err := tx.QueryRowContext(ctx, `SELECT rowid FROM jobs WHERE job_id = ?`, j.ID).Scan(&rowid); err != nil {
-		return err
-	}
 	if !insert {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM job_names WHERE rowid = ?`, rowid); err != nil {
-			return err
-		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM job_tags WHERE job_id = ?`, j.ID); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM job_targets WHERE job_id = ?`, j.ID); err != nil {
 			return err
 		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO job_names (rowid, job_id, job_name) VALUES (?, ?, ?)`, rowid, j.ID, j.Name); err != nil {
-		return err
 	}
 	for _, t := range j.Tags {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO job_tags (job_id, tag_key, tag_value) VALUES (?, ?, ?)`, j.ID, t.Key, t.Value); err != nil {
@@ -136,24 +126,16 @@ func (s *Store) CreateJob(ctx context.Context, j *jobs.Job) error { return s.wri
 // UpdateJob replaces a stored job.
 func (s *Store) UpdateJob(ctx context.Context, j *jobs.Job) error { return s.write(ctx, j, false) }
 
-// DeleteJob removes a job, its tags, its targets and its name.
+// DeleteJob removes a job, its tags and its targets.
 func (s *Store) DeleteJob(ctx context.Context, id string) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM job_names WHERE rowid = (SELECT rowid FROM jobs WHERE job_id = ?)`, id); err != nil {
-		return err
-	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE job_id = ?`, id)
+	res, err := s.w.ExecContext(ctx, `DELETE FROM jobs WHERE job_id = ?`, id)
 	if err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return jobs.ErrNotFound
 	}
-	return tx.Commit()
+	return nil
 }
 
 // SaveProgress writes the progress and lag columns of a migrating job.
