@@ -78,6 +78,17 @@ func (s *Store) ListJobs(ctx context.Context, q jobs.Query) ([]*jobs.Job, int, e
 	if !ok {
 		return nil, 0, fmt.Errorf("unknown order %q", q.Order)
 	}
+	dir := "ASC"
+	if q.Desc {
+		dir = "DESC"
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = -1
+	}
+	if len(q.Tags) == 1 && q.JobID == "" && q.JobName == "" && len(q.Statuses) == 0 {
+		return s.listByTag(ctx, q, col, dir, limit)
+	}
 	var where []string
 	var args []any
 	// byID: the filter hands SQLite job ids (JobId, a tag) or must look at
@@ -121,14 +132,6 @@ func (s *Store) ListJobs(ctx context.Context, q jobs.Query) ([]*jobs.Job, int, e
 	if len(where) > 0 {
 		filter += " WHERE " + strings.Join(where, " AND ")
 	}
-	dir := "ASC"
-	if q.Desc {
-		dir = "DESC"
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = -1
-	}
 	if q.JobName != "" {
 		// The name scan visits every job anyway: one pass counts and pages
 		// (count(*) OVER ()); only an empty page needs the count on its own.
@@ -140,6 +143,39 @@ func (s *Store) ListJobs(ctx context.Context, q jobs.Query) ([]*jobs.Job, int, e
 	total, err := s.count(ctx, filter, args)
 	if err != nil || total == 0 || q.Offset >= total {
 		return nil, total, err
+	}
+	page, _, err := s.page(ctx, col, dir, filter, "", append(args, limit, q.Offset))
+	return page, total, err
+}
+
+// listByTag answers the one-TagFilter query. Its count comes from the tag
+// index alone (a job has a key once). A common tag is paged by walking the
+// order's index and probing each job's tags: about (Offset+Limit) x the
+// jobs per match probes; a rare one by sorting its matches.
+func (s *Store) listByTag(ctx context.Context, q jobs.Query, col, dir string, limit int) ([]*jobs.Job, int, error) {
+	f := q.Tags[0]
+	cond := "tag_key = ?"
+	args := []any{f.Key}
+	if len(f.Values) > 0 {
+		cond += " AND tag_value IN (" + placeholders(len(f.Values)) + ")"
+		for _, v := range f.Values {
+			args = append(args, v)
+		}
+	}
+	var total, all int
+	rows, err := s.query(ctx, `SELECT (SELECT count(*) FROM job_tags WHERE `+cond+`), (SELECT count(*) FROM jobs)`, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	for rows.Next() {
+		err = rows.Scan(&total, &all)
+	}
+	if err := errors.Join(err, rows.Close(), rows.Err()); err != nil || total == 0 || q.Offset >= total {
+		return nil, total, err
+	}
+	filter := " INDEXED BY jobs_by_id WHERE job_id IN (SELECT job_id FROM job_tags WHERE " + cond + ")"
+	if total*20 >= all {
+		filter = " WHERE EXISTS (SELECT 1 FROM job_tags t WHERE t.job_id = jobs.job_id AND t." + strings.Replace(cond, "tag_value", "t.tag_value", 1) + ")"
 	}
 	page, _, err := s.page(ctx, col, dir, filter, "", append(args, limit, q.Offset))
 	return page, total, err
