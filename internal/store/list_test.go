@@ -112,6 +112,9 @@ func TestListJobsMatchesReference(t *testing.T) {
 		if r.IntN(3) == 0 {
 			j.Tags = append(j.Tags, jobs.Tag{Key: "team", Value: "t" + fmt.Sprint(r.IntN(4))})
 		}
+		if i%40 == 0 { // rarer than one in 20: paged by sorting its matches
+			j.Tags = append(j.Tags, jobs.Tag{Key: "rare", Value: "r"})
+		}
 		if err := s.CreateJob(t.Context(), j); errors.Is(err, jobs.ErrExists) {
 			continue
 		} else if err != nil {
@@ -126,6 +129,10 @@ func TestListJobsMatchesReference(t *testing.T) {
 		{Statuses: []jobs.Status{7, 8}, Order: "Status", Limit: 20},
 		{Tags: []jobs.TagFilter{{Key: "env", Values: []string{"prod"}}}, Limit: 20, Desc: true},
 		{Tags: []jobs.TagFilter{{Key: "env"}, {Key: "team", Values: []string{"t1", "t2"}}}, Order: "JobId", Limit: 30, Offset: 3},
+		{Tags: []jobs.TagFilter{{Key: "rare"}}, Order: "JobName", Limit: 5, Offset: 2},
+		{Tags: []jobs.TagFilter{{Key: "rare", Values: []string{"r", "x"}}}, Desc: true, Limit: 20},
+		{Tags: []jobs.TagFilter{{Key: "team", Values: []string{"t0"}}}, Order: "Status", Desc: true, Limit: 10, Offset: 5},
+		{JobName: `a "quoted' name`, Limit: 20}, {JobName: "-b", Offset: 500, Limit: 20},
 		{JobName: "job-1", Tags: []jobs.TagFilter{{Key: "team"}}, Order: "MigrateType", Desc: true, Limit: 7},
 	}
 	for _, order := range []string{"", "JobId", "Status", "JobName", "MigrateType", "RunMode", "CreateTime"} {
