@@ -68,7 +68,7 @@ func load(args []string) error {
 	qs := mix(*n)
 	// Warm the connections and the server.
 	runRate(c, creds, qs, 200, 2*time.Second)
-	fmt.Printf("%-8s %6s %7s %8s %8s %8s %8s %7s %7s  %s\n", "jobs", "rate", "sent", "p50", "p99", "max", "achieved", "cpu_s", "rss_MB", "errors / p99 by query")
+	fmt.Printf("%-8s %6s %7s %8s %8s %8s %8s %7s %7s %5s  %s\n", "jobs", "rate", "sent", "p50", "p99", "max", "achieved", "cpu_s", "rss_MB", "psi", "errors / p99 by query")
 	run := func(rate int) time.Duration {
 		resetPeak(*pid)
 		cpu0 := cpuSeconds(*pid)
@@ -95,8 +95,8 @@ func load(args []string) error {
 			_, kp99, _ := percentiles(byKind[i])
 			notes = append(notes, fmt.Sprintf("%s=%s", q.name, ms(kp99)))
 		}
-		fmt.Printf("%-8s %6d %7d %8s %8s %8s %8.0f %7.2f %7.1f  %s\n", *label, rate, len(samples), ms(p50), ms(p99), ms(mx),
-			float64(len(samples))/elapsed.Seconds(), cpu, peakRSS(*pid), strings.Join(notes, " "))
+		fmt.Printf("%-8s %6d %7d %8s %8s %8s %8.0f %7.2f %7.1f %5s  %s\n", *label, rate, len(samples), ms(p50), ms(p99), ms(mx),
+			float64(len(samples))/elapsed.Seconds(), cpu, peakRSS(*pid), cpuPressure(), strings.Join(notes, " "))
 		return p99
 	}
 	for _, f := range strings.Split(*rates, ",") {
@@ -217,4 +217,20 @@ func peakRSS(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// cpuPressure is the machine's CPU pressure over the last 10 s (the share
+// of time some runnable task waited for a CPU, /proc/pressure/cpu): the
+// other work on the machine the figures shared it with.
+func cpuPressure() string {
+	data, err := os.ReadFile("/proc/pressure/cpu")
+	if err != nil {
+		return "?"
+	}
+	for _, f := range strings.Fields(string(data)) {
+		if v, ok := strings.CutPrefix(f, "avg10="); ok {
+			return v + "%"
+		}
+	}
+	return "?"
 }
