@@ -217,7 +217,8 @@ func (s *Service) Get(ctx context.Context, id string) (*Job, error) {
 	return j, nil
 }
 
-// List returns the jobs a query selects and how many match in all.
+// List returns the jobs a query selects (read-only, without passwords) and
+// how many match in all.
 func (s *Service) List(ctx context.Context, q Query) ([]*Job, int, error) {
 	list, total, err := s.cfg.Store.ListJobs(ctx, q)
 	if err != nil {

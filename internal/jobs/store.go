@@ -16,7 +16,8 @@ import (
 //
 // Passwords: only GetJob returns them. Jobs from ListJobs and WritingInto
 // come without, so they are for showing and comparing, never for UpdateJob
-// (which stores the passwords of the job it is given).
+// (which stores the passwords of the job it is given); they are also
+// read-only (a store may share their slices between calls).
 type Store interface {
 	// CreateJob inserts a new job; ErrExists when its id is taken.
 	CreateJob(ctx context.Context, j *Job) error
