@@ -118,7 +118,7 @@ func (s *Service) Create(ctx context.Context, j *Job) (string, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	counts, err := s.cfg.Store.CountByStatus(ctx)
+	counts, err := s.cfg.Store.CountByStatus(ctx, StatusCreated, StatusCheckPassed, StatusCheckFailed)
 	if err != nil {
 		return "", storeErr("count jobs", err)
 	}

@@ -29,8 +29,9 @@ type Store interface {
 	// ListJobs selects, orders and pages jobs (without passwords) and
 	// counts all that match.
 	ListJobs(ctx context.Context, q Query) ([]*Job, int, error)
-	// CountByStatus counts the jobs at each status.
-	CountByStatus(ctx context.Context) (map[Status]int, error)
+	// CountByStatus counts the jobs at each status, or only at the
+	// statuses given.
+	CountByStatus(ctx context.Context, only ...Status) (map[Status]int, error)
 	// WritingInto returns the unfinished jobs (without passwords) whose
 	// ConflictKeys target is one of targets and which select one of
 	// databases or the whole instance; every unfinished job of those

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -139,6 +140,18 @@ func TestListJobsMatchesReference(t *testing.T) {
 		for _, desc := range []bool{false, true} {
 			queries = append(queries, jobs.Query{Order: order, Desc: desc, Limit: 25, Offset: 40}, jobs.Query{Order: order, Desc: desc})
 		}
+	}
+	want := map[jobs.Status]int{}
+	for _, j := range all {
+		want[j.Status]++
+	}
+	counts, err := s.CountByStatus(t.Context())
+	if err != nil || !maps.Equal(counts, want) {
+		t.Errorf("CountByStatus = %v (%v), want %v", counts, err, want)
+	}
+	counts, err = s.CountByStatus(t.Context(), 1, 4, 6)
+	if err != nil || counts[1] != want[1] || counts[4] != want[4] || len(counts) != 2 {
+		t.Errorf("CountByStatus(1, 4, 6) = %v (%v), want 1: %d, 4: %d", counts, err, want[1], want[4])
 	}
 	for i, q := range queries {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {

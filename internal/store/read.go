@@ -228,9 +228,18 @@ func placeholders(n int) string {
 	return "?" + strings.Repeat(", ?", n-1)
 }
 
-// CountByStatus counts jobs per status from the status index.
-func (s *Store) CountByStatus(ctx context.Context) (map[jobs.Status]int, error) {
-	rows, err := s.query(ctx, `SELECT status, count(*) FROM jobs GROUP BY status`)
+// CountByStatus counts jobs per status from the status index (only the
+// entries of the statuses asked for, when some are).
+func (s *Store) CountByStatus(ctx context.Context, only ...jobs.Status) (map[jobs.Status]int, error) {
+	where := ""
+	var args []any
+	if len(only) > 0 {
+		where = " WHERE status IN (" + placeholders(len(only)) + ")"
+		for _, st := range only {
+			args = append(args, int(st))
+		}
+	}
+	rows, err := s.query(ctx, `SELECT status, count(*) FROM jobs`+where+` GROUP BY status`, args...)
 	if err != nil {
 		return nil, err
 	}
