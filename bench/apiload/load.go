@@ -55,7 +55,7 @@ func load(args []string) error {
 	rates := fs.String("rates", "500,1000,2000", "requests per second to send, comma-separated")
 	dur := fs.Duration("duration", 10*time.Second, "time at each rate")
 	pid := fs.Int("pid", 0, "opendts serve's pid, for CPU seconds and peak RSS")
-	findMax := fs.Bool("find-max", false, "after -rates, raise the rate by -step until p99 passes -p99-limit")
+	findMax := fs.Bool("find-max", false, "after -rates, step the rate (up from the last if it held, else down) to find the highest whose p99 stays under -p99-limit")
 	step := fs.Int("step", 500, "rate step of -find-max")
 	limit := fs.Duration("p99-limit", 50*time.Millisecond, "p99 that ends -find-max")
 	label := fs.String("label", "", "printed in front of every line")
@@ -99,25 +99,36 @@ func load(args []string) error {
 			float64(len(samples))/elapsed.Seconds(), cpu, peakRSS(*pid), cpuPressure(), strings.Join(notes, " "))
 		return p99
 	}
+	best, lastRate, lastOK := 0, 0, false
 	for _, f := range strings.Split(*rates, ",") {
 		r, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || r <= 0 {
 			return fmt.Errorf("bad rate %q", f)
 		}
-		run(r)
+		lastRate, lastOK = r, run(r) <= *limit
+		if lastOK {
+			best = max(best, r)
+		}
 	}
 	if *findMax {
-		last := 0
-		for r := *step; r <= 20000; r += *step {
-			if r <= 2000 {
-				continue
+		if lastOK {
+			// Up from the last rate until p99 passes the limit.
+			for r := lastRate + *step; r <= 20000; r += *step {
+				if run(r) > *limit {
+					break
+				}
+				best = r
 			}
-			if run(r) > *limit {
-				break
+		} else {
+			// Down from the last rate to the first that holds.
+			for r := lastRate - *step; r > best; r -= *step {
+				if run(r) <= *limit {
+					best = r
+					break
+				}
 			}
-			last = r
 		}
-		fmt.Printf("%-8s highest rate with p99 <= %s: %d requests/s\n", *label, *limit, last)
+		fmt.Printf("%-8s highest rate with p99 <= %s: %d requests/s (in steps of %d)\n", *label, *limit, best, *step)
 	}
 	return nil
 }
