@@ -101,9 +101,20 @@ func (s *Store) ListJobs(ctx context.Context, q jobs.Query) ([]*jobs.Job, int, e
 		args = append(args, q.JobID)
 	}
 	if q.JobName != "" {
-		// A part of the name: no index finds it, so the index by job_id,
+		// A part of the name: no index finds it. The names kept in memory
+		// give the ids that match; when too many do, the index by job_id,
 		// which holds every filtered and ordered column, is scanned once
-		// (below), without reading a row.
+		// (below), without reading a row. instr keeps the stored name the
+		// judge.
+		ids, ok := s.names.matching(q.JobName)
+		if ok && len(ids) == 0 {
+			return nil, 0, nil
+		}
+		if ok {
+			list, _ := json.Marshal(ids)
+			where = append(where, "job_id IN (SELECT value FROM json_each(?))")
+			args = append(args, string(list))
+		}
 		byID = true
 		where = append(where, "instr(job_name, ?) > 0")
 		args = append(args, q.JobName)
@@ -162,20 +173,23 @@ func (s *Store) listByTag(ctx context.Context, q jobs.Query, col, dir string, li
 			args = append(args, v)
 		}
 	}
-	var total, all int
-	rows, err := s.query(ctx, `SELECT (SELECT count(*) FROM job_tags WHERE `+cond+`), (SELECT count(*) FROM jobs)`, args...)
+	var total int
+	rows, err := s.query(ctx, `SELECT count(*) FROM job_tags WHERE `+cond, args...)
 	if err != nil {
 		return nil, 0, err
 	}
 	for rows.Next() {
-		err = rows.Scan(&total, &all)
+		err = rows.Scan(&total)
 	}
 	if err := errors.Join(err, rows.Close(), rows.Err()); err != nil || total == 0 || q.Offset >= total {
 		return nil, total, err
 	}
 	filter := " INDEXED BY jobs_by_id WHERE job_id IN (SELECT job_id FROM job_tags WHERE " + cond + ")"
-	if total*20 >= all {
-		filter = " WHERE EXISTS (SELECT 1 FROM job_tags t WHERE t.job_id = jobs.job_id AND t." + strings.Replace(cond, "tag_value", "t.tag_value", 1) + ")"
+	if total*20 >= s.names.count() {
+		// CROSS JOIN keeps jobs the outer loop, in the order's index; a
+		// job has a key once, so the join repeats no job.
+		filter = " CROSS JOIN job_tags t INDEXED BY job_tags_by_job ON t.job_id = jobs.job_id AND t." +
+			strings.Replace(cond, "tag_value", "t.tag_value", 1)
 	}
 	page, _, err := s.page(ctx, col, dir, filter, "", append(args, limit, q.Offset))
 	return page, total, err
@@ -202,7 +216,7 @@ func (s *Store) page(ctx context.Context, col, dir, filter, window string, args 
 	if window != "" {
 		n = "p.n"
 	}
-	query := fmt.Sprintf(`SELECT %s, %s FROM (SELECT job_id, %s AS k%s AS n FROM jobs%s ORDER BY %s %s, job_id %s LIMIT ? OFFSET ?) p
+	query := fmt.Sprintf(`SELECT %s, %s FROM (SELECT jobs.job_id, jobs.%s AS k%s AS n FROM jobs%s ORDER BY jobs.%s %s, jobs.job_id %s LIMIT ? OFFSET ?) p
 		JOIN jobs j ON j.job_id = p.job_id ORDER BY p.k %s, p.job_id %s`, jobColumns, n, col, window, filter, col, dir, dir, dir, dir)
 	if window == "" {
 		query = strings.Replace(query, " AS n FROM", " FROM", 1)

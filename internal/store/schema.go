@@ -62,6 +62,7 @@ CREATE TABLE job_targets (
 	PRIMARY KEY (job_id, target, db_name)
 );
 CREATE INDEX job_targets_target ON job_targets (target, db_name);
+CREATE INDEX job_tags_by_job    ON job_tags (job_id, tag_key, tag_value);
 `
 
 // migrate creates or upgrades the schema of the database behind db (the

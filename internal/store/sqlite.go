@@ -49,6 +49,7 @@ type Store struct {
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
 	docs   decoded
+	names  names
 }
 
 var _ jobs.Store = (*Store)(nil)
@@ -87,7 +88,12 @@ func Open(path string, box *secret.Box) (*Store, error) {
 	n := max(2, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return &Store{w: w, r: r, box: box, stmts: map[string]*sql.Stmt{}}, nil
+	s := &Store{w: w, r: r, box: box, stmts: map[string]*sql.Stmt{}}
+	if err := s.names.load(context.Background(), w); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("job store %s: read job names: %w", path, err)
+	}
+	return s, nil
 }
 
 // Close closes the database.

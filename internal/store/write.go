@@ -106,7 +106,11 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, insert bool) error {
 	if err := writeTargets(ctx, tx, j); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.names.set(j.ID, j.Name)
+	return nil
 }
 
 // writeTargets indexes a job for the duplicate check (jobs.ConflictKeys).
@@ -135,6 +139,7 @@ func (s *Store) DeleteJob(ctx context.Context, id string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return jobs.ErrNotFound
 	}
+	s.names.remove(id)
 	return nil
 }
 
