@@ -46,6 +46,7 @@ type Store struct {
 	r   *sql.DB // read-only connections
 	box *secret.Box
 
+	wmu    sync.Mutex // held by CreateJob, UpdateJob and DeleteJob
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
 	docs   decoded

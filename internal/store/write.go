@@ -62,6 +62,10 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, insert bool) error {
 	if err != nil {
 		return fmt.Errorf("seal passwords of job %s: %w", j.ID, err)
 	}
+	// One write at a time (the writer connection allows no more): the
+	// names in memory then follow the commits in their order.
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -132,6 +136,8 @@ func (s *Store) UpdateJob(ctx context.Context, j *jobs.Job) error { return s.wri
 
 // DeleteJob removes a job, its tags and its targets.
 func (s *Store) DeleteJob(ctx context.Context, id string) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	res, err := s.w.ExecContext(ctx, `DELETE FROM jobs WHERE job_id = ?`, id)
 	if err != nil {
 		return err
