@@ -17,6 +17,11 @@
 // targets are written in one transaction (CreateJob, UpdateJob); DeleteJob
 // removes all three; SaveProgress writes four columns of one row.
 //
+// In memory, for the one process that owns the file: every job's name
+// (JobName matches a part of a name, which no index answers; names.go),
+// the documents of listed jobs already decoded (cache.go), and the prepared
+// read statements.
+//
 // Connections: writes go through one connection and take the write lock at
 // BEGIN (BEGIN IMMEDIATE), so our own writers queue in Go and never meet
 // SQLITE_BUSY; reads use a pool of read-only connections, which in WAL mode
