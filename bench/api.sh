@@ -15,7 +15,9 @@
 # DURATION (10s per rate), FIND_MAX (1), STEP (500), KEYS (200 SecretIds),
 # CREATES (50), PROFILE (1: a 5 s CPU profile of opendts during the
 # 1,000/s rate, printed with go tool pprof -top), KEEP (1 = --keep),
-# OPENDTS_BIN (use this binary instead of building bin/opendts).
+# OPENDTS_BIN (use this binary instead of building bin/opendts), APILOAD_BIN
+# (this apiload instead of building bench/apiload; its fill writes the
+# store, so to measure an older opendts, build apiload in that tree).
 # Needs Go and curl. Everything it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +46,11 @@ trap 'stop_everything' EXIT
 trap 'exit 1' INT TERM
 
 opendts_binary
-go build -o "$work/apiload" ./bench/apiload || die "go build ./bench/apiload failed"
+if [ -n "${APILOAD_BIN:-}" ]; then
+	cp "$APILOAD_BIN" "$work/apiload"
+else
+	go build -o "$work/apiload" ./bench/apiload || die "go build ./bench/apiload failed"
+fi
 
 creds=$work/credentials
 for i in $(seq "$KEYS"); do printf 'AKIDapiload%04d key-%04d-%s\n' "$i" "$i" "$RANDOM$RANDOM"; done >"$creds"
