@@ -3,7 +3,21 @@ package jobs
 import (
 	"context"
 	"maps"
+	"slices"
 )
+
+// MigratingStatuses are the statuses at which an engine may report
+// progress (7, 8, 12): a store's SaveProgress takes only at these.
+func MigratingStatuses() []Status {
+	var out []Status
+	for st := range statusNames {
+		if st.migrating() {
+			out = append(out, st)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 // activeJobs reads the jobs at an active status (see Status.active), with
 // their passwords: the few a restart picks up.

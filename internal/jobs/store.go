@@ -38,7 +38,8 @@ type Store interface {
 	// targets when databases is empty. It may return more, never fewer.
 	WritingInto(ctx context.Context, targets, databases []string) ([]*Job, error)
 	// SaveProgress records a migrating job's progress and lag (only while
-	// its status is 7, 8 or 12), without rewriting the rest of the job.
+	// its status is one of MigratingStatuses), without rewriting the rest
+	// of the job.
 	SaveProgress(ctx context.Context, id string, p Progress) error
 }
 

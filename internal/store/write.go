@@ -151,13 +151,16 @@ func (s *Store) DeleteJob(ctx context.Context, id string) error {
 
 // SaveProgress writes the progress and lag columns of a migrating job.
 func (s *Store) SaveProgress(ctx context.Context, id string, p jobs.Progress) error {
+	args := []any{p.HasProgress, p.Overall, p.Current, p.HasLag, p.LagSeconds, p.LagMegabyte, id}
+	migrating := jobs.MigratingStatuses()
+	for _, st := range migrating {
+		args = append(args, int(st))
+	}
 	_, err := s.w.ExecContext(ctx, `UPDATE jobs SET
 		progress      = CASE WHEN ?1 THEN ?2 ELSE progress END,
 		step_progress = CASE WHEN ?1 THEN ?3 ELSE step_progress END,
 		lag_seconds   = CASE WHEN ?4 THEN ?5 ELSE lag_seconds END,
 		lag_megabytes = CASE WHEN ?4 THEN ?6 ELSE lag_megabytes END
-		WHERE job_id = ?7 AND status IN (?8, ?9, ?10)`,
-		p.HasProgress, p.Overall, p.Current, p.HasLag, p.LagSeconds, p.LagMegabyte, id,
-		int(jobs.StatusRunning), int(jobs.StatusReadyComplete), int(jobs.StatusCompleting))
+		WHERE job_id = ?7 AND status IN (`+placeholders(len(migrating))+`)`, args...)
 	return err
 }
