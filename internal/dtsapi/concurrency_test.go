@@ -31,6 +31,10 @@ func (c *countingEngine) Migrate(ctx context.Context, spec engine.Spec, r engine
 	if c.active[spec.JobID] > 1 {
 		c.twice = append(c.twice, spec.JobID)
 	}
+	// Passwords survive every status change and Modify of other fields.
+	if spec.Source.Password != "src-pa$$word" || spec.Target.Password != "dst-pa$$word" {
+		c.twice = append(c.twice, spec.JobID+" (passwords lost: "+spec.Source.Password+", "+spec.Target.Password+")")
+	}
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
@@ -139,7 +143,7 @@ func TestConcurrentActions(t *testing.T) {
 	ce.mu.Lock()
 	defer ce.mu.Unlock()
 	if len(ce.twice) > 0 {
-		t.Errorf("jobs ran twice at once: %v", ce.twice)
+		t.Errorf("jobs ran twice at once, or without their passwords: %v", ce.twice)
 	}
 	for _, id := range ids {
 		if ce.started[id] != startsOK[id] {

@@ -19,8 +19,8 @@ func MigratingStatuses() []Status {
 	return out
 }
 
-// activeJobs reads the jobs at an active status (see Status.active), with
-// their passwords: the few a restart picks up.
+// activeJobs reads the jobs at an active status (see Status.active): the
+// few a restart picks up (their passwords stay sealed; the runs read them).
 func (s *Service) activeJobs(ctx context.Context) ([]*Job, error) {
 	var active []Status
 	for st := range statusNames {
@@ -34,7 +34,7 @@ func (s *Service) activeJobs(ctx context.Context) ([]*Job, error) {
 	}
 	out := make([]*Job, 0, len(list))
 	for _, l := range list {
-		j, err := s.cfg.Store.GetJob(ctx, l.ID)
+		j, err := s.cfg.Store.GetJobState(ctx, l.ID)
 		if err != nil {
 			return nil, err
 		}

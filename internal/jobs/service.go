@@ -208,9 +208,9 @@ func (s *Service) checkDuplicate(ctx context.Context, j *Job, objects []engine.O
 	return nil
 }
 
-// Get returns a job.
+// Get returns a job, without its passwords.
 func (s *Service) Get(ctx context.Context, id string) (*Job, error) {
-	j, err := s.cfg.Store.GetJob(ctx, id)
+	j, err := s.cfg.Store.GetJobState(ctx, id)
 	if err != nil {
 		return nil, storeErr("get job", err)
 	}
@@ -279,7 +279,7 @@ func (s *Service) Modify(ctx context.Context, id string, apply func(*Job) error)
 func (s *Service) Delete(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j, err := s.cfg.Store.GetJob(ctx, id)
+	j, err := s.cfg.Store.GetJobState(ctx, id)
 	if err != nil {
 		return storeErr("get job", err)
 	}
@@ -301,7 +301,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 // transition moves a job by event under the lock, applying change to it
 // before it is saved. It returns the updated job.
 func (s *Service) transition(ctx context.Context, id string, event Event, change func(*Job)) (*Job, error) {
-	j, err := s.cfg.Store.GetJob(ctx, id)
+	j, err := s.cfg.Store.GetJobState(ctx, id)
 	if err != nil {
 		return nil, storeErr("get job", err)
 	}
@@ -325,7 +325,7 @@ func (s *Service) update(id string, change func(*Job) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ctx := context.Background()
-	j, err := s.cfg.Store.GetJob(ctx, id)
+	j, err := s.cfg.Store.GetJobState(ctx, id)
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			s.cfg.Logger.Error("read job for a progress update", "job_id", id, "err", err)

@@ -14,16 +14,21 @@ import (
 // (internal/store) implements it; a cluster store (etcd) can implement it
 // next to it: nothing in this package knows which one it runs on.
 //
-// Passwords: only GetJob returns them. Jobs from ListJobs and WritingInto
-// come without, so they are for showing and comparing, never for UpdateJob
-// (which stores the passwords of the job it is given); they are also
-// read-only (a store may share their slices between calls).
+// Passwords: only GetJob returns them; GetJobState keeps them sealed. Jobs
+// from ListJobs and WritingInto come without, so they are for showing and
+// comparing, never for UpdateJob; they are also read-only (a store may
+// share their slices between calls).
 type Store interface {
 	// CreateJob inserts a new job; ErrExists when its id is taken.
 	CreateJob(ctx context.Context, j *Job) error
-	// GetJob reads one job, passwords included.
+	// GetJob reads one job, passwords included: for checking or running
+	// it, and for Modify (which keeps the passwords not sent).
 	GetJob(ctx context.Context, id string) (*Job, error)
-	// UpdateJob replaces a stored job (read with GetJob).
+	// GetJobState reads one job without unsealing its passwords (they stay
+	// sealed in Job.Sealed): for status changes and showing it.
+	GetJobState(ctx context.Context, id string) (*Job, error)
+	// UpdateJob replaces a stored job read with GetJob or GetJobState; the
+	// passwords stored are j.Sealed when set, else j's own, sealed.
 	UpdateJob(ctx context.Context, j *Job) error
 	DeleteJob(ctx context.Context, id string) error
 	// ListJobs selects, orders and pages jobs (without passwords) and

@@ -269,3 +269,41 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 		}
 	}
 }
+
+// A status change reads the job with its passwords still sealed and writes
+// them back as they were.
+func TestGetJobStateKeepsPasswordsSealed(t *testing.T) {
+	s := openTest(t)
+	j := &jobs.Job{ID: "dts-state000", Status: jobs.StatusCreated, DatabaseInfo: "[]",
+		Src: jobs.SrcInfo{Password: "src-secret"}, Dst: jobs.DstInfo{Password: "dst-secret"},
+		SrcInfoMulti: []jobs.SrcInfo{{Password: "node-secret"}}}
+	if err := s.CreateJob(t.Context(), j); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.GetJobState(t.Context(), j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Src.Password != "" || st.Dst.Password != "" || st.SrcInfoMulti[0].Password != "" || st.Sealed == "" {
+		t.Fatalf("GetJobState unsealed the passwords or lost them: %+v", st)
+	}
+	st.Status = jobs.StatusChecking
+	if err := s.UpdateJob(t.Context(), st); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetJob(t.Context(), j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != jobs.StatusChecking || got.Src.Password != "src-secret" || got.Dst.Password != "dst-secret" || got.SrcInfoMulti[0].Password != "node-secret" || got.Sealed != "" {
+		t.Errorf("after a status change: %+v", got)
+	}
+	// A job read with its passwords stores the ones it carries.
+	got.Dst.Password = "new-secret"
+	if err := s.UpdateJob(t.Context(), got); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.GetJob(t.Context(), j.ID); again.Dst.Password != "new-secret" || again.Src.Password != "src-secret" {
+		t.Errorf("after a password change: %+v", again)
+	}
+}

@@ -32,6 +32,21 @@ func (s *Store) GetJob(ctx context.Context, id string) (*jobs.Job, error) {
 	return j, nil
 }
 
+// GetJobState reads one job and leaves its passwords sealed (Job.Sealed).
+func (s *Store) GetJobState(ctx context.Context, id string) (*jobs.Job, error) {
+	row := s.r.QueryRowContext(ctx, `SELECT `+jobColumns+`, j.secrets FROM jobs j WHERE j.job_id = ?`, id)
+	var sealed string
+	j, err := scanJob(row, nil, &sealed)
+	if err == sql.ErrNoRows {
+		return nil, jobs.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	j.Sealed = sealed
+	return j, nil
+}
+
 type scanner interface{ Scan(...any) error }
 
 // scanJob reads a row of jobColumns (and extra), through the decoded

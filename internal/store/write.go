@@ -58,9 +58,11 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, insert bool) error {
 	if err != nil {
 		return fmt.Errorf("encode job %s: %w", j.ID, err)
 	}
-	sealed, err := s.seal(j)
-	if err != nil {
-		return fmt.Errorf("seal passwords of job %s: %w", j.ID, err)
+	sealed := j.Sealed
+	if sealed == "" {
+		if sealed, err = s.seal(j); err != nil {
+			return fmt.Errorf("seal passwords of job %s: %w", j.ID, err)
+		}
 	}
 	// One write at a time (the writer connection allows no more): the
 	// names in memory then follow the commits in their order.
