@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,24 @@ func (c *Catalog) Lookup(id string) (Instance, error) {
 		return Instance{}, fmt.Errorf("%w %q: add it to %s", ErrUnknown, id, c.path)
 	}
 	return inst, nil
+}
+
+// IDsAt lists the ids of the instances at host:port (host compared without
+// case), sorted; none when the catalogue cannot be read.
+func (c *Catalog) IDsAt(host string, port int) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.refresh(); err != nil {
+		return nil
+	}
+	var ids []string
+	for id, inst := range c.byID {
+		if inst.Port == port && strings.EqualFold(inst.Host, host) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 func (c *Catalog) refresh() error {

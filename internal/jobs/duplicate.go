@@ -39,9 +39,9 @@ func (s *Service) conflicts(ctx context.Context, j *Job) (running *DuplicateErro
 	if err != nil {
 		return nil, nil, err
 	}
-	all, err := s.cfg.Store.AllJobs(ctx)
+	all, err := s.overlapCandidates(ctx, j, objects)
 	if err != nil {
-		return nil, nil, storeErr("list jobs", err)
+		return nil, nil, storeErr("find jobs writing into the target", err)
 	}
 	target := s.targetKey(j)
 	for _, other := range all {

@@ -37,6 +37,11 @@ type Job struct {
 	Check     CheckResult
 	// Verification is the consistency check's result, table by table.
 	Verification []TableVerification
+
+	// Sealed is set by a store that read the job without its passwords
+	// (Store.GetJobState): their sealed form, which UpdateJob stores back
+	// unchanged. Empty when the passwords are in the job.
+	Sealed string `json:"-"`
 }
 
 // MigrateOption mirrors the API's MigrateOption.

@@ -478,7 +478,7 @@ func (s *Service) Complete(ctx context.Context, id, mode string) error {
 // interrupted check runs again, a scheduled start is re-armed, a migration
 // resumes from the engine's checkpoints, a stop in progress is finished.
 func (s *Service) Resume(ctx context.Context) error {
-	all, err := s.cfg.Store.AllJobs(ctx)
+	all, err := s.activeJobs(ctx)
 	if err != nil {
 		return storeErr("list jobs", err)
 	}
@@ -617,19 +617,11 @@ func (r *reporter) flush() {
 	if !hasProg && !hasLag {
 		return
 	}
-	r.s.update(r.id, func(j *Job) bool {
-		if !j.Status.migrating() {
-			return false
-		}
-		if hasProg {
-			j.Detail.Progress, j.Detail.CurrentStepProgress = prog[0], prog[1]
-		}
-		if hasLag {
-			j.Detail.SecondsBehindMaster = lag[0]
-			j.Detail.MasterSlaveDistance = (lag[1] + (1<<20 - 1)) >> 20
-		}
-		return true
-	})
+	p := Progress{HasProgress: hasProg, HasLag: hasLag, Overall: prog[0], Current: prog[1], LagSeconds: lag[0]}
+	if hasLag {
+		p.LagMegabyte = (lag[1] + (1<<20 - 1)) >> 20
+	}
+	r.s.saveProgress(r.id, p)
 }
 
 func (r *reporter) Verified(tables []engine.TableVerification) {

@@ -13,10 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+
 	"slices"
-	"strconv"
-	"strings"
+
 	"sync"
 	"time"
 
@@ -25,41 +24,11 @@ import (
 	"github.com/opendts/opendts/internal/engine/driver"
 )
 
-// Store keeps jobs. Implementations return ErrNotFound for a missing id;
-// every other error is a failure of the store itself.
-type Store interface {
-	CreateJob(ctx context.Context, j *Job) error
-	GetJob(ctx context.Context, id string) (*Job, error)
-	UpdateJob(ctx context.Context, j *Job) error
-	DeleteJob(ctx context.Context, id string) error
-	ListJobs(ctx context.Context, q Query) ([]*Job, int, error)
-	AllJobs(ctx context.Context) ([]*Job, error)
-}
-
-// Query selects and orders jobs for DescribeMigrateJobs.
-type Query struct {
-	JobID string
-	// JobName matches jobs whose name contains it.
-	JobName string
-	// Order is one of JobId, Status, JobName, MigrateType, RunMode,
-	// CreateTime; Desc reverses it.
-	Order  string
-	Desc   bool
-	Offset int
-	Limit  int
-	Tags   []TagFilter
-}
-
-// TagFilter keeps jobs that carry Key with one of Values (any value when
-// Values is empty).
-type TagFilter struct {
-	Key    string
-	Values []string
-}
-
 // Catalog resolves instance ids.
 type Catalog interface {
 	Lookup(id string) (catalog.Instance, error)
+	// IDsAt lists the instance ids that resolve to host:port.
+	IDsAt(host string, port int) []string
 }
 
 // Config of a Service.
@@ -90,6 +59,9 @@ type Service struct {
 	mu   sync.Mutex
 	runs map[string]*run
 	wg   sync.WaitGroup
+	// live holds the latest progress each running migration reported.
+	liveMu sync.Mutex
+	live   map[string]Progress
 	// ctx ends every run when the service closes.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -153,17 +125,11 @@ func (s *Service) Create(ctx context.Context, j *Job) (string, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	all, err := s.cfg.Store.AllJobs(ctx)
+	counts, err := s.cfg.Store.CountByStatus(ctx, StatusCreated, StatusCheckPassed, StatusCheckFailed)
 	if err != nil {
-		return "", storeErr("list jobs", err)
+		return "", storeErr("count jobs", err)
 	}
-	unused := 0
-	for _, other := range all {
-		switch other.Status {
-		case StatusCreated, StatusCheckPassed, StatusCheckFailed:
-			unused++
-		}
-	}
+	unused := counts[StatusCreated] + counts[StatusCheckPassed] + counts[StatusCheckFailed]
 	if unused >= s.cfg.MaxUnusedJobs {
 		return "", fmt.Errorf("%w (%d; at most %d): start or delete some", ErrTooManyUnused, unused, s.cfg.MaxUnusedJobs)
 	}
@@ -174,11 +140,12 @@ func (s *Service) Create(ctx context.Context, j *Job) (string, error) {
 	j.ErrorInfo = nil
 	for attempt := 0; ; attempt++ {
 		j.ID = newJobID()
-		if !slices.ContainsFunc(all, func(o *Job) bool { return o.ID == j.ID }) {
+		err = s.cfg.Store.CreateJob(ctx, j)
+		if !errors.Is(err, ErrExists) || attempt == 10 {
 			break
 		}
 	}
-	if err := s.cfg.Store.CreateJob(ctx, j); err != nil {
+	if err != nil {
 		return "", storeErr("create job", err)
 	}
 	s.cfg.Logger.Info("job created", "job_id", j.ID, "migrate_type", j.Option.MigrateType)
@@ -188,27 +155,55 @@ func (s *Service) Create(ctx context.Context, j *Job) (string, error) {
 // targetKey names the target instance a job writes into, by address, so
 // that a catalogue id and the address it resolves to count as one.
 func (s *Service) targetKey(j *Job) string {
-	host, port := j.Dst.Ip, j.Dst.Port
 	if j.DstAccessType == "cdb" {
 		inst, err := s.cfg.Catalog.Lookup(j.Dst.InstanceId)
 		if err != nil {
 			return "instance " + j.Dst.InstanceId
 		}
-		host, port = inst.Host, inst.Port
+		return addressKey(inst.Host, inst.Port)
 	}
-	return net.JoinHostPort(strings.ToLower(host), strconv.Itoa(port))
+	return addressKey(j.Dst.Ip, j.Dst.Port)
 }
 
-// Get returns a job.
+// overlapCandidates are the jobs that may write j's objects into j's
+// target, found through the store's index (same target as named, or as any
+// catalogue id resolving to the same address; same database or the whole
+// instance) rather than by reading every job. The duplicate rule
+// (duplicate.go) compares them by address as the catalogue resolves them
+// now.
+func (s *Service) overlapCandidates(ctx context.Context, j *Job, objects []engine.ObjectSelection) ([]*Job, error) {
+	named, _ := ConflictKeys(j)
+	targets := []string{named}
+	if j.DstAccessType == "cdb" && s.cfg.Catalog != nil {
+		if inst, err := s.cfg.Catalog.Lookup(j.Dst.InstanceId); err == nil {
+			targets = append(targets, addressKey(inst.Host, inst.Port))
+			for _, id := range s.cfg.Catalog.IDsAt(inst.Host, inst.Port) {
+				targets = append(targets, "cdb:"+id)
+			}
+		}
+	} else if s.cfg.Catalog != nil {
+		for _, id := range s.cfg.Catalog.IDsAt(j.Dst.Ip, j.Dst.Port) {
+			targets = append(targets, "cdb:"+id)
+		}
+	}
+	var databases []string
+	for _, o := range objects {
+		databases = append(databases, o.Database)
+	}
+	return s.cfg.Store.WritingInto(ctx, targets, databases)
+}
+
+// Get returns a job, without its passwords.
 func (s *Service) Get(ctx context.Context, id string) (*Job, error) {
-	j, err := s.cfg.Store.GetJob(ctx, id)
+	j, err := s.cfg.Store.GetJobState(ctx, id)
 	if err != nil {
 		return nil, storeErr("get job", err)
 	}
 	return j, nil
 }
 
-// List returns the jobs a query selects and how many match in all.
+// List returns the jobs a query selects (read-only, without passwords) and
+// how many match in all.
 func (s *Service) List(ctx context.Context, q Query) ([]*Job, int, error) {
 	list, total, err := s.cfg.Store.ListJobs(ctx, q)
 	if err != nil {
@@ -265,7 +260,7 @@ func (s *Service) Modify(ctx context.Context, id string, apply func(*Job) error)
 func (s *Service) Delete(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j, err := s.cfg.Store.GetJob(ctx, id)
+	j, err := s.cfg.Store.GetJobState(ctx, id)
 	if err != nil {
 		return storeErr("get job", err)
 	}
@@ -287,7 +282,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 // transition moves a job by event under the lock, applying change to it
 // before it is saved. It returns the updated job.
 func (s *Service) transition(ctx context.Context, id string, event Event, change func(*Job)) (*Job, error) {
-	j, err := s.cfg.Store.GetJob(ctx, id)
+	j, err := s.cfg.Store.GetJobState(ctx, id)
 	if err != nil {
 		return nil, storeErr("get job", err)
 	}
@@ -311,7 +306,7 @@ func (s *Service) update(id string, change func(*Job) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ctx := context.Background()
-	j, err := s.cfg.Store.GetJob(ctx, id)
+	j, err := s.cfg.Store.GetJobState(ctx, id)
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			s.cfg.Logger.Error("read job for a progress update", "job_id", id, "err", err)

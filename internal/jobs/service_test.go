@@ -153,8 +153,10 @@ func TestServiceCreate(t *testing.T) {
 	if !strings.HasPrefix(id, "dts-") || j.Status != jobs.StatusCreated || j.Check.Flag != jobs.CheckFlagNotChecked || j.Option.ConsistencyType != 1 {
 		t.Fatalf("new job %s: %+v", id, j)
 	}
-	if j.Src.Password != "src-pw" || j.Dst.Password != "dst-pw" {
-		t.Errorf("passwords did not survive the store: %q %q", j.Src.Password, j.Dst.Password)
+	// Get is for showing a job: the passwords stay sealed in the store
+	// (TestServiceStartSucceeds sees them reach the migration).
+	if j.Src.Password != "" || j.Dst.Password != "" {
+		t.Errorf("Get returned passwords: %q %q", j.Src.Password, j.Dst.Password)
 	}
 
 	bad := newJob("other", engine.MigrateFull)

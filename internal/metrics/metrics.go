@@ -1,7 +1,8 @@
 // Package metrics defines what `opendts serve` exposes at /metrics for
 // Prometheus: API requests and their latency, jobs by status and their
-// lag (read from the job store at each scrape), and rows and bytes moved
-// (counted by the engines as they go).
+// lag (counts from the store's status index and the running migrations'
+// latest reports kept in memory: no job is read at a scrape), and rows and
+// bytes moved (counted by the engines as they go).
 package metrics
 
 import (
@@ -79,8 +80,8 @@ func (m *Metrics) AppliedRows(jobID string, rows int64) {
 	m.RowsApplied.WithLabelValues(jobID).Add(float64(rows))
 }
 
-// WatchJobs registers the collector that reads jobs from the service at
-// each scrape.
+// WatchJobs registers the collector that asks the service for its job
+// statistics at each scrape.
 func (m *Metrics) WatchJobs(svc *jobs.Service) {
 	m.Registry.MustRegister(&jobCollector{svc: svc})
 }
@@ -104,22 +105,21 @@ func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	list, _, err := c.svc.List(ctx, jobs.Query{})
+	st, err := c.svc.Stats(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(jobsDesc, err)
 		return
 	}
-	counts := map[jobs.Status]int{}
-	for _, j := range list {
-		counts[j.Status]++
-		switch j.Status {
-		case jobs.StatusRunning, jobs.StatusReadyComplete, jobs.StatusCompleting:
-			ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(j.Detail.SecondsBehindMaster), j.ID)
-			ch <- prometheus.MustNewConstMetric(distDesc, prometheus.GaugeValue, float64(j.Detail.MasterSlaveDistance), j.ID)
-			ch <- prometheus.MustNewConstMetric(progDesc, prometheus.GaugeValue, float64(j.Detail.Progress), j.ID)
+	for id, p := range st.Running {
+		if p.HasLag {
+			ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(p.LagSeconds), id)
+			ch <- prometheus.MustNewConstMetric(distDesc, prometheus.GaugeValue, float64(p.LagMegabyte), id)
+		}
+		if p.HasProgress {
+			ch <- prometheus.MustNewConstMetric(progDesc, prometheus.GaugeValue, float64(p.Overall), id)
 		}
 	}
-	for _, st := range []jobs.Status{1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12} {
-		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(counts[st]), strconv.Itoa(int(st)))
+	for _, s := range []jobs.Status{1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12} {
+		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(st.ByStatus[s]), strconv.Itoa(int(s)))
 	}
 }
