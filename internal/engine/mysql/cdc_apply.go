@@ -329,12 +329,6 @@ func (t *cdcTable) valuesTuple(buf []byte, vals []any) []byte {
 	return append(buf, ')')
 }
 
-// Statements for one row change. Tables with a key are written
-// idempotently (INSERT ... ON DUPLICATE KEY UPDATE, DELETE by key) so that replaying a change the
-// target already has converges; tables without one touch exactly one
-// matching row per change.
-func (t *cdcTable) insertSQL(rows [][]any) string { return t.insertRowsSQL(rows, len(t.key) > 0) }
-
 // replaceSQL writes the last images of a folded table's rows. Such a table
 // has its key as only unique index, no foreign key either way and, while
 // changes are applied, no trigger: there REPLACE updates a row that is
