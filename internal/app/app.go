@@ -134,6 +134,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Observe:     m.ObserveRequest,
 	})
 	dtsapi.Register(srv, svc, cfg.Regions, cfg.Rates)
+	m.KnownActions(srv.Actions())
 	m.WatchJobs(svc)
 	if err := svc.Resume(ctx); err != nil {
 		svc.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 )
 
 // MigratingStatuses are the statuses at which an engine may report
@@ -74,7 +75,8 @@ type Stats struct {
 	// ByStatus counts the jobs at each status.
 	ByStatus map[Status]int
 	// Running holds the latest progress and lag reported by each migration
-	// running in this process.
+	// running in this process, and by those that ended within
+	// EndedRetention.
 	Running map[string]Progress
 }
 
@@ -93,10 +95,45 @@ func (s *Service) Stats(ctx context.Context) (Stats, error) {
 	s.mu.Unlock()
 	s.liveMu.Lock()
 	defer s.liveMu.Unlock()
-	for id := range s.live {
-		if !running[id] {
+	now := s.now()
+	for id, l := range s.live {
+		if running[id] {
+			continue
+		}
+		// A migration that ended keeps its last figures for a while,
+		// so a dashboard shows how it ended.
+		if l.ended.IsZero() {
+			l.ended = now
+			s.live[id] = l
+		} else if now.Sub(l.ended) > EndedRetention {
 			delete(s.live, id)
 		}
 	}
 	return Stats{ByStatus: counts, Running: maps.Clone(s.live)}, nil
+}
+
+// EndedRetention is how long /metrics keeps showing the last progress and
+// lag of a migration that ended (succeeded, failed or stopped) in this
+// process.
+const EndedRetention = time.Hour
+
+// endLive records that a migration ended; one that succeeded ends at 100 %.
+func (s *Service) endLive(id string, succeeded bool) {
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	l, ok := s.live[id]
+	if !ok && !succeeded {
+		return
+	}
+	if succeeded {
+		l.Overall, l.Current, l.HasProgress = 100, 100, true
+		if l.HasLag {
+			l.LagSeconds, l.LagMegabyte = 0, 0
+		}
+	}
+	l.ended = s.now()
+	if s.live == nil {
+		s.live = map[string]Progress{}
+	}
+	s.live[id] = l
 }

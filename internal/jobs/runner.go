@@ -384,6 +384,7 @@ func (s *Service) runMigration(ctx context.Context, id string, r *run, resume bo
 		return
 	}
 	bg := context.Background()
+	s.endLive(id, err == nil)
 	switch {
 	case err != nil && r.stopping:
 		s.recordStopped(id)

@@ -367,6 +367,11 @@ func TestServiceStartSucceeds(t *testing.T) {
 	if j.Detail.Progress != 100 || j.Detail.Steps[0].Status != jobs.StepSucceeded || j.EndTime.IsZero() || len(j.ErrorInfo) != 0 {
 		t.Errorf("succeeded job: %+v, end %v, errors %v", j.Detail, j.EndTime, j.ErrorInfo)
 	}
+	// /metrics keeps showing how the job ended.
+	st, err := h.svc.Stats(ctx)
+	if p, ok := st.Running[id]; err != nil || !ok || !p.Ended() || p.Overall != 100 {
+		t.Errorf("stats of the job that ended: %+v (%v)", st.Running, err)
+	}
 	specs := h.eng.migrations()
 	if len(specs) != 1 || specs[0].JobID != id || specs[0].Resume || specs[0].Source.Password != "src-pw" ||
 		len(specs[0].Objects) != 1 || specs[0].Objects[0].Database != "shop" {

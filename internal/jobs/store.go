@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Store keeps jobs. Implementations return ErrNotFound for a missing id;
@@ -83,7 +84,13 @@ type Progress struct {
 	HasProgress             bool
 	LagSeconds, LagMegabyte int64
 	HasLag                  bool
+	// ended is when the migration ended (zero while it runs); kept in
+	// memory only.
+	ended time.Time
 }
+
+// Ended reports whether the migration has ended.
+func (p Progress) Ended() bool { return !p.ended.IsZero() }
 
 // ConflictKeys are what a store indexes for the duplicate-job check: the
 // target instance as the job names it ("cdb:" and its InstanceId, or its

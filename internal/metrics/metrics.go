@@ -26,6 +26,10 @@ type Metrics struct {
 	RowsCopied  *prometheus.CounterVec
 	BytesCopied *prometheus.CounterVec
 	RowsApplied *prometheus.CounterVec
+
+	// known are the actions request metrics are labelled with; set once
+	// at start-up, before requests.
+	known map[string]bool
 }
 
 // New makes the collectors and registers them, with Go and process
@@ -60,10 +64,23 @@ func New() *Metrics {
 	return m
 }
 
-// ObserveRequest records one API request (cloudapi.Config.Observe).
+// KnownActions sets the actions the request metrics name; any other is
+// counted as "other". Without it, a client calling made-up actions would
+// create a new series (and a histogram) per name: memory it controls.
+func (m *Metrics) KnownActions(names []string) {
+	known := make(map[string]bool, len(names))
+	for _, n := range names {
+		known[n] = true
+	}
+	m.known = known
+}
+
+// ObserveRequest records one API request (cloudapi.Config.Observe). Codes
+// are the server's own, a fixed set; actions are the client's and are
+// bounded by KnownActions.
 func (m *Metrics) ObserveRequest(action, code string, elapsed time.Duration) {
-	if action == "" {
-		action = "unknown"
+	if !m.known[action] {
+		action = "other"
 	}
 	m.APIRequests.WithLabelValues(action, code).Inc()
 	m.APILatency.WithLabelValues(action).Observe(elapsed.Seconds())
@@ -90,7 +107,7 @@ var (
 	jobsDesc = prometheus.NewDesc("opendts_jobs", "Migration jobs by status (the API's numbers).", []string{"status"}, nil)
 	lagDesc  = prometheus.NewDesc("opendts_job_lag_seconds", "Seconds the incremental phase is behind the source, by job.", []string{"job_id"}, nil)
 	distDesc = prometheus.NewDesc("opendts_job_lag_megabytes", "Binlog not yet applied, in MB, by job.", []string{"job_id"}, nil)
-	progDesc = prometheus.NewDesc("opendts_job_progress_percent", "Overall progress, by job.", []string{"job_id"}, nil)
+	progDesc = prometheus.NewDesc("opendts_job_progress_percent", "Overall progress, by job; a job that ended in this process keeps its last value for an hour.", []string{"job_id"}, nil)
 )
 
 type jobCollector struct{ svc *jobs.Service }
