@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -21,19 +22,47 @@ var statusNames = map[int]string{
 
 var migrateTypes = map[int]string{1: "structure", 2: "full", 3: "full+incremental"}
 
+// endpointView is the part of SrcInfo and DstInfo the commands show.
+type endpointView struct {
+	Ip, InstanceId string
+	Port           int
+}
+
+// String is the side as a DBA tells instances apart: the catalogue id, or
+// host:port.
+func (e endpointView) String() string {
+	if e.InstanceId != "" {
+		return e.InstanceId
+	}
+	if e.Port == 0 {
+		return e.Ip
+	}
+	return net.JoinHostPort(e.Ip, strconv.Itoa(e.Port))
+}
+
+// when shows an API time, or "-" for one not set.
+func when(t string) string {
+	if t == "" || strings.HasPrefix(t, "0000-00-00") {
+		return "-"
+	}
+	return t
+}
+
 // jobView is what the friendly commands read of MigrateJobInfo.
 type jobView struct {
-	JobId         string
-	JobName       string
-	Status        int
-	CreateTime    string
-	StartTime     string
-	EndTime       string
-	DatabaseInfo  string
-	MigrateOption struct{ MigrateType, MigrateObject, ConsistencyType int }
-	SrcInfo       struct{ Ip, InstanceId string }
-	DstInfo       struct{ Ip, InstanceId string }
-	Detail        struct {
+	JobId           string
+	JobName         string
+	Status          int
+	CreateTime      string
+	StartTime       string
+	EndTime         string
+	DatabaseInfo    string
+	MigrateOption   struct{ MigrateType, MigrateObject, ConsistencyType int }
+	SrcDatabaseType string
+	DstDatabaseType string
+	SrcInfo         endpointView
+	DstInfo         endpointView
+	Detail          struct {
 		StepAll, StepNow                         int
 		Progress, CurrentStepProgress            string
 		SecondsBehindMaster, MasterSlaveDistance int64
@@ -163,8 +192,9 @@ func showJob(ctx context.Context, c *client.Client, id string, w io.Writer) int 
 	fmt.Fprintf(w, "  status     %d %s\n", j.Status, statusNames[j.Status])
 	fmt.Fprintf(w, "  type       %s, consistency check %d\n", migrateTypes[j.MigrateOption.MigrateType], j.MigrateOption.ConsistencyType)
 	fmt.Fprintf(w, "  objects    %s\n", j.DatabaseInfo)
-	fmt.Fprintf(w, "  source     %s%s   target %s%s\n", j.SrcInfo.Ip, j.SrcInfo.InstanceId, j.DstInfo.Ip, j.DstInfo.InstanceId)
-	fmt.Fprintf(w, "  times      created %s, started %s, ended %s\n", j.CreateTime, j.StartTime, j.EndTime)
+	fmt.Fprintf(w, "  source     %s %s\n", j.SrcDatabaseType, j.SrcInfo)
+	fmt.Fprintf(w, "  target     %s %s\n", j.DstDatabaseType, j.DstInfo)
+	fmt.Fprintf(w, "  times      created %s, started %s, ended %s\n", when(j.CreateTime), when(j.StartTime), when(j.EndTime))
 	fmt.Fprintf(w, "  progress   %s%% (step %d of %d at %s%%)", j.Detail.Progress, j.Detail.StepNow, j.Detail.StepAll, j.Detail.CurrentStepProgress)
 	if j.Status == 7 || j.Status == 8 || j.Status == 12 {
 		fmt.Fprintf(w, ", lag %ds / %d MB", j.Detail.SecondsBehindMaster, j.Detail.MasterSlaveDistance)
@@ -172,7 +202,7 @@ func showJob(ctx context.Context, c *client.Client, id string, w io.Writer) int 
 	fmt.Fprintln(w)
 	stepStatus := map[int]string{0: "-", 1: "done", 2: "failed", 3: "running", 4: "waiting"}
 	for _, st := range j.Detail.StepInfo {
-		fmt.Fprintf(w, "    %d. %-8s %-8s %s %s\n", st.StepNo, st.StepId, stepStatus[st.Status], st.StepName, st.StartTime)
+		fmt.Fprintf(w, "    %d. %-9s %-8s %-62s %s\n", st.StepNo, st.StepId, stepStatus[st.Status], st.StepName, when(st.StartTime))
 	}
 	for _, e := range j.ErrorInfo {
 		fmt.Fprintf(w, "  error      %s\n", e.ErrorLog)
