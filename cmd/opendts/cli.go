@@ -236,6 +236,20 @@ func showJob(ctx context.Context, c *client.Client, id string, w io.Writer) int 
 	return 0
 }
 
+// eta estimates what is left of a step at pct % after elapsed, at the
+// pace seen so far; ok is false until there is enough to go by. It is
+// rounded (to 5 s past a minute) so the line does not churn.
+func eta(elapsed time.Duration, pct int) (time.Duration, bool) {
+	if pct < 2 || pct >= 100 || elapsed < 2*time.Second {
+		return 0, false
+	}
+	left := elapsed * time.Duration(100-pct) / time.Duration(pct)
+	if left >= time.Minute {
+		return left.Round(5 * time.Second), true
+	}
+	return left.Round(time.Second), true
+}
+
 func bar(pct string, width int) string {
 	n, _ := strconv.Atoi(pct)
 	fill := n * width / 100
@@ -247,6 +261,9 @@ func bar(pct string, width int) string {
 func watchJob(ctx context.Context, c *client.Client, id string, untilReady bool, w io.Writer) int {
 	tty := isTerminal(w)
 	last := ""
+	// The current step and when this watch first saw it, for the ETA.
+	var stepSeen string
+	var stepSince time.Time
 	for {
 		j, err := oneJob(ctx, c, id)
 		if err != nil {
@@ -267,6 +284,14 @@ func watchJob(ctx context.Context, c *client.Client, id string, untilReady bool,
 			j.Detail.StepNow, j.Detail.StepAll, step, bar(j.Detail.CurrentStepProgress, 10), j.Detail.CurrentStepProgress)
 		if j.Status == 7 || j.Status == 8 || j.Status == 12 {
 			line += fmt.Sprintf("  lag %ds %dMB", j.Detail.SecondsBehindMaster, j.Detail.MasterSlaveDistance)
+		}
+		if step != stepSeen {
+			stepSeen, stepSince = step, time.Now()
+		}
+		if pct, _ := strconv.Atoi(j.Detail.CurrentStepProgress); j.Status == 7 && step != "sinker" {
+			if left, ok := eta(time.Since(stepSince), pct); ok {
+				line += "  step ends in ~" + left.String()
+			}
 		}
 		switch {
 		case tty:
