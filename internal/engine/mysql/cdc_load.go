@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
@@ -39,28 +38,14 @@ func (t *cdcTable) loadFits() bool {
 	return true
 }
 
-// loadSQL is the LOAD DATA statement for t's stored columns. YEAR goes
-// through a variable and "+ 0": as text "0" would be the year 2000.
+// loadSQL is the LOAD DATA ... REPLACE statement for t's stored columns.
 func (t *cdcTable) loadSQL(readerName string) string {
-	cols := make([]string, len(t.stored))
-	var set []string
+	names := make([]string, len(t.stored))
+	year := make([]bool, len(t.stored))
 	for i, p := range t.stored {
-		c := t.cols[p]
-		cols[i] = quoteIdent(c.name)
-		switch c.dataType {
-		case "year":
-			v := "@v" + strconv.Itoa(i)
-			cols[i] = v
-			set = append(set, quoteIdent(c.name)+" = "+v+" + 0")
-		}
+		names[i], year[i] = t.cols[p].name, t.cols[p].dataType == "year"
 	}
-	q := "LOAD DATA LOCAL INFILE 'Reader::" + readerName + "' REPLACE INTO TABLE " + t.String() +
-		" CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (" +
-		strings.Join(cols, ", ") + ")"
-	if len(set) > 0 {
-		q += " SET " + strings.Join(set, ", ")
-	}
-	return q
+	return loadDataStatement(readerName, "REPLACE INTO", t.String(), names, year)
 }
 
 // appendTSV writes a decoded value in LOAD DATA's text form: what literal

@@ -51,18 +51,30 @@ func loadDataDenied(err error) bool {
 }
 
 func (t *tableInfo) loadDataSQL(readerName string) string {
-	cols := make([]string, len(t.columns))
-	var set []string
+	names := make([]string, len(t.columns))
+	year := make([]bool, len(t.columns))
 	for i, c := range t.columns {
-		cols[i] = quoteIdent(c.name)
-		if c.year {
-			// Through a variable, as a number (see column.year).
+		names[i], year[i] = c.name, c.year
+	}
+	return loadDataStatement(readerName, "INTO", t.String(), names, year)
+}
+
+// loadDataStatement is the LOAD DATA LOCAL statement the copy and the
+// change stream write rows with, in the format appendTSVEscaped makes:
+// verb is INTO or REPLACE INTO. YEAR columns go through a variable and
+// "+ 0": as text "0" would be the year 2000, as a number it is 0000.
+func loadDataStatement(readerName, verb, table string, names []string, year []bool) string {
+	cols := make([]string, len(names))
+	var set []string
+	for i, name := range names {
+		cols[i] = quoteIdent(name)
+		if year[i] {
 			v := "@y" + strconv.Itoa(i)
 			cols[i] = v
-			set = append(set, quoteIdent(c.name)+" = "+v+" + 0")
+			set = append(set, quoteIdent(name)+" = "+v+" + 0")
 		}
 	}
-	q := "LOAD DATA LOCAL INFILE 'Reader::" + readerName + "' INTO TABLE " + t.String() +
+	q := "LOAD DATA LOCAL INFILE 'Reader::" + readerName + "' " + verb + " TABLE " + table +
 		" CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (" +
 		strings.Join(cols, ", ") + ")"
 	if len(set) > 0 {
