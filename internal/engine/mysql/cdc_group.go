@@ -383,12 +383,40 @@ func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 		}
 		return err
 	}
-	var batch strings.Builder
-	first := 0
 	if len(stmts) == 0 {
 		stmts = []string{"DO 0"}
 	}
+	// Statements go in round trips of about maxStmt bytes; one larger than
+	// that (a row with a large value) goes alone, as it is, so its text is
+	// not copied into a batch as well.
+	var batch strings.Builder
+	first := 0
+	run := func(last int, query string) error {
+		affected, err := execAll(ctx, conn, query)
+		if err != nil {
+			return err
+		}
+		for k, n := range affected {
+			if j := first + k; j <= last && exact(j) && n != 1 {
+				return &driftError{stmt: stmts[j], rows: n}
+			}
+		}
+		batch.Reset()
+		first = last + 1
+		return nil
+	}
 	for i, s := range stmts {
+		if len(s) >= inc.maxStmt {
+			if batch.Len() > 0 {
+				if err := run(i-1, batch.String()); err != nil {
+					return fail(err)
+				}
+			}
+			if err := run(i, s); err != nil {
+				return fail(err)
+			}
+			continue
+		}
 		if batch.Len() > 0 {
 			batch.WriteString(";\n")
 		}
@@ -396,17 +424,9 @@ func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 		if batch.Len() < inc.maxStmt && i < len(stmts)-1 {
 			continue
 		}
-		affected, err := execAll(ctx, conn, batch.String())
-		if err != nil {
+		if err := run(i, batch.String()); err != nil {
 			return fail(err)
 		}
-		for k, n := range affected {
-			if j := first + k; j <= i && exact(j) && n != 1 {
-				return fail(&driftError{stmt: stmts[j], rows: n})
-			}
-		}
-		batch.Reset()
-		first = i + 1
 	}
 	for _, n := range loads {
 		if err := n.loadRows(ctx, conn, inc.m.spec.JobID); err != nil {
