@@ -65,8 +65,10 @@ type incremental struct {
 	// between groups. Only the group being applied uses it.
 	txConn *sql.Conn
 	// openTxn: the source transaction being read has pieces on the target
-	// already (see spill).
-	openTxn bool
+	// already (see spill). txOpen: the target transaction those pieces
+	// went into has not been handed the group that commits it; until then
+	// no position moves past them. Both belong to the stream's goroutine.
+	openTxn, txOpen bool
 	// runs counts calls of Run: a restarted stream may replay a DDL.
 	runs int
 	// replaying is set from a stream's start to its first DDL, which may
@@ -201,7 +203,7 @@ func (inc *incremental) setApplied(p position) {
 // group's end when changes wait to be applied, else the applied position.
 func (inc *incremental) advance(next position) {
 	inc.group.setEnd(next)
-	if inc.group.empty() && inc.inflight == nil {
+	if inc.group.empty() && inc.inflight == nil && !inc.txOpen {
 		inc.setApplied(next)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // moved on without changes to apply (busy unselected tables): a restart
 // then resumes near it, not from a binlog the source may have purged.
 func (inc *incremental) keepSaved(ctx context.Context) error {
-	if !inc.group.empty() || inc.inflight != nil {
+	if !inc.group.empty() || inc.inflight != nil || inc.txOpen {
 		return nil
 	}
 	p := inc.appliedPos()
@@ -46,6 +46,7 @@ const (
 // the applier when it is big or old enough. A transaction that touched
 // nothing selected only moves the position.
 func (inc *incremental) commit(ctx context.Context, changes []rowChange, rows int64, next position) error {
+	spilled := inc.openTxn
 	inc.openTxn = false
 	if len(changes) > 0 && inc.group.empty() && inc.group.since == 0 {
 		inc.group.since = inc.lastEvent.Load()
@@ -53,6 +54,11 @@ func (inc *incremental) commit(ctx context.Context, changes []rowChange, rows in
 	}
 	inc.group.add(changes, rows)
 	inc.advance(next)
+	if spilled {
+		// The target transaction holding the earlier pieces commits now,
+		// with the position, even when nothing selected is left to add.
+		return inc.flush(ctx)
+	}
 	if err := inc.keepSaved(ctx); err != nil {
 		return err
 	}
@@ -87,11 +93,16 @@ func (inc *incremental) flush(ctx context.Context) error {
 		// The rest of the source transaction is as old as its start.
 		inc.group.since = g.since
 	}
-	if g.empty() {
+	if g.empty() && !inc.txOpen {
 		if g.hasEnd {
 			inc.setApplied(g.end)
 		}
 		return nil
+	}
+	if !g.open {
+		// This group ends the target transaction a large source
+		// transaction's pieces went into, if one is open.
+		inc.txOpen = false
 	}
 	inc.inflightSince.Store(g.since)
 	inc.groupSince.Store(inc.group.since)
@@ -124,6 +135,7 @@ func (inc *incremental) spill(ctx context.Context, changes []rowChange, rows int
 	}
 	inc.group.add(changes, rows)
 	inc.group.open = true
+	inc.txOpen = true
 	return inc.flush(ctx)
 }
 
@@ -149,6 +161,7 @@ func (inc *incremental) discardOpen() error {
 // abandonOpen rolls back the open target transaction of a large source
 // transaction, if any.
 func (inc *incremental) abandonOpen() {
+	inc.openTxn, inc.txOpen = false, false
 	if inc.txConn == nil {
 		return
 	}
@@ -158,12 +171,11 @@ func (inc *incremental) abandonOpen() {
 	_ = inc.txConn.Raw(func(any) error { return driver.ErrBadConn })
 	inc.txConn.Close()
 	inc.txConn = nil
-	inc.openTxn = false
 }
 
 // unapplied reports whether something read is not applied yet.
 func (inc *incremental) unapplied() bool {
-	return !inc.group.empty() || inc.inflight != nil || (inc.group.hasEnd && inc.group.end != inc.appliedPos())
+	return !inc.group.empty() || inc.inflight != nil || inc.txOpen || (inc.group.hasEnd && inc.group.end != inc.appliedPos())
 }
 
 // drain applies everything read so far and waits for it.

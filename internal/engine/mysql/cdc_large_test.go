@@ -87,9 +87,42 @@ func TestLargeTransactionsGoInPieces(t *testing.T) {
 		t.Fatal("the large transaction did not go in pieces")
 	}
 	testdb.CompareDatabase(t, src, dst, db)
+	var before int32
+
+	// A transaction whose last piece leaves nothing selected to apply at
+	// its commit (exactly one group's worth of changes, then a write to a
+	// database the job does not copy) still commits its pieces, with the
+	// position after it.
+	other := src.NewDatabase(t, "bigtx_other")
+	src.Exec(t, "CREATE TABLE `"+other+"`.audit (id INT PRIMARY KEY)")
+	before = pieces.Load()
+	tx, err := src.DB(t).Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"UPDATE `" + db + "`.k SET n = n + 100 WHERE id <= 22222", // 20,000 rows: ids divisible by 10 are gone
+		"INSERT INTO `" + other + "`.audit VALUES (1)",
+	} {
+		if _, err := tx.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the exact-group transaction on the target", func() bool {
+		var n int
+		dst.DB(t).QueryRow("SELECT COUNT(*) FROM `" + db + "`.k WHERE id <= 22222 AND n >= 100").Scan(&n)
+		return n > 0
+	})
+	if pieces.Load() == before {
+		t.Fatal("the exact-group transaction did not go in pieces")
+	}
+	testdb.CompareDatabase(t, src, dst, db)
 
 	// The second one is cut short by a stop after its first piece.
-	before := pieces.Load()
+	before = pieces.Load()
 	bigTxn(1)
 	waitFor(t, "the second large transaction to start on the target", func() bool { return pieces.Load() > before })
 	run.stop(t)
