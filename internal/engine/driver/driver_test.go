@@ -348,6 +348,30 @@ func TestStreamFailures(t *testing.T) {
 	}
 }
 
+// Failures separated by healthy runs of the stream do not add up to the
+// retry window, even when the position does not move (a quiet source).
+func TestStreamFailuresAfterHealthyRuns(t *testing.T) {
+	f := &fake{lag: engine.Lag{Known: true}}
+	fail := func(context.Context, *engine.StreamControl, *fakeStream) error { return errors.New("connection reset") }
+	healthyThenFail := func(ctx context.Context, _ *engine.StreamControl, _ *fakeStream) error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(800 * time.Millisecond): // past half the 1.5 s window
+		}
+		return errors.New("connection reset")
+	}
+	f.runs = append(f.runs, fail, healthyThenFail, healthyThenFail, healthyThenFail)
+	complete := make(chan string, 1)
+	complete <- engine.CompleteWaitForSync
+	if err := Migrate(context.Background(), f, spec(engine.MigrateFullAndIncremental), &rec{}, complete); err != nil {
+		t.Fatalf("failed although every failure followed a healthy run: %v", err)
+	}
+	if got := strings.Count(strings.Join(f.calls, " "), "reconnect"); got != 4 {
+		t.Errorf("%d reconnects, want 4", got)
+	}
+}
+
 // ConsistencyType 3 samples by the parameters; differences fail the job
 // naming the table.
 func TestVerifySemantics(t *testing.T) {

@@ -49,10 +49,15 @@ func (r *run) replicate(ctx context.Context) error {
 	if window <= 0 {
 		window = engine.DefaultRetryFor
 	}
+	// A run that went on this long before failing was healthy: its
+	// failure starts a new episode of the retry window, even on a quiet
+	// source whose position has not moved.
+	healthy := min(10*time.Second, window/2)
 	var failingSince time.Time
 	var failingAt string
 	var pause time.Duration
 	for {
+		started := time.Now()
 		err := stream.Run(ctx, ctl)
 		if err == nil {
 			// The last word on the lag: what is left after Complete.
@@ -75,7 +80,7 @@ func (r *run) replicate(ctx context.Context) error {
 		// position once both servers answer. Failures without progress
 		// end the job after the retry window.
 		at := stream.Applied().String()
-		if failingSince.IsZero() || at != failingAt {
+		if failingSince.IsZero() || at != failingAt || time.Since(started) >= healthy {
 			failingSince, failingAt, pause = time.Now(), at, 0
 		} else if time.Since(failingSince) > window {
 			return fmt.Errorf("the incremental phase made no progress for %s, still at %s: %w", window, at, err)
