@@ -541,12 +541,24 @@ func newReporter(s *Service, id string) *reporter {
 	return &reporter{s: s, id: id, saveEvery: 250 * time.Millisecond}
 }
 
+// Plan lays out the steps. A run that resumes the job keeps what the steps
+// done before it say (a fresh start has cleared them): the driver skips
+// those phases, so nothing else would mark them done again.
 func (r *reporter) Plan(steps []engine.StepDef) {
 	r.s.update(r.id, func(j *Job) bool {
+		done := map[string]Step{}
+		for _, st := range j.Detail.Steps {
+			if st.Status == StepSucceeded {
+				done[st.ID] = st
+			}
+		}
 		j.Detail.StepAll = len(steps)
 		j.Detail.Steps = make([]Step, len(steps))
 		for i, st := range steps {
 			j.Detail.Steps[i] = Step{No: i + 1, ID: st.ID, Name: st.Name, Status: StepNotRun}
+			if d, ok := done[st.ID]; ok {
+				j.Detail.Steps[i].Status, j.Detail.Steps[i].StartTime = StepSucceeded, d.StartTime
+			}
 		}
 		return true
 	})

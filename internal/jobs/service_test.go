@@ -637,6 +637,9 @@ func TestServiceResume(t *testing.T) {
 	ready := h.checked(newJob("ready", engine.MigrateFullAndIncremental))
 	h.eng.setMigrate(func(ctx context.Context, spec engine.Spec, rep engine.Reporter, _ <-chan string) error {
 		if spec.MigrateType == engine.MigrateFullAndIncremental {
+			rep.Plan(twoSteps)
+			rep.StepStarted("dumper")
+			rep.StepStarted("sinker")
 			rep.CaughtUp()
 		}
 		<-ctx.Done()
@@ -701,6 +704,9 @@ func TestServiceResume(t *testing.T) {
 		case running:
 			return nil
 		case ready:
+			// A resumed run skips the copy: its step stays done.
+			rep.Plan(twoSteps)
+			rep.StepStarted("sinker")
 			rep.CaughtUp()
 			select {
 			case <-complete:
@@ -724,7 +730,9 @@ func TestServiceResume(t *testing.T) {
 	if mode := <-modes; mode != engine.CompleteWaitForSync {
 		t.Errorf("a completing job resumed with mode %q", mode)
 	}
-	h.wait(ready, jobs.StatusReadyComplete)
+	if st := h.wait(ready, jobs.StatusReadyComplete).Detail.Steps; len(st) != 2 || st[0].Status != jobs.StepSucceeded || st[1].Status != jobs.StepRunning {
+		t.Errorf("resumed job's steps: %+v; want the copy done, the sinker running", st)
+	}
 	if got := h.get(scheduled).Status; got != jobs.StatusReadyRun {
 		t.Errorf("scheduled job at %s after Resume; want 6 until its time", got)
 	}
