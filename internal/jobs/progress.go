@@ -52,14 +52,17 @@ func (s *Service) saveProgress(id string, p Progress) {
 	if s.live == nil {
 		s.live = map[string]Progress{}
 	}
-	l := s.live[id]
-	if p.HasProgress {
-		l.Overall, l.Current, l.HasProgress = p.Overall, p.Current, true
+	// A report that comes after the run ended (a delayed flush) must not
+	// replace how it ended.
+	if l := s.live[id]; l.ended.IsZero() {
+		if p.HasProgress {
+			l.Overall, l.Current, l.HasProgress = p.Overall, p.Current, true
+		}
+		if p.HasLag {
+			l.LagSeconds, l.LagMegabyte, l.HasLag = p.LagSeconds, p.LagMegabyte, true
+		}
+		s.live[id] = l
 	}
-	if p.HasLag {
-		l.LagSeconds, l.LagMegabyte, l.HasLag = p.LagSeconds, p.LagMegabyte, true
-	}
-	s.live[id] = l
 	s.liveMu.Unlock()
 	// Under the service's lock, so that a transition (which rewrites the
 	// whole job) never writes back progress older than this.
@@ -116,6 +119,13 @@ func (s *Service) Stats(ctx context.Context) (Stats, error) {
 // lag of a migration that ended (succeeded, failed or stopped) in this
 // process.
 const EndedRetention = time.Hour
+
+// startLive forgets what an earlier run of the job left in memory.
+func (s *Service) startLive(id string) {
+	s.liveMu.Lock()
+	delete(s.live, id)
+	s.liveMu.Unlock()
+}
 
 // endLive records that a migration ended; one that succeeded ends at 100 %.
 func (s *Service) endLive(id string, succeeded bool) {

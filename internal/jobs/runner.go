@@ -370,6 +370,7 @@ func (s *Service) runMigration(ctx context.Context, id string, r *run, resume bo
 		eng, err = s.cfg.Engines.For(j.SrcDatabaseType, j.DstDatabaseType)
 		if err == nil {
 			s.cfg.Logger.Info("migration started", "job_id", id, "migrate_type", int(spec.MigrateType))
+			s.startLive(id)
 			rep := newReporter(s, id)
 			err = s.cfg.Migrate(ctx, eng, spec, rep, r.complete)
 			rep.flush()

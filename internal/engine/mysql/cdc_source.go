@@ -105,7 +105,10 @@ func (inc *incremental) Lag(ctx context.Context) (engine.Lag, error) {
 	if master.File == applied.File {
 		bytes = int64(master.Pos) - int64(applied.Pos)
 	} else {
-		bytes = m.binlogBytesBetween(ctx, applied, master)
+		if bytes, err = m.binlogBytesBetween(ctx, applied, master); err != nil {
+			// Not 0: a lag that cannot be measured must not read as none.
+			return engine.Lag{}, err
+		}
 	}
 	l := engine.Lag{Bytes: max(bytes, 0)}
 	l.Known = l.Bytes == 0
@@ -128,10 +131,10 @@ func (inc *incremental) Lag(ctx context.Context) (engine.Lag, error) {
 
 // binlogBytesBetween sums the binlog between two positions in different
 // files.
-func (m *migration) binlogBytesBetween(ctx context.Context, from, to position) int64 {
+func (m *migration) binlogBytesBetween(ctx context.Context, from, to position) (int64, error) {
 	files, err := binaryLogs(ctx, m.src)
 	if err != nil {
-		return 0
+		return 0, fmt.Errorf("read the source's binlog files for the lag: %w", err)
 	}
 	var total int64
 	for _, f := range files {
@@ -145,5 +148,5 @@ func (m *migration) binlogBytesBetween(ctx context.Context, from, to position) i
 			total += f.size
 		}
 	}
-	return total
+	return total, nil
 }
