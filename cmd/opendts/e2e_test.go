@@ -23,6 +23,25 @@ import (
 	"github.com/opendts/opendts/internal/testdb"
 )
 
+// runCLI runs the binary with env added to the test's, fails the test
+// unless it exits with want, and returns what it printed.
+func runCLI(t *testing.T, bin string, env []string, want int, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if code != want {
+		t.Fatalf("opendts %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
+	}
+	return string(out)
+}
+
 func TestMain(m *testing.M) {
 	// The binary built for the tests is 27 MB: it goes with the run, passed
 	// or failed.
@@ -485,19 +504,7 @@ func TestCLIDrivesAJob(t *testing.T) {
 	s := startServer(t)
 	cli := func(want int, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(s.bin, append(args, "--endpoint", s.addr)...)
-		cmd.Env = append(os.Environ(), "OPENDTS_SECRET_ID=AKIDe2e", "OPENDTS_SECRET_KEY=e2e-key")
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if code != want {
-			t.Fatalf("opendts %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
-		}
-		return string(out)
+		return runCLI(t, s.bin, []string{"OPENDTS_SECRET_ID=AKIDe2e", "OPENDTS_SECRET_KEY=e2e-key"}, want, append(args, "--endpoint", s.addr)...)
 	}
 	out := cli(0, "dts", "CreateMigrateJob", "--JobName", "cli job",
 		"--MigrateOption", `{"RunMode":1,"MigrateType":2,"MigrateObject":2,"ConsistencyType":2}`,
@@ -542,20 +549,8 @@ func TestHelpAndVersion(t *testing.T) {
 	bin := buildBinary(t)
 	run := func(want int, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(bin, args...)
 		// No server and no credentials: help must not need either.
-		cmd.Env = append(os.Environ(), "OPENDTS_ENDPOINT=127.0.0.1:1", "OPENDTS_SECRET_ID=", "OPENDTS_SECRET_KEY=")
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if code != want {
-			t.Fatalf("opendts %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
-		}
-		return string(out)
+		return runCLI(t, bin, []string{"OPENDTS_ENDPOINT=127.0.0.1:1", "OPENDTS_SECRET_ID=", "OPENDTS_SECRET_KEY="}, want, args...)
 	}
 	for _, args := range [][]string{{"-h"}, {"serve", "-h"}, {"dts", "-h"}, {"jobs", "-h"}, {"job", "-h"}, {"watch", "--help"}} {
 		out := run(0, args...)

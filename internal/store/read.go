@@ -17,15 +17,12 @@ const jobColumns = `j.job_id, j.doc, j.progress, j.step_progress, j.lag_seconds,
 
 // GetJob reads one job, passwords included.
 func (s *Store) GetJob(ctx context.Context, id string) (*jobs.Job, error) {
-	row := s.r.QueryRowContext(ctx, `SELECT `+jobColumns+`, j.secrets FROM jobs j WHERE j.job_id = ?`, id)
-	var sealed string
-	j, err := scanJob(row, nil, &sealed)
-	if err == sql.ErrNoRows {
-		return nil, jobs.ErrNotFound
-	}
+	j, err := s.GetJobState(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	sealed := j.Sealed
+	j.Sealed = ""
 	if err := s.open(j, sealed); err != nil {
 		return nil, err
 	}

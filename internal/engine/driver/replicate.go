@@ -55,7 +55,9 @@ func (r *run) replicate(ctx context.Context) error {
 	healthy := min(10*time.Second, window/2)
 	var failingSince time.Time
 	var failingAt string
-	var pause time.Duration
+	// failures counts the restarts of this episode: the first is at once,
+	// the later ones wait as the retry policy says.
+	failures := 0
 	for {
 		started := time.Now()
 		err := stream.Run(ctx, ctl)
@@ -81,16 +83,20 @@ func (r *run) replicate(ctx context.Context) error {
 		// end the job after the retry window.
 		at := stream.Applied().String()
 		if failingSince.IsZero() || at != failingAt || time.Since(started) >= healthy {
-			failingSince, failingAt, pause = time.Now(), at, 0
+			failingSince, failingAt, failures = time.Now(), at, 0
 		} else if time.Since(failingSince) > window {
 			return fmt.Errorf("the incremental phase made no progress for %s, still at %s: %w", window, at, err)
 		}
+		var pause time.Duration
+		if failures > 0 {
+			pause = engine.Pause(failures)
+		}
+		failures++
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(pause):
 		}
-		pause = min(max(2*pause, time.Second), 15*time.Second)
 		if rerr := stream.Reconnect(ctx); rerr != nil {
 			return fmt.Errorf("%w (after: %w)", rerr, err)
 		}

@@ -48,11 +48,7 @@ const (
 func (inc *incremental) commit(ctx context.Context, changes []rowChange, rows int64, next position) error {
 	spilled := inc.openTxn
 	inc.openTxn = false
-	if len(changes) > 0 && inc.group.empty() && inc.group.since == 0 {
-		inc.group.since = inc.lastEvent.Load()
-		inc.groupSince.Store(inc.group.since)
-	}
-	inc.group.add(changes, rows)
+	inc.addToGroup(changes, rows)
 	inc.advance(next)
 	if spilled {
 		// The target transaction holding the earlier pieces commits now,
@@ -112,6 +108,16 @@ func (inc *incremental) flush(ctx context.Context) error {
 	return nil
 }
 
+// addToGroup adds changes to the group; the first ones date it, for the
+// lag.
+func (inc *incremental) addToGroup(changes []rowChange, rows int64) {
+	if len(changes) > 0 && inc.group.empty() && inc.group.since == 0 {
+		inc.group.since = inc.lastEvent.Load()
+		inc.groupSince.Store(inc.group.since)
+	}
+	inc.group.add(changes, rows)
+}
+
 // spill sends a piece of a source transaction that outgrew the group
 // limits: the target transaction it goes into stays open, and the piece
 // with the source transaction's commit ends it, with the position. Memory
@@ -129,11 +135,7 @@ func (inc *incremental) spill(ctx context.Context, changes []rowChange, rows int
 		inc.openTxn = true
 		inc.m.e.cfg.Logger.Info("a large source transaction goes to the target in pieces", "job_id", inc.m.spec.JobID, "changes_so_far", len(changes))
 	}
-	if inc.group.empty() && inc.group.since == 0 {
-		inc.group.since = inc.lastEvent.Load()
-		inc.groupSince.Store(inc.group.since)
-	}
-	inc.group.add(changes, rows)
+	inc.addToGroup(changes, rows)
 	inc.group.open = true
 	inc.txOpen = true
 	return inc.flush(ctx)

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -101,23 +100,12 @@ func (n *tableNet) loadRows(ctx context.Context, conn *sql.Conn, jobID string) e
 	if _, err := conn.ExecContext(ctx, t.loadSQL(name)); err != nil {
 		return fmt.Errorf("load %d rows into %s: %w", rows, t, err)
 	}
-	var warnings int
-	if err := conn.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&warnings); err != nil {
+	var count int
+	if err := conn.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&count); err != nil {
 		return err
 	}
-	if warnings > 0 {
-		msgs := []string{}
-		if rs, err := conn.QueryContext(ctx, "SHOW WARNINGS LIMIT 3"); err == nil {
-			for rs.Next() {
-				var level, msg string
-				var code int
-				if rs.Scan(&level, &code, &msg) == nil {
-					msgs = append(msgs, fmt.Sprintf("%s %d: %s", level, code, msg))
-				}
-			}
-			rs.Close()
-		}
-		return fmt.Errorf("the target changed values loading %d rows into %s (%d warning(s): %s); the group is not committed", rows, t, warnings, strings.Join(msgs, "; "))
+	if count > 0 {
+		return fmt.Errorf("the target changed values loading %d rows into %s: %d warning(s)%s; the group is not committed", rows, t, count, warnings(ctx, conn))
 	}
 	return nil
 }

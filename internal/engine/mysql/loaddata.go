@@ -236,9 +236,10 @@ func appendTSVEscaped(buf, v []byte) []byte {
 	return buf
 }
 
-// warnings describes the first warnings of the last statement on tx.
-func warnings(ctx context.Context, tx *sql.Tx) string {
-	rows, err := tx.QueryContext(ctx, "SHOW WARNINGS LIMIT 3")
+// warnings describes the first warnings of the last statement on q (the
+// transaction or connection that ran it), as " (...)", or "".
+func warnings(ctx context.Context, q queryer) string {
+	rows, err := q.QueryContext(ctx, "SHOW WARNINGS LIMIT 3")
 	if err != nil {
 		return ""
 	}
