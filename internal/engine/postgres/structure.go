@@ -171,18 +171,15 @@ func (m *migration) restore(ctx context.Context, db, file, section string) error
 		// --clean drops what it is about to create first.
 		args = append(args, "--clean", "--if-exists", "--jobs="+strconv.Itoa(m.e.cfg.Workers))
 	}
-	missing, err := m.missingRoles(ctx, db)
+	keepOwners, keepGrants, err := m.roleMode(ctx, db, section == "pre-data")
 	if err != nil {
 		return err
 	}
-	if len(missing) > 0 {
-		// Objects owned by, or granted to, roles the target lacks: they
-		// are created owned by the target user, without those grants.
-		args = append(args, "--no-owner", "--no-privileges")
-		if section == "pre-data" {
-			m.e.cfg.Logger.Warn("roles missing on the target: objects are created owned by the target user, without the source's grants",
-				"job_id", m.spec.JobID, "database", db, "roles", missing)
-		}
+	if !keepOwners {
+		args = append(args, "--no-owner")
+	}
+	if !keepGrants {
+		args = append(args, "--no-privileges")
 	}
 	args = append(args, "--dbname="+m.e.libpqConnString(m.spec.Target, db), file)
 	if err := m.e.run(ctx, pgRestore, args, m.spec.Target.Password); err != nil {
@@ -191,41 +188,84 @@ func (m *migration) restore(ctx context.Context, db, file, section string) error
 	return nil
 }
 
-// missingRoles lists the roles that own objects of source database db, or
-// hold grants on them, and do not exist on the target.
-func (m *migration) missingRoles(ctx context.Context, db string) ([]string, error) {
+// roleMode decides whether the source's owners and grants go with the
+// objects. Owners go when the target user may give objects to them (a
+// superuser, or a member of each owner role) and they all exist; grants go
+// when every grantee exists. Otherwise objects are created owned by the
+// target user, or without the source's grants, and the log says why.
+func (m *migration) roleMode(ctx context.Context, db string, logIt bool) (keepOwners, keepGrants bool, err error) {
 	sc, err := m.e.connect(ctx, m.spec.Source, "source", db)
 	if err != nil {
-		return nil, err
+		return false, false, err
 	}
 	defer closeQuietly(sc)
-	rows, err := sc.Query(ctx, `
-		WITH owners AS (
-			SELECT relowner AS r FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE `+systemSchemaFilter+`
-			UNION SELECT nspowner FROM pg_namespace n WHERE `+systemSchemaFilter+`
-			UNION SELECT proowner FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE `+systemSchemaFilter+`
-			UNION SELECT typowner FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE `+systemSchemaFilter+`
-			UNION SELECT (aclexplode(relacl)).grantee FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE `+systemSchemaFilter+`
-			UNION SELECT (aclexplode(nspacl)).grantee FROM pg_namespace n WHERE `+systemSchemaFilter+`
-		)
-		SELECT DISTINCT rolname FROM owners JOIN pg_roles ON pg_roles.oid = owners.r ORDER BY 1`)
-	if err != nil {
-		return nil, fmt.Errorf("source %s: list the roles objects belong to: %w", db, err)
+	rolesOf := func(q string) ([]string, error) {
+		rows, err := sc.Query(ctx, `WITH r AS (`+q+`) SELECT DISTINCT rolname FROM r JOIN pg_roles ON pg_roles.oid = r.r ORDER BY 1`)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: list the roles objects belong to: %w", db, err)
+		}
+		return pgx.CollectRows(rows, pgx.RowTo[string])
 	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	owners, err := rolesOf(`
+		SELECT relowner AS r FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ` + systemSchemaFilter + `
+		UNION SELECT nspowner FROM pg_namespace n WHERE ` + systemSchemaFilter + `
+		UNION SELECT proowner FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE ` + systemSchemaFilter + `
+		UNION SELECT typowner FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE ` + systemSchemaFilter)
 	if err != nil {
-		return nil, fmt.Errorf("source %s: list the roles objects belong to: %w", db, err)
+		return false, false, err
+	}
+	grantees, err := rolesOf(`
+		SELECT (aclexplode(relacl)).grantee AS r FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ` + systemSchemaFilter + `
+		UNION SELECT (aclexplode(nspacl)).grantee FROM pg_namespace n WHERE ` + systemSchemaFilter + `
+		UNION SELECT (aclexplode(proacl)).grantee FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE ` + systemSchemaFilter)
+	if err != nil {
+		return false, false, err
 	}
 	tc, err := m.e.connect(ctx, m.spec.Target, "target", "")
 	if err != nil {
-		return nil, err
+		return false, false, err
 	}
 	defer closeQuietly(tc)
-	rows, err = tc.Query(ctx, `SELECT n FROM unnest($1::text[]) n WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = n)`, names)
-	if err != nil {
-		return nil, fmt.Errorf("target: look for roles: %w", err)
+	// Roles the target lacks, and owners the target user cannot give
+	// objects to.
+	var missingGrantees, unusableOwners []string
+	q := `SELECT n, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = n),
+			EXISTS (SELECT 1 FROM pg_roles WHERE rolname = n AND pg_has_role(current_user, oid, 'MEMBER'))
+		FROM unnest($1::text[]) n`
+	for _, set := range []struct {
+		names []string
+		owner bool
+	}{{owners, true}, {grantees, false}} {
+		rows, err := tc.Query(ctx, q, set.names)
+		if err != nil {
+			return false, false, fmt.Errorf("target: look for roles: %w", err)
+		}
+		for rows.Next() {
+			var n string
+			var exists, member bool
+			if err := rows.Scan(&n, &exists, &member); err != nil {
+				rows.Close()
+				return false, false, err
+			}
+			switch {
+			case set.owner && !member:
+				unusableOwners = append(unusableOwners, n)
+			case !set.owner && !exists:
+				missingGrantees = append(missingGrantees, n)
+			}
+		}
+		rows.Close()
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	keepOwners, keepGrants = len(unusableOwners) == 0, len(missingGrantees) == 0
+	if logIt && !keepOwners {
+		m.e.cfg.Logger.Warn("objects are created owned by the target user: it cannot give them to their source owners (missing on the target, or the target user is neither a superuser nor a member of them)",
+			"job_id", m.spec.JobID, "database", db, "owners", unusableOwners)
+	}
+	if logIt && !keepGrants {
+		m.e.cfg.Logger.Warn("the source's grants are left out: roles they name are missing on the target",
+			"job_id", m.spec.JobID, "database", db, "roles", missingGrantees)
+	}
+	return keepOwners, keepGrants, nil
 }
 
 // pattern quotes a name for pg_dump's -n and -t: inside double quotes
