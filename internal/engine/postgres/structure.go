@@ -97,7 +97,9 @@ func (m *migration) createDatabase(ctx context.Context, tc *pgx.Conn, name strin
 		q += " LOCALE_PROVIDER icu ICU_LOCALE " + quoteLiteral(icu)
 	}
 	var ownerExists bool
-	if err := tc.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, owner).Scan(&ownerExists); err != nil {
+	// The owner goes with the database where the target user may give it
+	// to that role (a superuser, or a member of it).
+	if err := tc.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1 AND pg_has_role(current_user, oid, 'MEMBER'))`, owner).Scan(&ownerExists); err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
 	if ownerExists && owner != m.spec.Target.User {
