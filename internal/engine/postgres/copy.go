@@ -77,7 +77,10 @@ func (m *migration) plan(ctx context.Context) ([]chunk, error) {
 			if rows <= 0 && r.Bytes > 0 {
 				rows = r.Bytes / 100 // never analyzed: guess from the size
 			}
-			n := (rows + m.e.cfg.ChunkRows - 1) / m.e.cfg.ChunkRows
+			// Wide rows (TOASTed values) make a chunk of ChunkRows rows
+			// too big to share among workers: chunks are also bounded
+			// by size.
+			n := max((rows+m.e.cfg.ChunkRows-1)/m.e.cfg.ChunkRows, (r.TotalBytes+m.e.cfg.ChunkBytes-1)/m.e.cfg.ChunkBytes)
 			base := chunk{DB: d.Name, Schema: r.Ref.Schema, Table: r.Ref.Table}
 			if n <= 1 {
 				base.Whole, base.Rows = true, rows

@@ -38,6 +38,9 @@ type Config struct {
 	// ChunkRows is the rows aimed at per chunk, the unit of a target
 	// transaction and of resuming. Default 100,000.
 	ChunkRows int64
+	// ChunkBytes bounds a chunk's size on disk (its share of the table
+	// with its TOAST data). Default 64 MiB.
+	ChunkBytes int64
 	// BinDir is where pg_dump and pg_restore are; "" finds the newest
 	// /usr/lib/postgresql/*/bin, then PATH.
 	BinDir string
@@ -68,6 +71,9 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.ChunkRows <= 0 {
 		cfg.ChunkRows = 100_000
+	}
+	if cfg.ChunkBytes <= 0 {
+		cfg.ChunkBytes = 64 << 20
 	}
 	if cfg.RetryFor <= 0 {
 		cfg.RetryFor = 2 * time.Minute

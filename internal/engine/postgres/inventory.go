@@ -50,10 +50,12 @@ type relation struct {
 	// ctid block ranges.
 	IntKey   bool
 	Unlogged bool
-	// Rows and Pages are the planner's estimates; Bytes the heap's size.
-	Rows  int64
-	Pages int64
-	Bytes int64
+	// Rows and Pages are the planner's estimates; Bytes the heap's size,
+	// TotalBytes with its TOAST table (values stored out of line).
+	Rows       int64
+	Pages      int64
+	Bytes      int64
+	TotalBytes int64
 }
 
 // listDatabases returns the source's databases that the selection moves:
@@ -158,6 +160,7 @@ func inventory(ctx context.Context, c *pgx.Conn, d *database) error {
 		SELECT c.oid, n.nspname, c.relname, c.relkind::text, c.relpersistence = 'u',
 			greatest(c.reltuples, 0)::bigint, c.relpages::bigint,
 			CASE WHEN c.relkind = 'r' THEN pg_relation_size(c.oid) ELSE 0 END,
+			CASE WHEN c.relkind = 'r' THEN pg_table_size(c.oid) ELSE 0 END,
 			c.relkind <> 'm' OR c.relispopulated
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relkind IN ('r', 'S', 'm') AND c.relpersistence <> 't' AND `+systemSchemaFilter+`
@@ -177,8 +180,9 @@ func inventory(ctx context.Context, c *pgx.Conn, d *database) error {
 			populated          bool
 			schema, name       string
 			rowsEst, pages, sz int64
+			total              int64
 		)
-		if err := rows.Scan(&r.OID, &schema, &name, &kind, &r.Unlogged, &rowsEst, &pages, &sz, &populated); err != nil {
+		if err := rows.Scan(&r.OID, &schema, &name, &kind, &r.Unlogged, &rowsEst, &pages, &sz, &total, &populated); err != nil {
 			rows.Close()
 			return fmt.Errorf("source %s: list tables: %w", d.Name, err)
 		}
@@ -188,7 +192,7 @@ func inventory(ctx context.Context, c *pgx.Conn, d *database) error {
 			if !d.selected(schema, name) {
 				continue
 			}
-			r.Ref, r.Rows, r.Pages, r.Bytes = ref, rowsEst, pages, sz
+			r.Ref, r.Rows, r.Pages, r.Bytes, r.TotalBytes = ref, rowsEst, pages, sz, total
 			rr := r
 			d.Relations = append(d.Relations, &rr)
 			byOID[r.OID] = &rr
