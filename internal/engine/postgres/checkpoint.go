@@ -35,6 +35,14 @@ type jobState struct {
 	ReadOnlyBefore map[string]string `json:",omitempty"`
 	// Resumed counts restarts of the copy, for the job's log.
 	Resumed int `json:",omitempty"`
+	// SlotLSN is the consistent point of the job's replication slot (full
+	// + incremental jobs): the first snapshot's boundary.
+	SlotLSN uint64 `json:",omitempty"`
+	// Since holds, by table ("schema.table"), the boundary of a later
+	// snapshot the table's rows were copied from (a resumed copy): the
+	// changes before it are applied idempotently (keyed tables) or not
+	// at all (tables copied again whole).
+	Since map[string]uint64 `json:",omitempty"`
 }
 
 // checkpoint is the job's row in the target's maintenance database.

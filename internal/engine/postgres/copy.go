@@ -215,6 +215,9 @@ func (m *migration) copyRound(ctx context.Context, report engine.CopyReport) err
 	if err != nil {
 		return err
 	}
+	if err := m.markSince(ctx, todo); err != nil {
+		return err
+	}
 	var total int64
 	for _, ch := range m.state.Plan {
 		total += max(ch.Rows, 1)
@@ -323,6 +326,35 @@ func (m *migration) pending(ctx context.Context) ([]chunk, int64, error) {
 		}
 	}
 	return todo, doneRows, nil
+}
+
+// markSince records, before any of them is copied, that the tables of
+// todo are read from a later snapshot than the slot's: the change stream
+// must not apply the changes before its boundary as if the rows lacked
+// them.
+func (m *migration) markSince(ctx context.Context, todo []chunk) error {
+	if !m.spec.MigrateType.Incremental() {
+		return nil
+	}
+	changed := false
+	for _, ch := range todo {
+		s := m.snaps[ch.DB]
+		if s == nil || uint64(s.lsn) == m.state.SlotLSN {
+			continue
+		}
+		if m.state.Since == nil {
+			m.state.Since = map[string]uint64{}
+		}
+		key := ch.Schema + "." + ch.Table
+		if m.state.Since[key] < uint64(s.lsn) {
+			m.state.Since[key] = uint64(s.lsn)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return m.cp.save(ctx, m.state)
 }
 
 // restartTable empties a target table and its marks in one transaction.

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -35,9 +34,6 @@ var _ engine.Migration = (*migration)(nil)
 // Open checks that both servers answer and opens the job's checkpoint on
 // the target.
 func (e *Engine) Open(ctx context.Context, spec engine.Spec) (engine.Migration, error) {
-	if spec.MigrateType.Incremental() {
-		return nil, engine.Permanent(errors.New("full + incremental migration (MigrateType 3) of PostgreSQL is not supported yet: run MigrateType 2, or 1 for the structure only"))
-	}
 	for _, side := range []struct {
 		name string
 		ep   engine.Endpoint
@@ -98,6 +94,9 @@ func (m *migration) Forget(ctx context.Context) error {
 		return err
 	}
 	if st != nil {
+		if err := m.dropReplication(ctx, st.Databases); err != nil {
+			return err
+		}
 		for _, db := range st.Databases {
 			if err := m.withTarget(ctx, db, func(c *pgx.Conn) error { return dropMarks(ctx, c, m.spec.JobID) }); err != nil && sqlState(err) != "3D000" {
 				return err
@@ -115,7 +114,12 @@ func (m *migration) Finish(ctx context.Context) error {
 			return err
 		}
 	}
-	m.state.Plan = nil
+	if m.spec.MigrateType.Incremental() {
+		if err := m.dropReplication(ctx, m.state.Databases); err != nil {
+			return err
+		}
+	}
+	m.state.Plan, m.state.Since = nil, nil
 	return m.cp.save(ctx, m.state)
 }
 
@@ -129,6 +133,9 @@ func (m *migration) Prepare(ctx context.Context) error {
 	if m.dbs, err = m.e.listDatabases(ctx, m.spec, c); err != nil {
 		return engine.Permanent(err)
 	}
+	if m.spec.MigrateType.Incremental() && len(m.dbs) != 1 {
+		return engine.Permanent(fmt.Errorf("a full + incremental PostgreSQL job replicates one database (one replication slot); this one selects %d: create one job per database", len(m.dbs)))
+	}
 	names := make([]string, len(m.dbs))
 	for i, d := range m.dbs {
 		names[i] = d.Name
@@ -137,10 +144,15 @@ func (m *migration) Prepare(ctx context.Context) error {
 	return nil
 }
 
-// FinalObjects has nothing to do: full jobs create everything in Objects.
-func (m *migration) FinalObjects(ctx context.Context) error { return nil }
-
-// OpenStream is refused: Open refuses full + incremental jobs.
-func (m *migration) OpenStream(ctx context.Context) (engine.ChangeStream, error) {
-	return nil, engine.Permanent(errors.New("the PostgreSQL change stream is not supported yet"))
+// FinalObjects sets the sequences, which logical decoding does not carry,
+// to the source's values after the last change.
+func (m *migration) FinalObjects(ctx context.Context) error {
+	for _, d := range m.dbs {
+		if d.Relations == nil && d.Sequences == nil {
+			if err := m.readInventory(ctx, d); err != nil {
+				return err
+			}
+		}
+	}
+	return m.setSequences(ctx)
 }
