@@ -22,6 +22,7 @@ type recorder struct {
 	started  []string
 	progress [][2]int
 	verified []engine.TableVerification
+	tables   []engine.TableProgress
 }
 
 func (r *recorder) Plan(s []engine.StepDef) { r.mu.Lock(); r.steps = s; r.mu.Unlock() }
@@ -42,6 +43,11 @@ func (r *recorder) Verified(v []engine.TableVerification) {
 	r.mu.Unlock()
 }
 func (r *recorder) CaughtUp() {}
+func (r *recorder) TableProgress(p engine.TableProgress) {
+	r.mu.Lock()
+	r.tables = append(r.tables, p)
+	r.mu.Unlock()
+}
 
 func fullSpec(jobID string, src, dst *testdb.Server, db string) engine.Spec {
 	return engine.Spec{
