@@ -108,9 +108,12 @@ type copyTracker struct {
 	tablesDone                     int
 	// changed says a report came since the last stored summary.
 	changed bool
-	// cached is the last live summary and when it was made.
-	cached   *CopyProgress
-	cachedAt time.Time
+	// reports counts the reports; cached is the last live summary, made
+	// at cachedAt after cachedReports reports.
+	reports       uint64
+	cached        *CopyProgress
+	cachedAt      time.Time
+	cachedReports uint64
 }
 
 type trackedTable struct {
@@ -167,10 +170,11 @@ func (c *copyTracker) update(p engine.TableProgress) {
 		c.tablesDone++
 	}
 	c.changed = true
+	c.reports++
 }
 
-// live is the summary with the current rates, made again at most every
-// quarter second.
+// live is the summary with the current rates; readers polling a copy
+// that did not move within a quarter second share one.
 func (c *copyTracker) live() *CopyProgress {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -178,10 +182,22 @@ func (c *copyTracker) live() *CopyProgress {
 		return nil
 	}
 	now := c.now()
-	if c.cached == nil || now.Sub(c.cachedAt) >= 250*time.Millisecond || now.Before(c.cachedAt) {
-		c.cached, c.cachedAt = c.summary(now, true), now
+	if c.cached == nil || c.cachedReports != c.reports || now.Sub(c.cachedAt) >= 250*time.Millisecond || now.Before(c.cachedAt) {
+		c.cached, c.cachedAt, c.cachedReports = c.summary(now, true), now, c.reports
 	}
 	return c.cached
+}
+
+// final is the summary to keep when the run ends (nil when no table
+// reported).
+func (c *copyTracker) final() *CopyProgress {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.order) == 0 {
+		return nil
+	}
+	c.changed = false
+	return c.summary(c.now(), false)
 }
 
 // toStore is the summary to store when a report came since the last one
@@ -298,8 +314,16 @@ func (s *Service) trackCopy(id string) *copyTracker {
 	return t
 }
 
-// untrackCopy drops them when the run ends (its last figures are stored).
-func (s *Service) untrackCopy(id string, t *copyTracker) {
+// endCopy stores the last figures of a run's copy on the job, whatever
+// its status now (a Stop has moved it past those at which progress is
+// saved), and drops the live ones. The service's lock must not be held.
+func (s *Service) endCopy(id string, t *copyTracker) {
+	if last := t.final(); last != nil {
+		s.update(id, func(j *Job) bool {
+			j.Detail.Copy = last
+			return true
+		})
+	}
 	s.liveMu.Lock()
 	defer s.liveMu.Unlock()
 	if s.copies[id] == t {

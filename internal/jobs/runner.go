@@ -374,7 +374,7 @@ func (s *Service) runMigration(ctx context.Context, id string, r *run, resume bo
 			rep := newReporter(s, id)
 			err = s.cfg.Migrate(ctx, eng, spec, rep, r.complete)
 			rep.flush()
-			s.untrackCopy(id, rep.copy)
+			s.endCopy(id, rep.copy)
 		}
 	}
 	s.mu.Lock()
