@@ -55,7 +55,9 @@ type CopyReport interface {
 	// Table gives one table's progress: once for each table before its
 	// rows move (RowsDone then counts what earlier runs committed, the
 	// baseline of its rate), then after each chunk committed. It may be
-	// called from several goroutines and must stay cheap.
+	// called from several goroutines and must stay cheap; the reports of
+	// chunks committed at once may arrive out of order, so a receiver
+	// keeps a table's largest RowsDone, and Done once it is set.
 	Table(p TableProgress)
 }
 

@@ -136,7 +136,9 @@ func remainingOf(p engine.TableProgress) int64 {
 }
 
 // update takes a table's report. Its first report in the run is the
-// baseline: only rows reported after it count for the rates.
+// baseline: only rows reported after it count for the rates. Reports of
+// chunks committed at once by several workers may come in another order:
+// a table keeps the most rows reported, and stays done once it is.
 func (c *copyTracker) update(p engine.TableProgress) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -150,6 +152,8 @@ func (c *copyTracker) update(p engine.TableProgress) {
 		c.tables[p.Table] = t
 		c.order = append(c.order, t)
 	} else {
+		p.RowsDone = max(p.RowsDone, t.p.RowsDone)
+		p.Done = p.Done || t.p.Done
 		if delta := p.RowsDone - t.p.RowsDone; delta > 0 {
 			t.rate.add(now, delta)
 			c.job.add(now, delta)

@@ -145,3 +145,19 @@ func TestStaleCopyProgress(t *testing.T) {
 		t.Errorf("a done copy's ETA: %d", s.EtaSeconds)
 	}
 }
+
+// Reports of chunks committed at once by two workers may come in another
+// order: the later, smaller one neither lowers the rows nor undoes done,
+// and rows are not counted twice for the rate.
+func TestCopyReportsOutOfOrder(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	c := newCopyTracker(clock.now)
+	c.update(engine.TableProgress{Table: ref("orders"), RowsTotal: 3000})
+	clock.advance(time.Second)
+	c.update(engine.TableProgress{Table: ref("orders"), RowsDone: 3000, RowsTotal: 3000, Done: true})
+	c.update(engine.TableProgress{Table: ref("orders"), RowsDone: 2000, RowsTotal: 3000})
+	got := c.live()
+	if got.RowsDone != 3000 || got.TablesDone != 1 || got.Tables[0].Status != TableDone || got.RowsPerSecond != 3000 || got.EtaSeconds != 0 {
+		t.Errorf("after reports out of order: %+v", got)
+	}
+}
