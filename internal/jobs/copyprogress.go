@@ -301,9 +301,24 @@ func (c *CopyProgress) stale() *CopyProgress {
 }
 
 // TableProgress takes a table's report from the copy (engine.Reporter).
+// It comes from a copy worker after each chunk: the save it may call for
+// runs on a goroutine of its own, never the worker's.
 func (r *reporter) TableProgress(p engine.TableProgress) {
 	r.copy.update(p)
-	r.schedule()
+	r.mu.Lock()
+	if r.flushing {
+		r.mu.Unlock()
+		return
+	}
+	r.flushing = true
+	wait := max(r.saveEvery-time.Since(r.lastSave), 0)
+	r.mu.Unlock()
+	time.AfterFunc(wait, func() {
+		r.mu.Lock()
+		r.flushing = false
+		r.mu.Unlock()
+		r.flush()
+	})
 }
 
 // trackCopy starts the figures of a run's copy.
