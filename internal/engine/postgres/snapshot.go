@@ -1,0 +1,93 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// snapshot is an exported snapshot of one source database, alive while its
+// keeper session stays in its transaction. Every worker that reads the
+// database imports it (SET TRANSACTION SNAPSHOT), and pg_dump reads the
+// structure from it (--snapshot), so the rows and the DDL are of one
+// moment.
+type snapshot struct {
+	db     string
+	id     string
+	keeper *pgx.Conn
+}
+
+// takeSnapshot opens a keeper session in db and exports its snapshot. The
+// keeper reads the inventory in the same transaction: the tables planned
+// are those the snapshot sees.
+func (m *migration) takeSnapshot(ctx context.Context, d *database) (*snapshot, error) {
+	c, err := m.e.connect(ctx, m.spec.Source, "source", d.Name)
+	if err != nil {
+		return nil, err
+	}
+	s := &snapshot{db: d.Name, keeper: c}
+	if _, err := c.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		s.close()
+		return nil, fmt.Errorf("source %s: begin the snapshot: %w", d.Name, err)
+	}
+	if err := c.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&s.id); err != nil {
+		s.close()
+		return nil, fmt.Errorf("source %s: export a snapshot: %w", d.Name, err)
+	}
+	d.Relations, d.Sequences, d.MatViews = nil, nil, nil
+	if err := inventory(ctx, c, d); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *snapshot) close() {
+	if s != nil && s.keeper != nil {
+		closeQuietly(s.keeper)
+		s.keeper = nil
+	}
+}
+
+// takeSnapshots takes one snapshot per database, one after the other
+// before any row moves, unless this run has them already.
+func (m *migration) takeSnapshots(ctx context.Context) error {
+	if m.snaps != nil {
+		return nil
+	}
+	snaps := map[string]*snapshot{}
+	for _, d := range m.dbs {
+		s, err := m.takeSnapshot(ctx, d)
+		if err != nil {
+			for _, s := range snaps {
+				s.close()
+			}
+			return err
+		}
+		snaps[d.Name] = s
+	}
+	m.snaps = snaps
+	return nil
+}
+
+func (m *migration) closeSnapshots() {
+	for _, s := range m.snaps {
+		s.close()
+	}
+	m.snaps = nil
+}
+
+// beginInSnapshot starts a read-only transaction on c that sees the
+// database's snapshot, when this run has one; otherwise one of its own.
+func (m *migration) beginInSnapshot(ctx context.Context, c *pgx.Conn, db string) error {
+	if _, err := c.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		return err
+	}
+	if s := m.snaps[db]; s != nil {
+		if _, err := c.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(s.id)); err != nil {
+			return fmt.Errorf("import the snapshot: %w", err)
+		}
+	}
+	return nil
+}
