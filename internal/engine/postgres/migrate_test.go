@@ -43,7 +43,8 @@ func (r *recorder) Verified(v []engine.TableVerification) {
 	r.verified = v
 	r.mu.Unlock()
 }
-func (r *recorder) CaughtUp() {}
+func (r *recorder) CaughtUp()                          {}
+func (r *recorder) TableProgress(engine.TableProgress) {}
 
 func endpoint(s *testpg.Server) engine.Endpoint {
 	return engine.Endpoint{DatabaseType: "postgresql", Host: s.Host, Port: s.Port, User: "postgres"}
