@@ -161,3 +161,27 @@ func TestCopyReportsOutOfOrder(t *testing.T) {
 		t.Errorf("after reports out of order: %+v", got)
 	}
 }
+
+// The copy reports per chunk: an update must stay cheap, and a summary of
+// a job of 20,000 tables (what DescribeMigrateJobs makes per poll) too.
+func BenchmarkCopyTracker(b *testing.B) {
+	const n = 20000
+	refs := make([]engine.TableRef, n)
+	c := newCopyTracker(time.Now)
+	for i := range refs {
+		refs[i] = ref(fmt.Sprintf("t%05d", i))
+		c.update(engine.TableProgress{Table: refs[i], RowsTotal: int64(i * 100)})
+	}
+	b.Run("update", func(b *testing.B) {
+		for i := range b.N {
+			c.update(engine.TableProgress{Table: refs[i%n], RowsDone: int64(i), RowsTotal: int64(i%n) * 100})
+		}
+	})
+	b.Run("summary", func(b *testing.B) {
+		for range b.N {
+			c.mu.Lock()
+			c.summary(time.Now(), true)
+			c.mu.Unlock()
+		}
+	})
+}
