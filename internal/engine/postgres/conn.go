@@ -32,6 +32,11 @@ var sessionSettings = map[string]string{
 	// A target held read-only for its users (DstInfo.ReadOnly=1) stays
 	// writable for opendts.
 	"default_transaction_read_only": "off",
+	// Commits are synchronous whatever the server's default: with
+	// synchronous_commit off, a target that crashed could lose a chunk
+	// (or a phase) opendts was told had committed, and nothing would
+	// write it again. One flush per chunk costs little.
+	"synchronous_commit": "on",
 }
 
 // timeoutRestore bounds giving settings back after a run has ended (its
@@ -125,7 +130,7 @@ func describeConnErr(err error) string {
 // transient reports whether err is a dropped or refused connection worth
 // retrying (a restarted server), not a refusal that will stay.
 func transient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, errSnapshotLost) {
 		return false
 	}
 	var pe *pgconn.PgError

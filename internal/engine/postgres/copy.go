@@ -158,13 +158,39 @@ func (m *migration) plan(ctx context.Context) ([]chunk, error) {
 	return out, nil
 }
 
-// Copy copies every chunk not yet committed, then sets the sequences.
+// Copy copies every chunk not yet committed, then sets the sequences. A
+// source that restarts takes the snapshots with it: the copy goes on in a
+// new round, from new snapshots, as a resumed run does.
 func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
 	if m.snaps == nil && m.state.Planned {
 		m.state.Resumed++
 		m.e.cfg.Logger.Info("resuming the copy from a new snapshot: the first one ended with the run that took it",
 			"job_id", m.spec.JobID, "resumed", m.state.Resumed)
 	}
+	retryable := func(err error) bool { return errors.Is(err, errSnapshotLost) || transient(err) }
+	err := m.Retry().Do(ctx, "copy", retryable, func() error {
+		err := m.copyRound(ctx, report)
+		if errors.Is(err, errSnapshotLost) || transient(err) {
+			m.closeSnapshots()
+			m.state.Resumed++
+			m.e.cfg.Logger.Warn("the copy lost its snapshot (the source went away): it goes on from a new one",
+				"job_id", m.spec.JobID, "err", err)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := m.setSequences(ctx); err != nil {
+		return err
+	}
+	m.closeSnapshots()
+	report.Copied(100)
+	return nil
+}
+
+// copyRound copies what is left with this round's snapshots.
+func (m *migration) copyRound(ctx context.Context, report engine.CopyReport) error {
 	if err := m.takeSnapshots(ctx); err != nil {
 		return err
 	}
@@ -228,6 +254,9 @@ func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
 					n, err = w.copy(gctx, ch, r)
 					if err != nil {
 						w.close()
+						if gctx.Err() == nil && !m.snapshotsAlive(gctx) {
+							return fmt.Errorf("%w (%v)", errSnapshotLost, err)
+						}
 					}
 					return err
 				})
@@ -241,15 +270,7 @@ func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	if err := m.setSequences(ctx); err != nil {
-		return err
-	}
-	m.closeSnapshots()
-	report.Copied(100)
-	return nil
+	return g.Wait()
 }
 
 // pending returns the chunks not committed on the target and the rows
@@ -320,6 +341,11 @@ func restartTable(ctx context.Context, c *pgx.Conn, jobID string, t engine.Table
 	return tx.Commit(ctx)
 }
 
+var (
+	errSourceFailed  = errors.New("the source stopped sending")
+	errTargetStopped = errors.New("the target stopped reading")
+)
+
 // copyWorker copies chunks with a source and a target session per
 // database, kept between chunks of one database.
 type copyWorker struct {
@@ -346,12 +372,6 @@ func (w *copyWorker) sessions(ctx context.Context, db string) error {
 		return err
 	}
 	if w.dst, err = w.m.e.connect(ctx, w.m.spec.Target, "target", db); err != nil {
-		return err
-	}
-	// A chunk's rows and mark commit together; if the target crashes
-	// before its WAL is flushed, both are lost together and the chunk is
-	// copied again.
-	if _, err := w.dst.Exec(ctx, "SET synchronous_commit = off"); err != nil {
 		return err
 	}
 	w.db = db
@@ -403,11 +423,21 @@ func (w *copyWorker) copy(ctx context.Context, ch chunk, r *relation) (int64, er
 	var srcErr error
 	wg.Go(func() {
 		_, srcErr = w.src.PgConn().CopyTo(ctx, pw, out)
-		pw.CloseWithError(srcErr)
+		if srcErr != nil {
+			pw.CloseWithError(fmt.Errorf("%w: %w", errSourceFailed, srcErr))
+		} else {
+			pw.Close()
+		}
 	})
 	tag, dstErr := w.dst.PgConn().CopyFrom(ctx, pr, in)
-	pr.CloseWithError(errors.New("the target stopped reading"))
+	pr.CloseWithError(errTargetStopped)
 	wg.Wait()
+	// When the target fails, the source's error is only the closed pipe:
+	// the target's is the cause.
+	if dstErr != nil && !errors.Is(dstErr, errSourceFailed) {
+		w.dst.Exec(ctx, "ROLLBACK")
+		return 0, fmt.Errorf("target %s: write %s: %w", ch.DB, ch.ref(), dstErr)
+	}
 	if srcErr != nil {
 		w.dst.Exec(ctx, "ROLLBACK")
 		return 0, fmt.Errorf("source %s: read %s: %w", ch.DB, ch.ref(), srcErr)

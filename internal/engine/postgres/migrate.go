@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -21,7 +22,8 @@ type migration struct {
 	dbs []*database
 	// snaps are this run's snapshots, by database, taken by the first
 	// unit that needs them and kept until the rows are copied.
-	snaps map[string]*snapshot
+	snaps    map[string]*snapshot
+	keeperMu sync.Mutex
 	// workDir holds this run's schema dumps; dumps names them by
 	// database.
 	workDir string

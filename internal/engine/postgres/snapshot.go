@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -41,6 +42,26 @@ func (m *migration) takeSnapshot(ctx context.Context, d *database) (*snapshot, e
 		return nil, err
 	}
 	return s, nil
+}
+
+// errSnapshotLost says a keeper session is gone (the source restarted, or
+// the connection broke): its snapshot cannot be imported any more.
+var errSnapshotLost = errors.New("the source's snapshot is gone with its session")
+
+// snapshotsAlive reports whether every keeper session still answers.
+func (m *migration) snapshotsAlive(ctx context.Context) bool {
+	// Workers ask at once; a session serves one at a time.
+	m.keeperMu.Lock()
+	defer m.keeperMu.Unlock()
+	for _, s := range m.snaps {
+		if s.keeper == nil || s.keeper.IsClosed() {
+			return false
+		}
+		if err := s.keeper.Ping(ctx); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *snapshot) close() {

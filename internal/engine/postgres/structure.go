@@ -299,7 +299,7 @@ func (e *Engine) libpqConnString(ep engine.Endpoint, db string) string {
 // failure carries the end of what it printed.
 func (e *Engine) run(ctx context.Context, path string, args []string, password string) error {
 	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = append(os.Environ(), "PGPASSWORD="+password, "PGOPTIONS=-c default_transaction_read_only=off", "PGCONNECT_TIMEOUT=10")
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+password, "PGOPTIONS=-c default_transaction_read_only=off -c synchronous_commit=on", "PGCONNECT_TIMEOUT=10")
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
