@@ -211,7 +211,7 @@ func (m *migration) copyRound(ctx context.Context, report engine.CopyReport) err
 			rels[r.Ref] = r
 		}
 	}
-	todo, doneRows, err := m.pending(ctx)
+	todo, doneRows, committed, err := m.pending(ctx)
 	if err != nil {
 		return err
 	}
@@ -228,6 +228,8 @@ func (m *migration) copyRound(ctx context.Context, report engine.CopyReport) err
 		report.Copied(int(min(100, 100*copied.Load()/max(total, 1))))
 	}
 	progress()
+	tables := newTableTally(m.state.Plan, todo, committed)
+	tables.reportAll(report)
 
 	work := make(chan chunk)
 	g, gctx := errgroup.WithContext(ctx)
@@ -268,7 +270,7 @@ func (m *migration) copyRound(ctx context.Context, report engine.CopyReport) err
 				}
 				copied.Add(max(ch.Rows, 1))
 				progress()
-				_ = n
+				report.Table(tables.add(ch, n))
 			}
 			return nil
 		})
@@ -280,9 +282,11 @@ func (m *migration) copyRound(ctx context.Context, report engine.CopyReport) err
 // estimated done. A table split by ctid that was partly copied by an
 // earlier snapshot starts again: in a new snapshot rows may have moved
 // between blocks, so its committed chunks cannot be trusted to match.
-func (m *migration) pending(ctx context.Context) ([]chunk, int64, error) {
+func (m *migration) pending(ctx context.Context) ([]chunk, int64, map[engine.TableRef]int64, error) {
 	var todo []chunk
 	var doneRows int64
+	// committed counts each table's rows already on the target.
+	committed := map[engine.TableRef]int64{}
 	byDB := map[string][]chunk{}
 	for _, ch := range m.state.Plan {
 		byDB[ch.DB] = append(byDB[ch.DB], ch)
@@ -302,8 +306,9 @@ func (m *migration) pending(ctx context.Context) ([]chunk, int64, error) {
 				}
 			}
 			for _, ch := range byDB[d.Name] {
-				if _, ok := done[ch.ID]; ok && !partial[ch.ref()] {
+				if n, ok := done[ch.ID]; ok && !partial[ch.ref()] {
 					doneRows += max(ch.Rows, 1)
+					committed[ch.ref()] += n
 					continue
 				}
 				todo = append(todo, ch)
@@ -322,10 +327,57 @@ func (m *migration) pending(ctx context.Context) ([]chunk, int64, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 	}
-	return todo, doneRows, nil
+	return todo, doneRows, committed, nil
+}
+
+// tableTally keeps each table's rows committed and chunks left, for the
+// per-table progress.
+type tableTally struct {
+	mu     sync.Mutex
+	order  []engine.TableRef
+	tables map[engine.TableRef]*engine.TableProgress
+	left   map[engine.TableRef]int
+}
+
+func newTableTally(plan, todo []chunk, committed map[engine.TableRef]int64) *tableTally {
+	t := &tableTally{tables: map[engine.TableRef]*engine.TableProgress{}, left: map[engine.TableRef]int{}}
+	for _, ch := range plan {
+		p := t.tables[ch.ref()]
+		if p == nil {
+			p = &engine.TableProgress{Table: ch.ref(), RowsDone: committed[ch.ref()]}
+			t.tables[ch.ref()] = p
+			t.order = append(t.order, ch.ref())
+		}
+		p.RowsTotal += ch.Rows
+	}
+	for _, ch := range todo {
+		t.left[ch.ref()]++
+	}
+	for ref, p := range t.tables {
+		p.Done = t.left[ref] == 0
+	}
+	return t
+}
+
+// reportAll tells where every table starts, rows of earlier runs included.
+func (t *tableTally) reportAll(report engine.CopyReport) {
+	for _, ref := range t.order {
+		report.Table(*t.tables[ref])
+	}
+}
+
+// add counts a committed chunk and returns its table's progress.
+func (t *tableTally) add(ch chunk, rows int64) engine.TableProgress {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.tables[ch.ref()]
+	p.RowsDone += rows
+	t.left[ch.ref()]--
+	p.Done = t.left[ch.ref()] <= 0
+	return *p
 }
 
 // markSince records, before any of them is copied, that the tables of

@@ -24,6 +24,7 @@ type recorder struct {
 	started  []string
 	progress [][2]int
 	verified []engine.TableVerification
+	tables   map[engine.TableRef]engine.TableProgress
 }
 
 func (r *recorder) Plan([]engine.StepDef) {}
@@ -44,6 +45,16 @@ func (r *recorder) Verified(v []engine.TableVerification) {
 	r.mu.Unlock()
 }
 func (r *recorder) CaughtUp() {}
+func (r *recorder) TableProgress(p engine.TableProgress) {
+	r.mu.Lock()
+	if r.tables == nil {
+		r.tables = map[engine.TableRef]engine.TableProgress{}
+	}
+	if old, ok := r.tables[p.Table]; !ok || p.RowsDone >= old.RowsDone {
+		r.tables[p.Table] = p
+	}
+	r.mu.Unlock()
+}
 
 func endpoint(s *testpg.Server) engine.Endpoint {
 	return engine.Endpoint{DatabaseType: "postgresql", Host: s.Host, Port: s.Port, User: "postgres"}
@@ -143,6 +154,16 @@ func TestMigrateFullDatabase(t *testing.T) {
 	}
 	if len(rec.verified) != 6 {
 		t.Errorf("verified %d tables, want 6 (codes, 2 partitions, items, log, orders): %+v", len(rec.verified), rec.verified)
+	}
+	// Per-table progress ends with every table done and its rows counted.
+	for _, tb := range []struct {
+		name string
+		rows int64
+	}{{"items", 5000}, {"log", 3010}, {"codes", 2500}, {"orders", 100}} {
+		p := rec.tables[engine.TableRef{Database: db, Schema: "public", Table: tb.name}]
+		if !p.Done || p.RowsDone != tb.rows {
+			t.Errorf("progress of %s: %+v, want %d rows done", tb.name, p, tb.rows)
+		}
 	}
 	var next int64
 	if err := dst.Conn(t, db).QueryRow(context.Background(), "SELECT nextval('items_id_seq')").Scan(&next); err != nil || next != 5001 {
