@@ -58,6 +58,17 @@ func (a *applier) relation(ctx context.Context, m *pglogrepl.RelationMessage) er
 	return nil
 }
 
+// complete reports whether a tuple carries every column (no unchanged
+// TOASTed value left out).
+func complete(t *pglogrepl.TupleData) bool {
+	for _, c := range t.Columns {
+		if c.DataType == pglogrepl.TupleDataTypeToast {
+			return false
+		}
+	}
+	return true
+}
+
 // value is a column's text value, or nil for NULL.
 func value(c *pglogrepl.TupleDataColumn) any {
 	if c.DataType == pglogrepl.TupleDataTypeNull {
@@ -126,7 +137,21 @@ func (a *applier) match(r *relInfo, old *pglogrepl.TupleData, args []any) (strin
 	return "ctid = (SELECT ctid FROM " + r.quoted() + " WHERE " + strings.Join(conds, " AND ") + " LIMIT 1)", args
 }
 
+// update applies an UPDATE. Before a table's later-snapshot boundary
+// (idem) the row may already be in its final place, or not be where the
+// change found it (a key change across two chunks copied from different
+// snapshots): the change is then applied as the state it leaves, the old
+// key gone and the new row written whole.
 func (a *applier) update(ctx context.Context, r *relInfo, m *pglogrepl.UpdateMessage, idem bool) error {
+	if idem && r.hasKey() && complete(m.NewTuple) {
+		if m.OldTuple != nil {
+			where, args := a.match(r, m.OldTuple, nil)
+			if _, err := a.dst.Exec(ctx, "DELETE FROM "+r.quoted()+" WHERE "+where, args...); err != nil {
+				return engine.Permanent(fmt.Errorf("target %s: update %s: %w", a.s.db, r, err))
+			}
+		}
+		return a.insert(ctx, r, m.NewTuple, true)
+	}
 	old := m.OldTuple
 	if old == nil {
 		if !r.hasKey() {

@@ -104,23 +104,32 @@ func (s *stream) setApplied(l pglogrepl.LSN) {
 	s.mu.Unlock()
 }
 
-// SourcePosition is the source's WAL flushed now.
+// SourcePosition is a position after every transaction the source has
+// acknowledged so far. The WAL insert position is that, but with
+// synchronous_commit off a commit is acknowledged before its WAL is
+// flushed, and the slot sends only flushed WAL: a transaction of opendts's
+// own that commits synchronously (assigning an xid makes it write a commit
+// record) flushes everything before it, so the slot reaches the position.
 func (s *stream) SourcePosition(ctx context.Context) (engine.Position, error) {
-	lsn, err := s.sourceLSN(ctx)
-	return lsnPosition(lsn), err
-}
-
-func (s *stream) sourceLSN(ctx context.Context) (pglogrepl.LSN, error) {
 	c, err := s.m.e.connect(ctx, s.m.spec.Source, "source", s.db)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer closeQuietly(c)
 	var text string
-	if err := c.QueryRow(ctx, "SELECT pg_current_wal_flush_lsn()::text").Scan(&text); err != nil {
-		return 0, fmt.Errorf("source %s: read the WAL position: %w", s.db, err)
+	tx, err := c.Begin(ctx)
+	if err == nil {
+		err = tx.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text FROM (SELECT pg_current_xact_id()) x").Scan(&text)
+		if err == nil {
+			err = tx.Commit(ctx)
+		}
+		tx.Rollback(ctx)
 	}
-	return pglogrepl.ParseLSN(text)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: read the WAL position: %w", s.db, err)
+	}
+	lsn, err := pglogrepl.ParseLSN(text)
+	return lsnPosition(lsn), err
 }
 
 // Lag is the WAL not yet applied, and the age of the oldest transaction
@@ -408,4 +417,18 @@ func (a *applier) commitGroup(ctx context.Context) error {
 	a.s.pendingSince = time.Time{}
 	a.s.mu.Unlock()
 	return a.sendStatus(ctx)
+}
+
+// sourceLSN is the source's WAL insert position, for the lag.
+func (s *stream) sourceLSN(ctx context.Context) (pglogrepl.LSN, error) {
+	c, err := s.m.e.connect(ctx, s.m.spec.Source, "source", s.db)
+	if err != nil {
+		return 0, err
+	}
+	defer closeQuietly(c)
+	var text string
+	if err := c.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&text); err != nil {
+		return 0, fmt.Errorf("source %s: read the WAL position: %w", s.db, err)
+	}
+	return pglogrepl.ParseLSN(text)
 }
