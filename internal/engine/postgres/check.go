@@ -1,18 +1,156 @@
 package postgres
 
+// The pre-migration check. Each item is a small type with a Name and a
+// Check method, one file per family of items (check_connect.go,
+// check_privileges.go, check_objects.go, check_compat.go,
+// check_tables.go), as in the MySQL engine. Items read the servers through
+// a checkSide, which keeps one connection per database and the facts
+// several items need (the source's selection resolved, per database), so
+// each is queried once per check.
+//
+// Items run one after the other: a pgx connection serves one query at a
+// time, and each is quick. The check never writes to either server: its
+// sessions are read-only (default_transaction_read_only=on) and it runs
+// only SELECTs. It never puts a password in a message.
+
 import (
 	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
 
 	"github.com/opendts/opendts/internal/engine"
 )
 
-// Check runs the pre-migration check (see check_*.go).
+// checkItem is one check: it looks at the run's servers and gives one
+// verdict. An item that needs a side it cannot reach says so in its
+// verdict; it never returns an error, so one broken item cannot hide the
+// others.
+type checkItem interface {
+	Name() string
+	Check(ctx context.Context, r *checkRun) engine.CheckItem
+}
+
+// checkRun is the state of one Check call, shared by its items.
+type checkRun struct {
+	e        *Engine
+	spec     engine.Spec
+	src, dst *checkSide
+	// plan is the selection resolved on the source.
+	plan lazy[*checkPlan]
+}
+
+// Check runs the items that apply to spec: the two connections first, since
+// every other item depends on them, then the rest. Items are returned in a
+// fixed order.
 func (e *Engine) Check(ctx context.Context, spec engine.Spec, progress engine.CheckProgress) ([]engine.CheckItem, error) {
-	c, err := e.connect(ctx, spec.Source, "source", "")
-	if err != nil {
-		return []engine.CheckItem{{Name: "ConnectDBCheck", Result: engine.ResultFail, Message: err.Error(),
-			Advice: "check SrcInfo's address, user and password, and that pg_hba.conf admits opendts's host"}}, nil
+	r := &checkRun{
+		e:    e,
+		spec: spec,
+		src:  &checkSide{e: e, name: "source", field: "SrcInfo", ep: spec.Source},
+		dst:  &checkSide{e: e, name: "target", field: "DstInfo", ep: spec.Target},
 	}
-	closeQuietly(c)
-	return []engine.CheckItem{{Name: "ConnectDBCheck", Result: engine.ResultPass, Message: "connected"}}, nil
+	defer r.src.close()
+	defer r.dst.close()
+
+	items := append([]checkItem{connectCheck{r.src}, connectCheck{r.dst}}, checkItemsFor(spec)...)
+	results := make([]engine.CheckItem, 0, len(items))
+	for i, it := range items {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("postgresql check: %w", err)
+		}
+		results = append(results, it.Check(ctx, r))
+		if progress != nil {
+			progress(i+1, len(items))
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("postgresql check: %w", err)
+	}
+	return results, nil
+}
+
+// checkItemsFor lists the items after the connections that apply to spec.
+func checkItemsFor(spec engine.Spec) []checkItem {
+	var items []checkItem
+	if spec.MigrateType.Incremental() {
+		items = append(items, migrateTypeCheck{})
+	}
+	items = append(items,
+		versionCheck{},
+		srcPrivilegeCheck{},
+		dstPrivilegeCheck{},
+		objectsExistCheck{},
+		dstConflictCheck{},
+		extensionCheck{},
+		encodingCheck{},
+	)
+	if spec.MigrateType.Copies() {
+		items = append(items, primaryKeyCheck{})
+	}
+	items = append(items, unloggedTableCheck{})
+	if spec.MigrateType.Copies() {
+		items = append(items, largeObjectCheck{})
+	}
+	if spec.MigrateObject != engine.MigrateObjectSelected {
+		items = append(items, roleConflictCheck{})
+	}
+	if spec.TargetReadOnly {
+		items = append(items, readOnlyCheck{})
+	}
+	return items
+}
+
+// Verdict helpers keep every item's result in the same shape.
+
+func pass(name, format string, args ...any) engine.CheckItem {
+	return engine.CheckItem{Name: name, Result: engine.ResultPass, Message: fmt.Sprintf(format, args...)}
+}
+
+func warn(name, message, advice string) engine.CheckItem {
+	return engine.CheckItem{Name: name, Result: engine.ResultWarning, Message: message, Advice: advice}
+}
+
+func fail(name, message, advice string) engine.CheckItem {
+	return engine.CheckItem{Name: name, Result: engine.ResultFail, Message: message, Advice: advice}
+}
+
+// lazy computes a value once, on first use, for every item that needs it.
+type lazy[T any] struct {
+	once sync.Once
+	v    T
+	err  error
+}
+
+func (l *lazy[T]) get(f func() (T, error)) (T, error) {
+	l.once.Do(func() { l.v, l.err = f() })
+	return l.v, l.err
+}
+
+// listNames shows at most the first 10 names, then how many there are in
+// all.
+func listNames(names []string) string {
+	const shown = 10
+	if len(names) <= shown {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more (%d in all)", strings.Join(names[:shown], ", "), len(names)-shown, len(names))
+}
+
+// plainIdent is a name SQL reads as is, without quotes.
+var plainIdent = regexp.MustCompile(`^[a-z_][a-z0-9_$]*$`)
+
+// shown is db.schema.name for messages and advice, each part quoted only
+// where SQL needs it.
+func shown(parts ...string) string {
+	q := make([]string, len(parts))
+	for i, p := range parts {
+		if plainIdent.MatchString(p) {
+			q[i] = p
+		} else {
+			q[i] = quoteIdent(p)
+		}
+	}
+	return strings.Join(q, ".")
 }
