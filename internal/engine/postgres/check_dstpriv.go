@@ -85,12 +85,12 @@ func (dstPrivilegeCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 				if !a.createDB {
 					g.add("CREATEDB, to create database "+shown(d.Name), "", fmt.Sprintf("ALTER ROLE %s CREATEDB;", user))
 				}
-				owner, member, err := ownerMembership(ctx, r, d.Name)
+				o, err := ownerOnTarget(ctx, r, d.Name)
 				if err != nil {
 					unread = append(unread, err.Error())
-				} else if owner != "" && !member {
-					g.add(fmt.Sprintf("membership in role %s, to create database %s owned by it as on the source", shown(owner), shown(d.Name)),
-						"", fmt.Sprintf("GRANT %s TO %s;", shown(owner), user))
+				} else if o.name != "" && !o.member {
+					g.add(fmt.Sprintf("membership in role %s, to create database %s owned by it as on the source", shown(o.name), shown(d.Name)),
+						"", ownerAdvice(d.Name, o, user))
 				}
 			}
 			continue
@@ -152,27 +152,47 @@ func (dstPrivilegeCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 	return pass(n, "the target user %s may create the job's databases, schemas and objects, and its state in %s.%s", user, shown(maint), markSchema)
 }
 
-// ownerMembership reads the owner of source database db and, when that
-// role exists on the target and is not the target user, whether the
-// target user is a member of it: CREATE DATABASE ... OWNER needs that.
-// owner is "" when no OWNER clause will be given.
-func ownerMembership(ctx context.Context, r *checkRun, db string) (owner string, member bool, err error) {
+// futureOwner is the role the job makes owner of a database it creates:
+// the source database's owner, when that role exists on the target and is
+// not the target user (createDatabase gives OWNER then).
+type futureOwner struct {
+	name string // "" when the target user will own it
+	// member: the target user is a member (CREATE DATABASE ... OWNER
+	// needs it); usage: it has the role's privileges (ALTER DATABASE
+	// needs them); super: the role is a superuser on the target.
+	member, usage, super bool
+}
+
+func ownerOnTarget(ctx context.Context, r *checkRun, db string) (futureOwner, error) {
+	var o futureOwner
+	var owner string
 	if err := r.src.home.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, db).Scan(&owner); err != nil {
-		return "", false, fmt.Errorf("%s: read the owner of database %s: %w", r.src.where(), shown(db), err)
+		return o, fmt.Errorf("%s: read the owner of database %s: %w", r.src.where(), shown(db), err)
 	}
 	if owner == r.dst.ep.User {
-		return "", false, nil
+		return o, nil
 	}
 	var exists bool
-	err = r.dst.home.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
-			coalesce((SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = $1), false)`, owner).Scan(&exists, &member)
+	err := r.dst.home.QueryRow(ctx, `SELECT count(*) > 0, coalesce(bool_or(pg_has_role(current_user, oid, 'MEMBER')), false),
+			coalesce(bool_or(pg_has_role(current_user, oid, 'USAGE')), false), coalesce(bool_or(rolsuper), false)
+		FROM pg_roles WHERE rolname = $1`, owner).Scan(&exists, &o.member, &o.usage, &o.super)
 	if err != nil {
-		return "", false, fmt.Errorf("%s: look for role %s: %w", r.dst.where(), shown(owner), err)
+		return o, fmt.Errorf("%s: look for role %s: %w", r.dst.where(), shown(owner), err)
 	}
-	if !exists {
-		return "", false, nil
+	if exists {
+		o.name = owner
 	}
-	return owner, member, nil
+	return o, nil
+}
+
+// ownerAdvice is how to let the target user create (and own) database db
+// that the job would give to owner o.
+func ownerAdvice(db string, o futureOwner, user string) string {
+	pre := fmt.Sprintf("CREATE DATABASE %s TEMPLATE template0 ENCODING ... LOCALE ...; (empty, with the source's encoding and locale, owned by %s)", shown(db), user)
+	if o.super {
+		return pre
+	}
+	return fmt.Sprintf("GRANT %s TO %s; or %s", shown(o.name), user, pre)
 }
 
 // superuserObjects lists the selected source objects that only a

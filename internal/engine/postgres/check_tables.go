@@ -287,17 +287,14 @@ func (readOnlyCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem {
 		}
 		// The job creates it owned by the source's owner where that role
 		// exists on the target.
-		srcOwner, member, err := ownerMembership(ctx, r, d.Name)
+		o, err := ownerOnTarget(ctx, r, d.Name)
 		if err != nil {
 			unread = append(unread, err.Error())
 			continue
 		}
-		if srcOwner != "" {
-			var usage bool
-			if err := r.dst.home.QueryRow(ctx, `SELECT pg_has_role(current_user, (SELECT oid FROM pg_roles WHERE rolname = $1), 'USAGE')`, srcOwner).Scan(&usage); err != nil || !member || !usage {
-				denied = append(denied, fmt.Sprintf("database %s (to be created owned by %s)", shown(d.Name), shown(srcOwner)))
-				fixes = append(fixes, fmt.Sprintf("GRANT %s TO %s;", shown(srcOwner), user))
-			}
+		if o.name != "" && (!o.member || !o.usage) {
+			denied = append(denied, fmt.Sprintf("database %s (to be created owned by %s)", shown(d.Name), shown(o.name)))
+			fixes = append(fixes, ownerAdvice(d.Name, o, user))
 		}
 	}
 	if len(denied) > 0 {
