@@ -90,7 +90,7 @@ func (dstPrivilegeCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 					unread = append(unread, err.Error())
 				} else if o.name != "" && !o.member {
 					g.add(fmt.Sprintf("membership in role %s, to create database %s owned by it as on the source", shown(o.name), shown(d.Name)),
-						"", ownerAdvice(d.Name, o, user))
+						"", ownerAdvice(ctx, r, d.Name, o, user))
 				}
 			}
 			continue
@@ -104,7 +104,15 @@ func (dstPrivilegeCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 			continue
 		}
 		if !connect || !create {
-			g.add("CONNECT and CREATE on the existing database "+shown(d.Name), "", fmt.Sprintf("GRANT CONNECT, CREATE ON DATABASE %s TO %s;", shown(d.Name), user))
+			var missing []string
+			if !connect {
+				missing = append(missing, "CONNECT")
+			}
+			if !create {
+				missing = append(missing, "CREATE")
+			}
+			lack := strings.Join(missing, ", ")
+			g.add(lack+" on the existing database "+shown(d.Name), "", fmt.Sprintf("GRANT %s ON DATABASE %s TO %s;", lack, shown(d.Name), user))
 			continue
 		}
 		if d.Whole {
@@ -186,13 +194,34 @@ func ownerOnTarget(ctx context.Context, r *checkRun, db string) (futureOwner, er
 }
 
 // ownerAdvice is how to let the target user create (and own) database db
-// that the job would give to owner o.
-func ownerAdvice(db string, o futureOwner, user string) string {
-	pre := fmt.Sprintf("CREATE DATABASE %s TEMPLATE template0 ENCODING ... LOCALE ...; (empty, with the source's encoding and locale, owned by %s)", shown(db), user)
-	if o.super {
-		return pre
+// that the job would give to owner o: make o's role the user's, or create
+// the database empty beforehand as the job would (a superuser's role is
+// never the advice).
+func ownerAdvice(ctx context.Context, r *checkRun, db string, o futureOwner, user string) string {
+	create := fmt.Sprintf("create the database on the target first, empty and owned by %s, with the source's encoding and locale", user)
+	if v, err := r.src.serverVersion(ctx); err == nil {
+		if l, err := readDBLocale(ctx, r.src.home, v, db); err == nil {
+			create = fmt.Sprintf("create it first, empty, as the job would: %s", createDatabaseSQL(db, l, user))
+		}
 	}
-	return fmt.Sprintf("GRANT %s TO %s; or %s", shown(o.name), user, pre)
+	if o.super {
+		return create
+	}
+	return fmt.Sprintf("GRANT %s TO %s; (or %s)", shown(o.name), user, create)
+}
+
+// createDatabaseSQL is the CREATE DATABASE the job would run for a
+// database with locale l, owned by owner.
+func createDatabaseSQL(db string, l dbLocale, owner string) string {
+	q := fmt.Sprintf("CREATE DATABASE %s OWNER %s TEMPLATE template0 ENCODING %s LC_COLLATE %s LC_CTYPE %s",
+		shown(db), owner, quoteLiteral(l.encoding), quoteLiteral(l.collate), quoteLiteral(l.ctype))
+	switch l.provider {
+	case "i":
+		q += " LOCALE_PROVIDER icu ICU_LOCALE " + quoteLiteral(l.icu)
+	case "b":
+		q += " LOCALE_PROVIDER builtin BUILTIN_LOCALE " + quoteLiteral(l.icu)
+	}
+	return q + ";"
 }
 
 // superuserObjects lists the selected source objects that only a

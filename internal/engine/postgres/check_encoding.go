@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -60,7 +61,12 @@ func (encodingCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem {
 		return warn(n, err.Error(), "Check that the source is PostgreSQL.")
 	}
 	dbs, unread := p.readable()
-	var fails, warns []string
+	var fails, warns, advice []string
+	adviseOnce := func(a string) {
+		if !slices.Contains(advice, a) {
+			advice = append(advice, a)
+		}
+	}
 	for _, d := range dbs {
 		sl, err := readDBLocale(ctx, r.src.home, srcVer, d.Name)
 		if err != nil {
@@ -70,12 +76,14 @@ func (encodingCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem {
 		if tdl, exists := tl.dbEncoding[d.Name]; exists {
 			if tdl.encoding != sl.encoding {
 				fails = append(fails, fmt.Sprintf("database %s is %s on the source but %s on the target", shown(d.Name), sl.encoding, tdl.encoding))
+				adviseOnce(fmt.Sprintf("Drop the target database if nothing in it is needed (DROP DATABASE %s;): the job then creates it with the source's encoding and locale; or migrate into another target.", shown(d.Name)))
 			} else if tdl.collate != sl.collate || tdl.ctype != sl.ctype || tdl.provider != sl.provider || tdl.icu != sl.icu {
 				warns = append(warns, fmt.Sprintf("database %s sorts by %s on the source but by %s on the target (text order and case rules may differ)", shown(d.Name), sl, tdl))
 			}
 		} else {
 			for _, problem := range tl.cannotCreate(sl) {
 				fails = append(fails, fmt.Sprintf("database %s (%s): %s", shown(d.Name), sl, problem))
+				adviseOnce(localeAdvice)
 			}
 		}
 		c, err := r.src.conn(ctx, d.Name)
@@ -89,10 +97,12 @@ func (encodingCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem {
 			continue
 		}
 		fails = append(fails, missing...)
+		if len(missing) > 0 {
+			adviseOnce(localeAdvice)
+		}
 	}
 	if len(fails) > 0 {
-		return fail(n, "the target cannot hold the source's text as it is: "+listNames(fails),
-			"Generate the missing locales on the target server (Debian: uncomment them in /etc/locale.gen and run locale-gen; then SELECT pg_import_system_collations('pg_catalog'); in each target database and restart PostgreSQL), build it with ICU for ICU locales, or migrate into a target whose databases have the source's encoding.")
+		return fail(n, "the target cannot hold the source's text as it is: "+listNames(fails), strings.Join(advice, " "))
 	}
 	if len(warns) > 0 {
 		return warn(n, listNames(warns), "Indexes on text are rebuilt on the target, so nothing breaks, but ORDER BY and comparisons may give other results; migrate into a new database (the job creates it with the source's locale) to keep them.")
@@ -102,6 +112,8 @@ func (encodingCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem {
 	}
 	return pass(n, "the target knows the encoding and locales of the %d selected database(s) and the collations of their columns", len(dbs))
 }
+
+const localeAdvice = "Generate the missing locales on the target server (Debian: uncomment them in /etc/locale.gen, run locale-gen and restart PostgreSQL), then make them known to it: SELECT pg_import_system_collations('pg_catalog'); in template1, postgres and each target database that exists. ICU locales need a target built with ICU."
 
 func (l dbLocale) String() string {
 	switch l.provider {

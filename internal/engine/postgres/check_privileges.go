@@ -57,7 +57,7 @@ func (g *grants) advice(side string) string {
 	if n > 8 {
 		more = " (and the same for the others listed)"
 	}
-	return fmt.Sprintf("Run on the %s as a superuser or the objects' owner, %s%s.", side, strings.Join(parts, "; "), more)
+	return fmt.Sprintf("Run on the %s as a superuser or the objects' owner: %s%s", side, strings.Join(parts, " "), more)
 }
 
 const srcPrivilegeName = "SrcPrivilegeCheck"

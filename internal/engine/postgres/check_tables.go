@@ -163,8 +163,8 @@ func (largeObjectCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem
 	}
 	if len(found) > 0 {
 		return warn(n, fmt.Sprintf("the source holds large objects (pg_largeobject): %s. opendts does not migrate large objects: oid columns that refer to them will point to nothing on the target", listNames(found)),
-			fmt.Sprintf("Copy them after the migration with pg_dump, which does (--blobs): pg_dump -Fc --data-only --blobs --schema=%s -d %s | pg_restore -d %s (the schema pattern matches nothing, so only the large objects move); or keep their contents in bytea columns.",
-				quoteLiteral("no_such_schema"), shown(first), shown(first)))
+			fmt.Sprintf("Copy them after the migration with pg_dump, which does: pg_dump -Fc --data-only --blobs --exclude-table-data='*.*' -h <source> -U <user> -d %s | pg_restore -h <target> -U <user> -d %s (only the large objects move); or keep their contents in bytea columns.",
+				shown(first), shown(first)))
 	}
 	if len(unread) > 0 {
 		return warn(n, "could not check every database: "+strings.Join(unread, "; "), "Check that the source user may connect to every selected database.")
@@ -230,7 +230,8 @@ func (roleConflictCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 	var notes, advice []string
 	if len(there) > 0 {
 		notes = append(notes, fmt.Sprintf("%d source role(s) exist on the target already and are left as they are (attributes, password and memberships unchanged): %s", len(there), listNames(there)))
-		advice = append(advice, fmt.Sprintf("If the source's version of a role should win, drop it on the target before starting (DROP ROLE %s;, after reassigning what it owns), or align it by hand afterwards.", there[0]))
+		advice = append(advice, fmt.Sprintf("If the source's version of a role should win, drop it on the target before starting (in each database: REASSIGN OWNED BY %s TO %s; DROP OWNED BY %s; then DROP ROLE %s;), or align it by hand afterwards.",
+			there[0], shown(r.dst.ep.User), there[0], there[0]))
 	}
 	if len(supers) > 0 {
 		notes = append(notes, fmt.Sprintf("superuser role(s) are not created without IsOverrideRoot=1: %s", listNames(supers)))
@@ -294,7 +295,7 @@ func (readOnlyCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem {
 		}
 		if o.name != "" && (!o.member || !o.usage) {
 			denied = append(denied, fmt.Sprintf("database %s (to be created owned by %s)", shown(d.Name), shown(o.name)))
-			fixes = append(fixes, ownerAdvice(d.Name, o, user))
+			fixes = append(fixes, ownerAdvice(ctx, r, d.Name, o, user))
 		}
 	}
 	if len(denied) > 0 {
