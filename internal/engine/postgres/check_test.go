@@ -229,12 +229,24 @@ func TestCheckMaintenanceDatabaseRefused(t *testing.T) {
 	src.Exec(t, db, "GRANT USAGE ON SCHEMA sales TO "+user, "GRANT SELECT ON ALL TABLES IN SCHEMA sales, public TO "+user,
 		"GRANT SELECT ON ALL SEQUENCES IN SCHEMA sales TO "+user)
 
+	// On the target, the user may enter the selected database only: the
+	// job's state in postgres is out of its reach.
+	tuser := dst.NewRole(t, "pgcheck_tnoconn", "pw-tnoconn", "CREATEDB")
+	dst.CreateDatabase(t, db)
+	dst.Exec(t, "postgres", "REVOKE CONNECT ON DATABASE postgres FROM PUBLIC", "ALTER DATABASE "+db+" OWNER TO "+tuser)
+	t.Cleanup(func() { dst.Exec(t, "postgres", "GRANT CONNECT ON DATABASE postgres TO PUBLIC") })
+
 	spec := superSpec(src, dst, engine.ObjectSelection{Database: db})
 	spec.Source = pgEndpoint(src, user, "pw-noconn")
+	spec.Target = pgEndpoint(dst, tuser, "pw-tnoconn")
 	items := runCheck(t, New(Config{}), spec)
 	expect(t, find(t, items, "ConnectDBCheck", "source"), engine.ResultPass, `database "`+db+`"`, `maintenance database "postgres" refused`)
+	expect(t, find(t, items, "ConnectDBCheck", "target"), engine.ResultPass, `database "`+db+`"`, `maintenance database "postgres" refused`)
 	expect(t, find(t, items, "SrcPrivilegeCheck"), engine.ResultPass)
 	expect(t, find(t, items, "ObjectsExistCheck"), engine.ResultPass)
+	it := find(t, items, "DstPrivilegeCheck")
+	expect(t, it, engine.ResultFail, "CONNECT on the maintenance database postgres", "_opendts")
+	expectAdvice(t, it, "GRANT CONNECT, CREATE ON DATABASE postgres TO "+tuser+";")
 }
 
 func TestCheckSourcePrivileges(t *testing.T) {
@@ -367,13 +379,17 @@ func TestCheckTablesKeysUnloggedLargeObjects(t *testing.T) {
 		"CREATE UNLOGGED TABLE public.cache (k text PRIMARY KEY, v text)",
 		"SELECT lo_create(0)", "SELECT lo_create(0)",
 	)
+	// Another session's temporary table: never migrated, and said so.
+	if _, err := src.Conn(t, db).Exec(context.Background(), "CREATE TEMP TABLE scratch (x int)"); err != nil {
+		t.Fatal(err)
+	}
 	spec := superSpec(src, dst, engine.ObjectSelection{Database: db})
 	items := runCheck(t, New(Config{}), spec)
 	it := find(t, items, "PrimaryKeyCheck")
 	expect(t, it, engine.ResultWarning, "2 of 6", db+".public.events", db+".public.nullable_unique", "ctid")
 	expectAdvice(t, it, "ADD PRIMARY KEY")
 	it = find(t, items, "UnloggedTableCheck")
-	expect(t, it, engine.ResultWarning, db+".public.cache", "not crash-safe", "incremental", "temporary tables")
+	expect(t, it, engine.ResultWarning, db+".public.cache", "not crash-safe", "incremental", "temporary tables", "(1 exist now)")
 	expectAdvice(t, it, "ALTER TABLE public.cache SET LOGGED;")
 	it = find(t, items, "LargeObjectCheck")
 	expect(t, it, engine.ResultWarning, "2 in database "+db, "does not migrate large objects")
@@ -475,13 +491,48 @@ func TestCheckExtensionsAndEncodings(t *testing.T) {
 	expect(t, find(t, items, "ExtensionCheck"), engine.ResultPass)
 }
 
-func TestCompareExtensionVersions(t *testing.T) {
+func TestCheckColumnCollationMissingOnTarget(t *testing.T) {
+	src, dst := testpg.Shared(t)
+	db := shop(t, src)
+	src.Exec(t, db, `CREATE TABLE sales.words (w text COLLATE "de-x-icu" PRIMARY KEY)`)
+	// The target's catalog loses the collation for the test's length.
+	dst.Exec(t, "postgres", `DROP COLLATION pg_catalog."de-x-icu"`)
+	t.Cleanup(func() {
+		dst.Exec(t, "postgres", `CREATE COLLATION pg_catalog."de-x-icu" (provider = icu, locale = 'de')`)
+	})
+	items := runCheck(t, New(Config{}), superSpec(src, dst, engine.ObjectSelection{Database: db, Schema: "sales"}))
+	it := find(t, items, "EncodingCheck")
+	expect(t, it, engine.ResultFail, "column "+db+".sales.words.w uses collation \"de-x-icu\", which the target lacks")
+	expectAdvice(t, it, "pg_import_system_collations")
+}
+
+func TestCheckCancelled(t *testing.T) {
+	src, dst := testpg.Shared(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := New(Config{}).Check(ctx, superSpec(src, dst, engine.ObjectSelection{Database: "x"}), nil); err == nil {
+		t.Error("a cancelled check returned no error")
+	}
+}
+
+func TestCheckVersionText(t *testing.T) {
+	for num, want := range map[int]string{150004: "15.4", 170000: "17.0", 90624: "9.6.24", 100023: "10.23"} {
+		if got := versionText(num); got != want {
+			t.Errorf("versionText(%d) = %q, want %q", num, got, want)
+		}
+	}
+	if majorOf(150004) != 15 || majorOf(90624) != 9 {
+		t.Error("majorOf")
+	}
+}
+
+func TestCheckExtensionVersionOrder(t *testing.T) {
 	for _, c := range []struct {
 		a, b string
 		want int
 	}{
 		{"1.2", "1.2", 0}, {"1.10", "1.9", 1}, {"3.3.2", "3.3", 1}, {"3.0beta1", "3.0", -1},
-		{"2.5.0dev", "2.5.0", -1}, {"1.0", "1.1", -1}, {"3.4.0", "3.3.4", 1}, {"unpackaged", "1.0", 1},
+		{"2.5.0dev", "2.5.0", -1}, {"1.0", "1.1", -1}, {"3.4.0", "3.3.4", 1},
 	} {
 		if got := compareVersions(c.a, c.b); got != c.want {
 			t.Errorf("compareVersions(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
@@ -502,7 +553,7 @@ func TestCompareExtensionVersions(t *testing.T) {
 	}
 }
 
-func TestTargetLocales(t *testing.T) {
+func TestCheckTargetLocales(t *testing.T) {
 	tl := &targetLocales{libc: map[string]bool{"c": true, "posix": true, normLocale("en_US.utf8"): true},
 		icu: map[string]bool{"und": true}, hasICU: true, major: 15}
 	if p := tl.cannotCreate(dbLocale{encoding: "UTF8", collate: "en_US.UTF-8", ctype: "en_US.UTF-8", provider: "c"}); len(p) != 0 {
