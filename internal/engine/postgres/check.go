@@ -141,12 +141,30 @@ func listNames(names []string) string {
 // plainIdent is a name SQL reads as is, without quotes.
 var plainIdent = regexp.MustCompile(`^[a-z_][a-z0-9_$]*$`)
 
+// reservedWords must be quoted as names: PostgreSQL's reserved keywords
+// and those that cannot name a table or a role.
+var reservedWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`all analyse analyze and any array as asc asymmetric authorization binary both case
+		cast check collate collation column concurrently constraint create cross current_catalog current_date
+		current_role current_schema current_time current_timestamp current_user default deferrable desc distinct do
+		else end except false fetch for foreign freeze from full grant group having ilike in initially inner intersect
+		into is isnull join lateral leading left like limit localtime localtimestamp natural not notnull null offset on
+		only or order outer overlaps placing primary references returning right select session_user similar
+		some symmetric system_user table tablesample then to trailing true union unique user using variadic verbose
+		when where window with`) {
+		reservedWords[w] = true
+	}
+}
+
 // shown is db.schema.name for messages and advice, each part quoted only
-// where SQL needs it.
+// where SQL needs it, so that the statements the advice shows run as they
+// are.
 func shown(parts ...string) string {
 	q := make([]string, len(parts))
 	for i, p := range parts {
-		if plainIdent.MatchString(p) {
+		if plainIdent.MatchString(p) && !reservedWords[p] {
 			q[i] = p
 		} else {
 			q[i] = quoteIdent(p)

@@ -89,8 +89,11 @@ func (dstPrivilegeCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 				if err != nil {
 					unread = append(unread, err.Error())
 				} else if o.name != "" && !o.member {
-					g.add(fmt.Sprintf("membership in role %s, to create database %s owned by it as on the source", shown(o.name), shown(d.Name)),
-						"", ownerAdvice(ctx, r, d.Name, o, user))
+					what := fmt.Sprintf("membership in role %s, to create database %s owned by it as on the source", shown(o.name), shown(d.Name))
+					if o.created {
+						what = fmt.Sprintf("membership in role %s, which the job creates, to create database %s owned by it as on the source", shown(o.name), shown(d.Name))
+					}
+					g.add(what, "", ownerAdvice(ctx, r, d.Name, o, user))
 				}
 			}
 			continue
@@ -161,20 +164,26 @@ func (dstPrivilegeCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 }
 
 // futureOwner is the role the job makes owner of a database it creates:
-// the source database's owner, when that role exists on the target and is
-// not the target user (createDatabase gives OWNER then).
+// the source database's owner, when that role is on the target by then
+// (there already, or created by a whole-instance job) and is not the
+// target user (createDatabase gives OWNER then).
 type futureOwner struct {
 	name string // "" when the target user will own it
 	// member: the target user is a member (CREATE DATABASE ... OWNER
 	// needs it); usage: it has the role's privileges (ALTER DATABASE
-	// needs them); super: the role is a superuser on the target.
+	// needs them); super: the role is a superuser. A role the job has yet
+	// to create has no members: PostgreSQL 15 gives none to its creator,
+	// 16 and later none with SET unless createrole_self_grant says so.
 	member, usage, super bool
+	created              bool // the job creates the role
 }
 
 func ownerOnTarget(ctx context.Context, r *checkRun, db string) (futureOwner, error) {
 	var o futureOwner
 	var owner string
-	if err := r.src.home.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, db).Scan(&owner); err != nil {
+	var srcSuper, bootstrap bool
+	if err := r.src.home.QueryRow(ctx, `SELECT r.rolname, r.rolsuper, r.oid = 10 FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba
+		WHERE d.datname = $1`, db).Scan(&owner, &srcSuper, &bootstrap); err != nil {
 		return o, fmt.Errorf("%s: read the owner of database %s: %w", r.src.where(), shown(db), err)
 	}
 	if owner == r.dst.ep.User {
@@ -187,8 +196,11 @@ func ownerOnTarget(ctx context.Context, r *checkRun, db string) (futureOwner, er
 	if err != nil {
 		return o, fmt.Errorf("%s: look for role %s: %w", r.dst.where(), shown(owner), err)
 	}
-	if exists {
+	switch {
+	case exists:
 		o.name = owner
+	case r.spec.MigrateObject != engine.MigrateObjectSelected && !bootstrap && (!srcSuper || r.spec.OverrideRoot):
+		o.name, o.super, o.created = owner, srcSuper, true
 	}
 	return o, nil
 }
@@ -204,8 +216,8 @@ func ownerAdvice(ctx context.Context, r *checkRun, db string, o futureOwner, use
 			create = fmt.Sprintf("create it first, empty, as the job would: %s", createDatabaseSQL(db, l, user))
 		}
 	}
-	if o.super {
-		return create
+	if o.super || o.created {
+		return "use a superuser as the target user, or " + create
 	}
 	return fmt.Sprintf("GRANT %s TO %s; (or %s)", shown(o.name), user, create)
 }

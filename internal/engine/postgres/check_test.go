@@ -329,8 +329,8 @@ func TestCheckTargetPrivileges(t *testing.T) {
 	spec.MigrateObject, spec.Objects = engine.MigrateObjectWholeInstance, nil
 	items = runCheck(t, New(Config{}), spec)
 	it = find(t, items, "DstPrivilegeCheck")
-	expect(t, it, engine.ResultFail, "CREATEROLE")
-	expectAdvice(t, it, "ALTER ROLE "+user+" CREATEROLE;")
+	expect(t, it, engine.ResultFail, "CREATEROLE", "membership in role "+owner+", which the job creates, to create database "+db)
+	expectAdvice(t, it, "ALTER ROLE "+user+" CREATEROLE;", "use a superuser as the target user, or create it first")
 }
 
 func TestCheckObjectsMissingAndConflicts(t *testing.T) {
