@@ -263,14 +263,19 @@ func TestCheckSourcePrivileges(t *testing.T) {
 	// not schema hidden.
 	src.Exec(t, db, "GRANT USAGE ON SCHEMA sales TO "+user, "GRANT SELECT ON sales.items, public.config, public.guarded TO "+user)
 
-	spec := superSpec(src, dst, engine.ObjectSelection{Database: db})
+	// And it may not enter a second selected database.
+	closed := src.NewDatabase(t, "closed")
+	src.Exec(t, "postgres", "REVOKE CONNECT ON DATABASE "+closed+" FROM PUBLIC")
+
+	spec := superSpec(src, dst, engine.ObjectSelection{Database: db}, engine.ObjectSelection{Database: closed})
 	spec.Source = pgEndpoint(src, user, "pw-reader")
 	items := runCheck(t, New(Config{}), spec)
 	it := find(t, items, "SrcPrivilegeCheck")
 	expect(t, it, engine.ResultFail, user, "SELECT on table "+db+".sales.orders", "SELECT on sequence "+db+".sales.orders_id_seq",
-		"USAGE on schema "+db+".hidden", "row-level security", "guarded")
+		"USAGE on schema "+db+".hidden", "row-level security", "guarded", "CONNECT on database "+closed)
 	expectAdvice(t, it, "GRANT SELECT ON sales.orders TO "+user+";", "GRANT USAGE ON SCHEMA hidden TO "+user+";",
-		"GRANT SELECT ON SEQUENCE sales.orders_id_seq", "pg_read_all_data")
+		"GRANT SELECT ON SEQUENCE sales.orders_id_seq", "pg_read_all_data", "GRANT CONNECT ON DATABASE "+closed+" TO "+user+";")
+	spec.Objects = spec.Objects[:1]
 
 	// Full + incremental: refused for now, and REPLICATION is noted.
 	src.Exec(t, db, "GRANT USAGE ON SCHEMA hidden TO "+user, "GRANT SELECT ON ALL TABLES IN SCHEMA sales, hidden TO "+user,
@@ -407,7 +412,7 @@ func TestCheckTablesKeysUnloggedLargeObjects(t *testing.T) {
 
 func TestCheckWholeInstanceRoles(t *testing.T) {
 	src, dst := testpg.Shared(t)
-	shop(t, src)
+	db := shop(t, src)
 	shared := testpg.UniqueName("pgcheck_shared")
 	for _, s := range []*testpg.Server{src, dst} {
 		s.Exec(t, "postgres", "CREATE ROLE "+shared+" LOGIN")
@@ -428,6 +433,18 @@ func TestCheckWholeInstanceRoles(t *testing.T) {
 	if strings.Contains(it.Message, boss) {
 		t.Errorf("with IsOverrideRoot=1 the superuser is still named: %s", it.Message)
 	}
+
+	// A source user that reads every table but not pg_authid (which
+	// pg_read_all_data would let it read): the roles come without their
+	// passwords.
+	reader := src.NewRole(t, "pgcheck_readall", "pw-readall")
+	src.Exec(t, db, "GRANT USAGE ON SCHEMA sales TO "+reader, "GRANT SELECT ON ALL TABLES IN SCHEMA sales, public TO "+reader,
+		"GRANT SELECT ON ALL SEQUENCES IN SCHEMA sales TO "+reader)
+	spec.Source = pgEndpoint(src, reader, "pw-readall")
+	items = runCheck(t, New(Config{}), spec)
+	it = find(t, items, "SrcPrivilegeCheck")
+	expect(t, it, engine.ResultWarning, "pg_authid", "without their passwords")
+	expectAdvice(t, it, "ALTER ROLE")
 }
 
 func TestCheckReadOnlyNeedsOwner(t *testing.T) {

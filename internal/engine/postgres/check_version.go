@@ -33,9 +33,10 @@ func (versionCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem {
 	}
 	srcMajor, dstMajor := majorOf(src), majorOf(dst)
 	both := fmt.Sprintf("source PostgreSQL %s, target PostgreSQL %s", versionText(src), versionText(dst))
-	if srcMajor < 10 {
-		return fail(n, both+": opendts reads PostgreSQL 10 and later only",
-			"Upgrade the source to PostgreSQL 10 or later, or migrate it with pg_dump and pg_restore.")
+	// The copy reads pg_attribute.attgenerated, which PostgreSQL 12 added.
+	if srcMajor < 12 {
+		return fail(n, both+": opendts reads PostgreSQL 12 and later only",
+			"Upgrade the source to PostgreSQL 12 or later, or migrate it with pg_dump and pg_restore.")
 	}
 	if dstMajor < srcMajor {
 		return fail(n, fmt.Sprintf("%s: the target is older than the source (%d < %d); a dump of a newer server may not load into an older one", both, dstMajor, srcMajor),
@@ -69,7 +70,7 @@ func (versionCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem {
 }
 
 // majorOf is the major version of a server_version_num: 150004 is 15,
-// 90624 is 9 (9.6's major is 9.6, but anything below 10 is refused).
+// 90624 is 9 (9.6's major is 9.6, but anything below 12 is refused).
 func majorOf(num int) int { return num / 10000 }
 
 // versionText writes a server_version_num as people do: 15.4, 9.6.24.
