@@ -81,20 +81,8 @@ func (dstPrivilegeCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 	unread = append(unread, more...)
 	for _, d := range dbs {
 		if _, exists := onTarget[d.Name]; !exists {
-			if !a.super {
-				if !a.createDB {
-					g.add("CREATEDB, to create database "+shown(d.Name), "", fmt.Sprintf("ALTER ROLE %s CREATEDB;", user))
-				}
-				o, err := ownerOnTarget(ctx, r, d.Name)
-				if err != nil {
-					unread = append(unread, err.Error())
-				} else if o.name != "" && !o.member {
-					what := fmt.Sprintf("membership in role %s, to create database %s owned by it as on the source", shown(o.name), shown(d.Name))
-					if o.created {
-						what = fmt.Sprintf("membership in role %s, which the job creates, to create database %s owned by it as on the source", shown(o.name), shown(d.Name))
-					}
-					g.add(what, "", ownerAdvice(ctx, r, d.Name, o, user))
-				}
+			if !a.super && !a.createDB {
+				g.add("CREATEDB, to create database "+shown(d.Name), "", fmt.Sprintf("ALTER ROLE %s CREATEDB;", user))
 			}
 			continue
 		}
@@ -163,77 +151,37 @@ func (dstPrivilegeCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 	return pass(n, "the target user %s may create the job's databases, schemas and objects, and its state in %s.%s", user, shown(maint), markSchema)
 }
 
-// futureOwner is the role the job makes owner of a database it creates:
-// the source database's owner, when that role is on the target by then
-// (there already, or created by a whole-instance job) and is not the
-// target user (createDatabase gives OWNER then).
+// futureOwner is the role that will own a database the job creates: the
+// source database's owner where it exists on the target and the target
+// user is a member of it (createDatabase gives OWNER then), else the
+// target user ("").
 type futureOwner struct {
-	name string // "" when the target user will own it
-	// member: the target user is a member (CREATE DATABASE ... OWNER
-	// needs it); usage: it has the role's privileges (ALTER DATABASE
-	// needs them); super: the role is a superuser. A role the job has yet
-	// to create has no members: PostgreSQL 15 gives none to its creator,
-	// 16 and later none with SET unless createrole_self_grant says so.
-	member, usage, super bool
-	created              bool // the job creates the role
+	name string
+	// usage: the target user has the role's privileges, which ALTER
+	// DATABASE needs (a member with NOINHERIT has not).
+	usage bool
 }
 
 func ownerOnTarget(ctx context.Context, r *checkRun, db string) (futureOwner, error) {
 	var o futureOwner
 	var owner string
-	var srcSuper, bootstrap bool
-	if err := r.src.home.QueryRow(ctx, `SELECT r.rolname, r.rolsuper, r.oid = 10 FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba
-		WHERE d.datname = $1`, db).Scan(&owner, &srcSuper, &bootstrap); err != nil {
+	if err := r.src.home.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, db).Scan(&owner); err != nil {
 		return o, fmt.Errorf("%s: read the owner of database %s: %w", r.src.where(), shown(db), err)
 	}
 	if owner == r.dst.ep.User {
 		return o, nil
 	}
-	var exists bool
-	err := r.dst.home.QueryRow(ctx, `SELECT count(*) > 0, coalesce(bool_or(pg_has_role(current_user, oid, 'MEMBER')), false),
-			coalesce(bool_or(pg_has_role(current_user, oid, 'USAGE')), false), coalesce(bool_or(rolsuper), false)
-		FROM pg_roles WHERE rolname = $1`, owner).Scan(&exists, &o.member, &o.usage, &o.super)
+	var member bool
+	err := r.dst.home.QueryRow(ctx, `SELECT coalesce(bool_or(pg_has_role(current_user, oid, 'MEMBER')), false),
+			coalesce(bool_or(pg_has_role(current_user, oid, 'USAGE')), false)
+		FROM pg_roles WHERE rolname = $1`, owner).Scan(&member, &o.usage)
 	if err != nil {
 		return o, fmt.Errorf("%s: look for role %s: %w", r.dst.where(), shown(owner), err)
 	}
-	switch {
-	case exists:
+	if member {
 		o.name = owner
-	case r.spec.MigrateObject != engine.MigrateObjectSelected && !bootstrap && (!srcSuper || r.spec.OverrideRoot):
-		o.name, o.super, o.created = owner, srcSuper, true
 	}
 	return o, nil
-}
-
-// ownerAdvice is how to let the target user create (and own) database db
-// that the job would give to owner o: make o's role the user's, or create
-// the database empty beforehand as the job would (a superuser's role is
-// never the advice).
-func ownerAdvice(ctx context.Context, r *checkRun, db string, o futureOwner, user string) string {
-	create := fmt.Sprintf("create the database on the target first, empty and owned by %s, with the source's encoding and locale", user)
-	if v, err := r.src.serverVersion(ctx); err == nil {
-		if l, err := readDBLocale(ctx, r.src.home, v, db); err == nil {
-			create = fmt.Sprintf("create it first, empty, as the job would: %s", createDatabaseSQL(db, l, user))
-		}
-	}
-	if o.super || o.created {
-		return "use a superuser as the target user, or " + create
-	}
-	return fmt.Sprintf("GRANT %s TO %s; (or %s)", shown(o.name), user, create)
-}
-
-// createDatabaseSQL is the CREATE DATABASE the job would run for a
-// database with locale l, owned by owner.
-func createDatabaseSQL(db string, l dbLocale, owner string) string {
-	q := fmt.Sprintf("CREATE DATABASE %s OWNER %s TEMPLATE template0 ENCODING %s LC_COLLATE %s LC_CTYPE %s",
-		shown(db), owner, quoteLiteral(l.encoding), quoteLiteral(l.collate), quoteLiteral(l.ctype))
-	switch l.provider {
-	case "i":
-		q += " LOCALE_PROVIDER icu ICU_LOCALE " + quoteLiteral(l.icu)
-	case "b":
-		q += " LOCALE_PROVIDER builtin BUILTIN_LOCALE " + quoteLiteral(l.icu)
-	}
-	return q + ";"
 }
 
 // superuserObjects lists the selected source objects that only a

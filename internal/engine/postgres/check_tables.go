@@ -286,16 +286,16 @@ func (readOnlyCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem {
 			}
 			continue
 		}
-		// The job creates it owned by the source's owner where that role
-		// exists on the target.
+		// The job creates it owned by the source's owner where the target
+		// user is a member of that role, else by the target user.
 		o, err := ownerOnTarget(ctx, r, d.Name)
 		if err != nil {
 			unread = append(unread, err.Error())
 			continue
 		}
-		if o.name != "" && (!o.member || !o.usage) {
-			denied = append(denied, fmt.Sprintf("database %s (to be created owned by %s)", shown(d.Name), shown(o.name)))
-			fixes = append(fixes, ownerAdvice(ctx, r, d.Name, o, user))
+		if o.name != "" && !o.usage {
+			denied = append(denied, fmt.Sprintf("database %s (to be created owned by %s, whose privileges the target user does not inherit)", shown(d.Name), shown(o.name)))
+			fixes = append(fixes, fmt.Sprintf("ALTER ROLE %s INHERIT;", user))
 		}
 	}
 	if len(denied) > 0 {

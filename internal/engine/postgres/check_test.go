@@ -15,7 +15,7 @@ import (
 // tables, large objects, existing roles. Each works in databases and roles
 // of its own, and none runs in parallel (some look at the whole instance).
 
-func TestMain(m *testing.M) { testpg.Main(m) }
+// TestMain (testpg.Main) is in migrate_test.go.
 
 func pgEndpoint(s *testpg.Server, user, password string) engine.Endpoint {
 	return engine.Endpoint{DatabaseType: "postgresql", Host: s.Host, Port: s.Port, User: user, Password: password}
@@ -305,23 +305,12 @@ func TestCheckTargetPrivileges(t *testing.T) {
 	expectAdvice(t, it, "ALTER ROLE "+user+" CREATEDB;", "GRANT CREATE ON DATABASE postgres TO "+user+";",
 		"GRANT CREATE ON DATABASE "+existing+" TO "+user+";")
 
-	// CREATEDB alone does not let it create a database owned by the
-	// source's owner (postgres, a superuser there too).
+	// With the privileges, superuser-only objects of the source are
+	// named (the database is created owned by the target user, which is
+	// no member of the source's owner).
 	dst.Exec(t, "postgres", "ALTER ROLE "+user+" CREATEDB", "GRANT CREATE ON DATABASE postgres TO "+user,
 		"GRANT CONNECT, CREATE ON DATABASE "+existing+" TO "+user)
 	t.Cleanup(func() { dst.Exec(t, "postgres", "REVOKE CREATE ON DATABASE postgres FROM "+user) })
-	items = runCheck(t, New(Config{}), spec)
-	it = find(t, items, "DstPrivilegeCheck")
-	expect(t, it, engine.ResultFail, "membership in role postgres, to create database "+db)
-	expectAdvice(t, it, "CREATE DATABASE "+db+" OWNER "+user+" TEMPLATE template0 ENCODING 'UTF8'")
-	if strings.Contains(it.Advice, "GRANT postgres") {
-		t.Errorf("advice grants a superuser role: %s", it.Advice)
-	}
-
-	// Owned on the source by a role the target lacks, the database is
-	// created owned by the target user; superuser-only objects are named.
-	owner := src.NewRole(t, "pgcheck_owner", "pw-owner")
-	src.Exec(t, "postgres", "ALTER DATABASE "+db+" OWNER TO "+owner)
 	src.Exec(t, db,
 		"CREATE FUNCTION sales.my_abs(int4) RETURNS int4 LANGUAGE internal IMMUTABLE AS 'int4abs'",
 		"CREATE FUNCTION public.no_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN END$$",
@@ -334,8 +323,8 @@ func TestCheckTargetPrivileges(t *testing.T) {
 	spec.MigrateObject, spec.Objects = engine.MigrateObjectWholeInstance, nil
 	items = runCheck(t, New(Config{}), spec)
 	it = find(t, items, "DstPrivilegeCheck")
-	expect(t, it, engine.ResultFail, "CREATEROLE", "membership in role "+owner+", which the job creates, to create database "+db)
-	expectAdvice(t, it, "ALTER ROLE "+user+" CREATEROLE;", "use a superuser as the target user, or create it first")
+	expect(t, it, engine.ResultFail, "CREATEROLE")
+	expectAdvice(t, it, "ALTER ROLE "+user+" CREATEROLE;")
 }
 
 func TestCheckObjectsMissingAndConflicts(t *testing.T) {
