@@ -184,6 +184,30 @@ func providerColumn(version int, prefix string) string {
 	return "'c'"
 }
 
+// createDatabaseSQL is the CREATE DATABASE the job runs for source
+// database db (the encoding and locale of the source's), for advice that
+// has the DBA create it first.
+func createDatabaseSQL(ctx context.Context, r *checkRun, db string) string {
+	fallback := fmt.Sprintf("CREATE DATABASE %s TEMPLATE template0 ENCODING ... LOCALE ...; (the source's encoding and locale)", shown(db))
+	v, err := r.src.serverVersion(ctx)
+	if err != nil {
+		return fallback
+	}
+	l, err := readDBLocale(ctx, r.src.home, v, db)
+	if err != nil {
+		return fallback
+	}
+	q := fmt.Sprintf("CREATE DATABASE %s TEMPLATE template0 ENCODING %s LC_COLLATE %s LC_CTYPE %s",
+		shown(db), quoteLiteral(l.encoding), quoteLiteral(l.collate), quoteLiteral(l.ctype))
+	switch l.provider {
+	case "i":
+		q += " LOCALE_PROVIDER icu ICU_LOCALE " + quoteLiteral(l.icu)
+	case "b":
+		q += " LOCALE_PROVIDER builtin BUILTIN_LOCALE " + quoteLiteral(l.icu)
+	}
+	return q + ";"
+}
+
 func readDBLocale(ctx context.Context, c *pgx.Conn, version int, db string) (dbLocale, error) {
 	var l dbLocale
 	err := c.QueryRow(ctx, `SELECT pg_encoding_to_char(encoding), datcollate, datctype, `+providerColumn(version, "dat")+`, `+localeColumn(version, "dat")+`

@@ -72,6 +72,17 @@ func (extensionCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem {
 			unread = append(unread, fmt.Sprintf("%s, database %s: %s", r.src.where(), shown(d.Name), err))
 			continue
 		}
+		// A whole database creates its extensions; a schema or table
+		// selection needs only those its tables' columns use, made by
+		// the DBA beforehand.
+		var needed []string
+		if !d.Whole {
+			if needed, err = extensionsOfColumns(ctx, c, d); err != nil {
+				unread = append(unread, fmt.Sprintf("%s, database %s: %s", r.src.where(), shown(d.Name), err))
+				continue
+			}
+			exts = slices.DeleteFunc(exts, func(e extVersion) bool { return !slices.Contains(needed, e.name) })
+		}
 		used += len(exts)
 		for _, s := range extensionShortfalls(exts, avail) {
 			short = append(short, s+" (database "+shown(d.Name)+")")
@@ -84,11 +95,6 @@ func (extensionCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem {
 			}
 		}
 		if d.Whole {
-			continue
-		}
-		needed, err := extensionsOfColumns(ctx, c, d)
-		if err != nil {
-			unread = append(unread, fmt.Sprintf("%s, database %s: %s", r.src.where(), shown(d.Name), err))
 			continue
 		}
 		have := []string{}
@@ -113,7 +119,7 @@ func (extensionCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem {
 				notCreated = append(notCreated, fmt.Sprintf("%s (database %s)", e, shown(d.Name)))
 				stmt := fmt.Sprintf("in database %s: CREATE EXTENSION %s;", shown(d.Name), shown(e))
 				if !exists {
-					stmt = fmt.Sprintf("CREATE DATABASE %s TEMPLATE template0 (with the source's encoding and locale), then in it: CREATE EXTENSION %s;", shown(d.Name), shown(e))
+					stmt = fmt.Sprintf("%s then in it: CREATE EXTENSION %s;", createDatabaseSQL(ctx, r, d.Name), shown(e))
 				}
 				creates = append(creates, stmt)
 			}
@@ -135,9 +141,9 @@ func (extensionCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem {
 			"Check that the user may connect to every selected database.")
 	}
 	if used == 0 {
-		return pass(n, "the selected databases use no extension but plpgsql")
+		return pass(n, "the selection uses no extension but plpgsql")
 	}
-	return pass(n, "the %d extension(s) the selected databases use are available on the target at their version or later", used)
+	return pass(n, "the %d extension(s) the selection uses are available on the target at their version or later", used)
 }
 
 // installedExtensions lists a database's extensions but plpgsql, which

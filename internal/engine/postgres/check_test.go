@@ -494,7 +494,21 @@ func TestCheckExtensionsAndEncodings(t *testing.T) {
 	expect(t, find(t, items, "EncodingCheck"), engine.ResultPass)
 	dst.Exec(t, db, "CREATE EXTENSION citext")
 	items = runCheck(t, New(Config{}), spec)
-	expect(t, find(t, items, "ExtensionCheck"), engine.ResultPass)
+	expect(t, find(t, items, "ExtensionCheck"), engine.ResultPass, "1 extension(s)")
+
+	// A table that uses no extension type needs none; a database the
+	// target lacks must be made first, as the job would make it.
+	src.Exec(t, db, "CREATE EXTENSION hstore")
+	spec = superSpec(src, dst, engine.ObjectSelection{Database: db, Schema: "sales", Tables: []string{"orders"}})
+	items = runCheck(t, New(Config{}), spec)
+	expect(t, find(t, items, "ExtensionCheck"), engine.ResultPass, "no extension")
+	other := src.NewDatabase(t, "extdb")
+	src.Exec(t, other, "CREATE EXTENSION hstore", "CREATE TABLE public.kv (id int PRIMARY KEY, attrs hstore)")
+	spec = superSpec(src, dst, engine.ObjectSelection{Database: other, Schema: "public"})
+	items = runCheck(t, New(Config{}), spec)
+	it = find(t, items, "ExtensionCheck")
+	expect(t, it, engine.ResultWarning, "hstore (database "+other+")")
+	expectAdvice(t, it, "CREATE DATABASE "+other+" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE", "then in it: CREATE EXTENSION hstore;")
 }
 
 func TestCheckColumnCollationMissingOnTarget(t *testing.T) {
