@@ -116,6 +116,13 @@ func fail(name, message, advice string) engine.CheckItem {
 	return engine.CheckItem{Name: name, Result: engine.ResultFail, Message: message, Advice: advice}
 }
 
+// partly is the verdict of an item that could not look at every database
+// of the job: a warning, since what it saw passed.
+func partly(name string, unread []string) engine.CheckItem {
+	return warn(name, "not every database could be checked: "+strings.Join(unread, "; "),
+		"Let the users connect to every database of the job (see SrcPrivilegeCheck and DstPrivilegeCheck), then check again.")
+}
+
 // lazy computes a value once, on first use, for every item that needs it.
 type lazy[T any] struct {
 	once sync.Once

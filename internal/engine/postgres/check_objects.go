@@ -33,13 +33,9 @@ func (objectsExistCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 		return warn(n, err.Error(), "Check that the source user may read pg_database and connect to the selected databases.")
 	}
 	missing := slices.Clone(p.missingDBs)
-	var unread []string
+	dbs, unread := p.readable()
 	schemas, tables := 0, 0
-	for _, d := range p.dbs {
-		if d.err != nil {
-			unread = append(unread, d.err.Error())
-			continue
-		}
+	for _, d := range dbs {
 		missing = append(missing, d.missingSchemas...)
 		missing = append(missing, d.missingTables...)
 		schemas += len(d.schemas)
@@ -53,8 +49,7 @@ func (objectsExistCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 			"Correct DatabaseInfo: PostgreSQL names are case-sensitive when quoted (a table created as \"Orders\" is Orders, one created as Orders is orders); list the source's tables with \\dt *.* in psql.")
 	}
 	if len(unread) > 0 {
-		return warn(n, "could not look inside every selected database: "+strings.Join(unread, "; "),
-			"See SrcPrivilegeCheck: the source user needs CONNECT on each selected database.")
+		return partly(n, unread)
 	}
 	if len(p.dbs) == 0 {
 		return fail(n, fmt.Sprintf("the %s has no database to migrate (only templates and an empty postgres)", r.src.where()),
@@ -158,8 +153,7 @@ func (dstConflictCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem
 			fmt.Sprintf("Drop them on the target if they are not needed (%s), migrate into another target, or leave them out of DatabaseInfo.", strings.Join(drops, " ")))
 	}
 	if len(unread) > 0 {
-		return warn(n, "could not compare every database: "+strings.Join(unread, "; "),
-			"See ConnectDBCheck and the privilege items: the check needs CONNECT on the databases on both sides.")
+		return partly(n, unread)
 	}
 	return pass(n, "nothing the job creates exists on the target yet")
 }

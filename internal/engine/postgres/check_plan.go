@@ -232,15 +232,19 @@ func (cd *checkDB) schemaNames() []string {
 	return out
 }
 
-// readable are the databases the check could read, and the messages of
-// those it could not.
+// readable are the databases the check could read, and a note for each
+// it could not: short where the source user may not connect to it, which
+// SrcPrivilegeCheck reports with the statement that fixes it.
 func (p *checkPlan) readable() (dbs []*checkDB, unread []string) {
 	for _, d := range p.dbs {
-		if d.err != nil {
+		switch {
+		case d.err == nil:
+			dbs = append(dbs, d)
+		case sqlState(d.err) == "42501":
+			unread = append(unread, fmt.Sprintf("database %s not checked: the source user may not connect to it (see SrcPrivilegeCheck)", shown(d.Name)))
+		default:
 			unread = append(unread, d.err.Error())
-			continue
 		}
-		dbs = append(dbs, d)
 	}
 	return dbs, unread
 }

@@ -63,7 +63,7 @@ func (primaryKeyCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem 
 				" A table without one still migrates with every row, duplicates included.")
 	}
 	if len(unread) > 0 {
-		return warn(n, "could not check every database: "+strings.Join(unread, "; "), "Check that the source user may connect to every selected database.")
+		return partly(n, unread)
 	}
 	return pass(n, "all %d selected table(s) have a primary key or a unique key on NOT NULL columns", tables)
 }
@@ -118,7 +118,7 @@ func (unloggedTableCheck) Check(ctx context.Context, r *checkRun) engine.CheckIt
 			"If their rows matter, make them logged on the source before migrating (or on the target afterwards): "+example)
 	}
 	if len(unread) > 0 {
-		return warn(n, "could not check every database: "+strings.Join(unread, "; "), "Check that the source user may connect to every selected database.")
+		return partly(n, unread)
 	}
 	return pass(n, "no selected table is unlogged%s", tempNote)
 }
@@ -167,7 +167,7 @@ func (largeObjectCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem
 				shown(first), shown(first)))
 	}
 	if len(unread) > 0 {
-		return warn(n, "could not check every database: "+strings.Join(unread, "; "), "Check that the source user may connect to every selected database.")
+		return partly(n, unread)
 	}
 	return pass(n, "no selected database holds large objects")
 }
@@ -303,7 +303,7 @@ func (readOnlyCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem {
 			"Run on the target as a superuser: "+strings.Join(fixes, " ")+" Or set DstInfo.ReadOnly to 0.")
 	}
 	if len(unread) > 0 {
-		return warn(n, "could not check every database: "+strings.Join(unread, "; "), "Check that the target user may read pg_database.")
+		return partly(n, unread)
 	}
 	return pass(n, "the target user %s owns (or will own) every target database and may make them read-only", user)
 }

@@ -275,6 +275,8 @@ func TestCheckSourcePrivileges(t *testing.T) {
 		"USAGE on schema "+db+".hidden", "row-level security", "guarded", "CONNECT on database "+closed)
 	expectAdvice(t, it, "GRANT SELECT ON sales.orders TO "+user+";", "GRANT USAGE ON SCHEMA hidden TO "+user+";",
 		"GRANT SELECT ON SEQUENCE sales.orders_id_seq", "pg_read_all_data", "GRANT CONNECT ON DATABASE "+closed+" TO "+user+";")
+	// The other items say briefly what they could not look at.
+	expect(t, find(t, items, "PrimaryKeyCheck"), engine.ResultWarning, "database "+closed+" not checked: the source user may not connect to it")
 	spec.Objects = spec.Objects[:1]
 
 	// Full + incremental: refused for now, and REPLICATION is noted.
