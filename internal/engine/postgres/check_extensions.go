@@ -50,6 +50,9 @@ func (extensionCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem {
 		avail[name] = v
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return warn(n, fmt.Sprintf("%s: list available extensions: %s", r.dst.where(), err), "Check the target's extensions by hand.")
+	}
 	dstMajor := 0
 	if v, err := r.dst.serverVersion(ctx); err == nil {
 		dstMajor = majorOf(v)

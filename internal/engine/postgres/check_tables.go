@@ -204,6 +204,9 @@ func (roleConflictCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 		roles = append(roles, x)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return warn(n, fmt.Sprintf("%s: list roles: %s", r.src.where(), err), "Check the roles by hand.")
+	}
 	existing := map[string]bool{}
 	trows, err := r.dst.home.Query(ctx, `SELECT rolname FROM pg_roles`)
 	if err != nil {
@@ -218,6 +221,9 @@ func (roleConflictCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 		existing[name] = true
 	}
 	trows.Close()
+	if err := trows.Err(); err != nil {
+		return warn(n, fmt.Sprintf("%s: list roles: %s", r.dst.where(), err), "Check the roles by hand.")
+	}
 	var there, supers []string
 	for _, x := range roles {
 		switch {

@@ -321,6 +321,15 @@ func TestCheckTargetPrivileges(t *testing.T) {
 	items = runCheck(t, New(Config{}), spec)
 	expect(t, find(t, items, "DstPrivilegeCheck"), engine.ResultWarning, "only a superuser", "sales.my_abs(integer) in language internal", "event trigger no_ddl")
 
+	// A table into an existing database needs CREATE on its schema there
+	// (PostgreSQL 15 gives none on public to ordinary users).
+	spec2 := spec
+	spec2.Objects = []engine.ObjectSelection{{Database: existing, Schema: "public", Tables: []string{"t"}}}
+	items = runCheck(t, New(Config{}), spec2)
+	it = find(t, items, "DstPrivilegeCheck")
+	expect(t, it, engine.ResultFail, "CREATE on the existing schema "+existing+".public")
+	expectAdvice(t, it, "in database "+existing+": GRANT CREATE ON SCHEMA public TO "+user+";")
+
 	// A whole instance needs CREATEROLE too.
 	spec.MigrateObject, spec.Objects = engine.MigrateObjectWholeInstance, nil
 	items = runCheck(t, New(Config{}), spec)
