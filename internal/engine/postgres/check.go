@@ -83,6 +83,11 @@ func checkItemsFor(spec engine.Spec) []checkItem {
 		dstPrivilegeCheck{},
 		objectsExistCheck{},
 		dstConflictCheck{},
+	)
+	if hasTableSelections(spec) {
+		items = append(items, dependencyCheck{})
+	}
+	items = append(items,
 		extensionCheck{},
 		encodingCheck{},
 	)

@@ -162,7 +162,7 @@ func TestCheckGoodSetupPasses(t *testing.T) {
 	}
 
 	want := []string{"ConnectDBCheck", "ConnectDBCheck", "VersionCheck", "SrcPrivilegeCheck", "DstPrivilegeCheck",
-		"ObjectsExistCheck", "DstConflictCheck", "ExtensionCheck", "EncodingCheck", "PrimaryKeyCheck",
+		"ObjectsExistCheck", "DstConflictCheck", "DependencyCheck", "ExtensionCheck", "EncodingCheck", "PrimaryKeyCheck",
 		"UnloggedTableCheck", "LargeObjectCheck", "ReadOnlyCheck"}
 	if len(items) != len(want) {
 		t.Fatalf("got %d items, want %d:\n%s", len(items), len(want), dump(items))
@@ -535,6 +535,43 @@ func TestCheckColumnCollationMissingOnTarget(t *testing.T) {
 	it := find(t, items, "EncodingCheck")
 	expect(t, it, engine.ResultFail, "column "+db+".sales.words.w uses collation \"de-x-icu\", which the target lacks")
 	expectAdvice(t, it, "pg_import_system_collations")
+}
+
+func TestCheckTableDependencies(t *testing.T) {
+	src, dst := testpg.Shared(t)
+	db := shop(t, src)
+	src.Exec(t, db,
+		"CREATE SCHEMA kinds",
+		"CREATE TYPE kinds.mood AS ENUM ('ok', 'sad')",
+		"CREATE DOMAIN kinds.positive AS int CHECK (VALUE > 0)",
+		"CREATE FUNCTION kinds.next_code() RETURNS text LANGUAGE sql AS $$SELECT 'x'$$",
+		"CREATE FUNCTION kinds.touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$",
+		"CREATE TABLE sales.moods (id int PRIMARY KEY, m kinds.mood, ms kinds.mood[], q kinds.positive, code text DEFAULT kinds.next_code())",
+		"CREATE TRIGGER touch BEFORE UPDATE ON sales.moods FOR EACH ROW EXECUTE FUNCTION kinds.touch()",
+		"CREATE TABLE sales.plain (id int PRIMARY KEY, o sales.orders)",
+	)
+	spec := superSpec(src, dst, engine.ObjectSelection{Database: db, Schema: "sales", Tables: []string{"moods", "plain"}})
+	items := runCheck(t, New(Config{}), spec)
+	it := find(t, items, "DependencyCheck")
+	expect(t, it, engine.ResultFail, "table "+db+".sales.moods uses type kinds.mood", "type kinds.positive",
+		"function kinds.next_code()", "function kinds.touch()", "table "+db+".sales.plain uses the row type of sales.orders")
+	expectAdvice(t, it, `{"Database":"`+db+`","Schema":"kinds"}`)
+
+	// With the schema selected whole, or the table's row type selected,
+	// nothing is missing.
+	spec.Objects = []engine.ObjectSelection{{Database: db, Schema: "sales", Tables: []string{"moods", "plain", "orders"}}, {Database: db, Schema: "kinds"}}
+	items = runCheck(t, New(Config{}), spec)
+	expect(t, find(t, items, "DependencyCheck"), engine.ResultPass, "3 table(s)")
+
+	// Or with them on the target already.
+	dst.CreateDatabase(t, db)
+	dst.Exec(t, db, "CREATE SCHEMA kinds", "CREATE TYPE kinds.mood AS ENUM ('ok', 'sad')",
+		"CREATE DOMAIN kinds.positive AS int CHECK (VALUE > 0)",
+		"CREATE FUNCTION kinds.next_code() RETURNS text LANGUAGE sql AS $$SELECT 'x'$$",
+		"CREATE FUNCTION kinds.touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$")
+	spec.Objects = []engine.ObjectSelection{{Database: db, Schema: "sales", Tables: []string{"moods"}}}
+	items = runCheck(t, New(Config{}), spec)
+	expect(t, find(t, items, "DependencyCheck"), engine.ResultPass)
 }
 
 func TestCheckCancelled(t *testing.T) {
