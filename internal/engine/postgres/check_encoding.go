@@ -151,7 +151,9 @@ func (tl *targetLocales) cannotCreate(l dbLocale) []string {
 	}
 	switch l.provider {
 	case "i":
-		if !tl.hasICU {
+		if tl.major < 15 {
+			out = append(out, "ICU as a database's locale provider needs PostgreSQL 15 or later on the target")
+		} else if !tl.hasICU {
 			out = append(out, "the target is built without ICU")
 		} else if !tl.icu[strings.ToLower(l.icu)] {
 			out = append(out, fmt.Sprintf("the target knows no ICU locale %s", l.icu))

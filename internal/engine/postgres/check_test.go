@@ -218,6 +218,16 @@ func TestCheckConnectionFailures(t *testing.T) {
 		expect(t, it, engine.ResultNotRun, "could not be reached")
 	}
 	expect(t, find(t, items, "DstConflictCheck"), engine.ResultNotRun, "source")
+
+	// With the source reachable, what needs only the source runs.
+	spec.Source = pgEndpoint(src, "postgres", "")
+	items = runCheck(t, New(Config{}), spec)
+	expect(t, find(t, items, "ConnectDBCheck", "source"), engine.ResultPass)
+	expect(t, find(t, items, "ObjectsExistCheck"), engine.ResultPass)
+	expect(t, find(t, items, "SrcPrivilegeCheck"), engine.ResultPass)
+	expect(t, find(t, items, "PrimaryKeyCheck"), engine.ResultPass)
+	expect(t, find(t, items, "DstConflictCheck"), engine.ResultNotRun, "target")
+	expect(t, find(t, items, "VersionCheck"), engine.ResultNotRun, "target")
 }
 
 func TestCheckMaintenanceDatabaseRefused(t *testing.T) {
@@ -636,7 +646,11 @@ func TestCheckTargetLocales(t *testing.T) {
 	if p := tl.cannotCreate(dbLocale{encoding: "UTF8", collate: "C", ctype: "C", provider: "b", icu: "C.UTF-8"}); len(p) != 1 || !strings.Contains(p[0], "17") {
 		t.Errorf("builtin provider: %q", p)
 	}
-	tl.hasICU = false
+	tl.major = 14
+	if p := tl.cannotCreate(dbLocale{encoding: "UTF8", collate: "C", ctype: "C", provider: "i", icu: "und"}); len(p) != 1 || !strings.Contains(p[0], "15 or later") {
+		t.Errorf("ICU on 14: %q", p)
+	}
+	tl.major, tl.hasICU = 15, false
 	if p := tl.cannotCreate(dbLocale{encoding: "UTF8", collate: "C", ctype: "C", provider: "i", icu: "und"}); len(p) != 1 || !strings.Contains(p[0], "without ICU") {
 		t.Errorf("no ICU: %q", p)
 	}
