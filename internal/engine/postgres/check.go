@@ -1,12 +1,16 @@
 package postgres
 
 // The pre-migration check. Each item is a small type with a Name and a
-// Check method, one file per family of items (check_connect.go,
-// check_privileges.go, check_objects.go, check_compat.go,
-// check_tables.go), as in the MySQL engine. Items read the servers through
-// a checkSide, which keeps one connection per database and the facts
-// several items need (the source's selection resolved, per database), so
-// each is queried once per check.
+// Check method, one file per family of items, as in the MySQL engine:
+// check_connect.go (connections, MigrateType), check_version.go (servers
+// and the client programs on opendts's host), check_privileges.go and
+// check_dstpriv.go (both users), check_objects.go (the selection exists,
+// nothing is in the way on the target), check_depends.go (what tables
+// selected one by one use), check_extensions.go, check_encoding.go, and
+// check_tables.go (keys, unlogged tables, large objects, roles,
+// read-only). Items read the servers through a checkSide, which keeps one
+// connection per database, and the selection resolved on the source
+// (check_plan.go), read once for every item.
 //
 // Items run one after the other: a pgx connection serves one query at a
 // time, and each is quick. The check never writes to either server: its

@@ -89,6 +89,7 @@ func (srcPrivilegeCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 	var g grants
 	var unread []string
 	tables := 0
+	readLacks := false // lacks that pg_read_all_data would cover
 	for _, d := range p.dbs {
 		if d.err != nil {
 			if sqlState(d.err) == "42501" {
@@ -100,6 +101,7 @@ func (srcPrivilegeCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 		}
 		for _, s := range d.schemas {
 			if !s.usage {
+				readLacks = true
 				g.add("USAGE on schema "+shown(d.Name, s.name), d.Name, fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO %s;", shown(s.name), user))
 			}
 		}
@@ -108,9 +110,11 @@ func (srcPrivilegeCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 			case rel.isTable():
 				tables++
 				if !rel.canSelect {
+					readLacks = true
 					g.add("SELECT on table "+shown(d.Name, rel.schema, rel.name), d.Name, fmt.Sprintf("GRANT SELECT ON %s TO %s;", shown(rel.schema, rel.name), user))
 				}
 			case rel.kind == "S" && !rel.canSelect:
+				readLacks = true
 				g.add("SELECT on sequence "+shown(d.Name, rel.schema, rel.name), d.Name, fmt.Sprintf("GRANT SELECT ON SEQUENCE %s TO %s;", shown(rel.schema, rel.name), user))
 			}
 		}
@@ -127,7 +131,7 @@ func (srcPrivilegeCheck) Check(ctx context.Context, r *checkRun) engine.CheckIte
 	}
 	if len(g.lacks) > 0 {
 		adv := g.advice("source")
-		if v, err := r.src.serverVersion(ctx); err == nil && majorOf(v) >= 14 {
+		if v, err := r.src.serverVersion(ctx); err == nil && majorOf(v) >= 14 && readLacks {
 			adv += fmt.Sprintf(" Or, to read everything at once: GRANT pg_read_all_data TO %s;", user)
 		}
 		return fail(n, fmt.Sprintf("the source user %s lacks: %s", user, listNames(g.lacks)), adv)
