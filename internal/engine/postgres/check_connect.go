@@ -27,8 +27,11 @@ type checkSide struct {
 	// side could not be reached.
 	home   *pgx.Conn
 	homeDB string
-	conns  map[string]*pgx.Conn
-	errs   map[string]error
+	// conns are sessions in other databases, the most recently used last,
+	// at most maxCheckConns of them: an instance with hundreds of
+	// databases must not see hundreds of sessions from a check.
+	conns []dbConn
+	errs  map[string]error
 
 	version lazy[int] // server_version_num
 }
@@ -54,8 +57,8 @@ func (s *checkSide) maintenanceDB() string {
 
 func (s *checkSide) close() {
 	closeQuietly(s.home)
-	for _, c := range s.conns {
-		closeQuietly(c)
+	for _, dc := range s.conns {
+		closeQuietly(dc.c)
 	}
 }
 
@@ -75,26 +78,44 @@ func (s *checkSide) open(ctx context.Context, db string) (*pgx.Conn, error) {
 	return c, nil
 }
 
-// conn is a session in database db, opened once per check.
+// maxCheckConns bounds the sessions a check keeps open per side, besides
+// the home one.
+const maxCheckConns = 4
+
+type dbConn struct {
+	db string
+	c  *pgx.Conn
+}
+
+// conn is a session in database db, kept for the next item that needs it
+// while few databases are in use; a database it could not enter is not
+// tried again in the same check.
 func (s *checkSide) conn(ctx context.Context, db string) (*pgx.Conn, error) {
 	if s.home != nil && db == s.homeDB {
 		return s.home, nil
 	}
-	if c, ok := s.conns[db]; ok {
-		return c, nil
+	for i, dc := range s.conns {
+		if dc.db == db {
+			s.conns = append(append(s.conns[:i:i], s.conns[i+1:]...), dc)
+			return dc.c, nil
+		}
 	}
 	if err, ok := s.errs[db]; ok {
 		return nil, err
 	}
-	if s.conns == nil {
-		s.conns, s.errs = map[string]*pgx.Conn{}, map[string]error{}
-	}
 	c, err := s.open(ctx, db)
 	if err != nil {
+		if s.errs == nil {
+			s.errs = map[string]error{}
+		}
 		s.errs[db] = err
 		return nil, err
 	}
-	s.conns[db] = c
+	if len(s.conns) >= maxCheckConns {
+		closeQuietly(s.conns[0].c)
+		s.conns = s.conns[1:]
+	}
+	s.conns = append(s.conns, dbConn{db, c})
 	return c, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opendts/opendts/internal/engine"
 	"github.com/opendts/opendts/internal/testpg"
@@ -582,6 +583,46 @@ func TestCheckTableDependencies(t *testing.T) {
 	spec.Objects = []engine.ObjectSelection{{Database: db, Schema: "sales", Tables: []string{"moods"}}}
 	items = runCheck(t, New(Config{}), spec)
 	expect(t, find(t, items, "DependencyCheck"), engine.ResultPass)
+}
+
+// A check of many databases keeps few sessions open.
+func TestCheckSessionsBounded(t *testing.T) {
+	src, dst := testpg.Shared(t)
+	var sel []engine.ObjectSelection
+	var names []string
+	for range maxCheckConns + 3 {
+		db := src.NewDatabase(t, "many")
+		src.Exec(t, db, "CREATE TABLE public.t (id int PRIMARY KEY)")
+		sel = append(sel, engine.ObjectSelection{Database: db})
+		names = append(names, db)
+	}
+	s := &checkSide{e: New(Config{}), name: "source", field: "SrcInfo", ep: pgEndpoint(src, "postgres", "")}
+	defer s.close()
+	ctx := context.Background()
+	for _, db := range append(names, names...) {
+		if _, err := s.conn(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A closed session's backend takes a moment to leave pg_stat_activity.
+	var open int
+	watch := src.Conn(t, "postgres")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if err := watch.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE application_name = 'opendts' AND datname = ANY($1)`, names).Scan(&open); err != nil {
+			t.Fatal(err)
+		}
+		if open <= maxCheckConns || time.Now().After(deadline) {
+			break
+		}
+	}
+	if open > maxCheckConns {
+		t.Errorf("%d sessions open in %d databases, want at most %d", open, len(names), maxCheckConns)
+	}
+	items := runCheck(t, New(Config{}), superSpec(src, dst, sel...))
+	for _, it := range items {
+		expect(t, it, engine.ResultPass)
+	}
 }
 
 func TestCheckCancelled(t *testing.T) {
