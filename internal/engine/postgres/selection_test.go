@@ -61,6 +61,9 @@ func TestMigrateSelection(t *testing.T) {
 			{Database: db1, Schema: "s1", Tables: []string{"t1", "t3"}},
 			{Database: db2},
 			{Database: db3, Schema: "s2"},
+			// public exists in every new database: pg_dump -n public
+			// creates it again.
+			{Database: db3, Schema: "public"},
 		},
 		Source: endpoint(src), Target: endpoint(dst), ConsistencyType: engine.ConsistencyFull,
 	})
@@ -70,7 +73,7 @@ func TestMigrateSelection(t *testing.T) {
 	if got, want := tablesOf(t, dst, db2), tablesOf(t, src, db2); !slices.Equal(got, want) {
 		t.Errorf("%s on the target: %v, want %v", db2, got, want)
 	}
-	if got, want := tablesOf(t, dst, db3), []string{"s2.t1"}; !slices.Equal(got, want) {
+	if got, want := tablesOf(t, dst, db3), []string{"public.p", "s2.t1"}; !slices.Equal(got, want) {
 		t.Errorf("%s on the target: %v, want %v", db3, got, want)
 	}
 	var n int

@@ -84,17 +84,26 @@ func (m *migration) createDatabase(ctx context.Context, tc *pgx.Conn, name strin
 		return err
 	}
 	defer closeQuietly(sc)
-	var enc, collate, ctype, provider, icu, owner string
-	err = sc.QueryRow(ctx, `SELECT pg_encoding_to_char(encoding), datcollate, datctype,
-			datlocprovider::text, coalesce(daticulocale, ''), pg_get_userbyid(datdba)
-		FROM pg_database WHERE datname = $1`, name).Scan(&enc, &collate, &ctype, &provider, &icu, &owner)
-	if err != nil {
-		return fmt.Errorf("source: read database %s's settings: %w", name, err)
+	var version int
+	if err := sc.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		return fmt.Errorf("source: read the server version: %w", err)
 	}
+	loc, err := readDBLocale(ctx, sc, version, name)
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	var owner string
+	if err := sc.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, name).Scan(&owner); err != nil {
+		return fmt.Errorf("source: read database %s's owner: %w", name, err)
+	}
+	enc, collate, ctype, provider, icu := loc.encoding, loc.collate, loc.ctype, loc.provider, loc.icu
 	q := fmt.Sprintf("CREATE DATABASE %s TEMPLATE template0 ENCODING %s LC_COLLATE %s LC_CTYPE %s",
 		quoteIdent(name), quoteLiteral(enc), quoteLiteral(collate), quoteLiteral(ctype))
-	if provider == "i" {
+	switch provider {
+	case "i":
 		q += " LOCALE_PROVIDER icu ICU_LOCALE " + quoteLiteral(icu)
+	case "b":
+		q += " LOCALE_PROVIDER builtin BUILTIN_LOCALE " + quoteLiteral(icu)
 	}
 	var ownerExists bool
 	// The owner goes with the database where the target user may give it
@@ -168,6 +177,13 @@ func (m *migration) restore(ctx context.Context, db, file, section string) error
 	switch section {
 	case "pre-data":
 		args = append(args, "--single-transaction")
+		list, err := m.preDataList(ctx, pgRestore, db, file)
+		if err != nil {
+			return err
+		}
+		if list != "" {
+			args = append(args, "--use-list="+list)
+		}
 	case "post-data":
 		// A run that stopped part-way through post-data made some of it:
 		// --clean drops what it is about to create first.
@@ -188,6 +204,51 @@ func (m *migration) restore(ctx context.Context, db, file, section string) error
 		return fmt.Errorf("target %s: pg_restore --section=%s: %w", db, section, err)
 	}
 	return nil
+}
+
+// preDataList writes a list of the dump's entries without the CREATE
+// SCHEMA of schemas the target database has already: pg_dump -n public
+// writes CREATE SCHEMA public, which every database made from template0
+// has. It returns "" when nothing is left out.
+func (m *migration) preDataList(ctx context.Context, pgRestore, db, file string) (string, error) {
+	var existing []string
+	if err := m.withTarget(ctx, db, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT nspname FROM pg_namespace`)
+		if err != nil {
+			return err
+		}
+		existing, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	}); err != nil {
+		return "", fmt.Errorf("target %s: list schemas: %w", db, err)
+	}
+	out, err := exec.CommandContext(ctx, pgRestore, "--list", file).Output()
+	if err != nil {
+		return "", fmt.Errorf("pg_restore --list %s: %w", filepath.Base(file), err)
+	}
+	var kept []string
+	dropped := false
+	for _, line := range strings.Split(string(out), "\n") {
+		skip := false
+		for _, nsp := range existing {
+			if strings.Contains(line, " SCHEMA - "+nsp+" ") && !strings.HasPrefix(line, ";") {
+				skip = true
+			}
+		}
+		if skip {
+			dropped = true
+			continue
+		}
+		kept = append(kept, line)
+	}
+	if !dropped {
+		return "", nil
+	}
+	list := file + ".list"
+	if err := os.WriteFile(list, []byte(strings.Join(kept, "\n")), 0o600); err != nil {
+		return "", err
+	}
+	return list, nil
 }
 
 // roleMode decides whether the source's owners and grants go with the
