@@ -2,13 +2,14 @@ package postgres
 
 // The pre-migration check. Each item is a small type with a Name and a
 // Check method, one file per family of items, as in the MySQL engine:
-// check_connect.go (connections, MigrateType), check_version.go (servers
+// check_connect.go (connections), check_version.go (servers
 // and the client programs on opendts's host), check_privileges.go and
 // check_dstpriv.go (both users), check_objects.go (the selection exists,
 // nothing is in the way on the target), check_depends.go (what tables
 // selected one by one use), check_extensions.go, check_encoding.go, and
 // check_tables.go (keys, unlogged tables, large objects, roles,
-// read-only). Items read the servers through a checkSide, which keeps one
+// read-only), check_incremental.go (what logical replication needs).
+// Items read the servers through a checkSide, which keeps one
 // connection per database, and the selection resolved on the source
 // (check_plan.go), read once for every item.
 //
@@ -78,9 +79,6 @@ func (e *Engine) Check(ctx context.Context, spec engine.Spec, progress engine.Ch
 // checkItemsFor lists the items after the connections that apply to spec.
 func checkItemsFor(spec engine.Spec) []checkItem {
 	var items []checkItem
-	if spec.MigrateType.Incremental() {
-		items = append(items, migrateTypeCheck{})
-	}
 	items = append(items,
 		versionCheck{},
 		srcPrivilegeCheck{},
@@ -104,6 +102,10 @@ func checkItemsFor(spec engine.Spec) []checkItem {
 	}
 	if spec.MigrateObject != engine.MigrateObjectSelected {
 		items = append(items, roleConflictCheck{})
+	}
+	if spec.MigrateType.Incremental() {
+		items = append(items, logicalReplicationCheck{}, replicaIdentityCheck{}, publicationCheck{},
+			longTransactionCheck{}, applierRoleCheck{})
 	}
 	if spec.TargetReadOnly {
 		items = append(items, readOnlyCheck{})

@@ -238,17 +238,3 @@ func connectAdvice(s *checkSide, err error) string {
 	}
 	return fmt.Sprintf("Check %s, and that the server is PostgreSQL.", s.field)
 }
-
-const migrateTypeName = "MigrateTypeCheck"
-
-// migrateTypeCheck refuses full + incremental jobs, which the engine does
-// not run yet (Open refuses them too).
-type migrateTypeCheck struct{}
-
-func (migrateTypeCheck) Name() string { return migrateTypeName }
-
-func (migrateTypeCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem {
-	return fail(migrateTypeName,
-		"full + incremental migration (MigrateType 3) of PostgreSQL is not supported yet: opendts copies PostgreSQL structure and rows, but does not replicate later changes",
-		"Run the job with MigrateType 2 (structure and full data) or 1 (structure only), during a window in which the source takes no writes.")
-}

@@ -289,15 +289,38 @@ func TestCheckSourcePrivileges(t *testing.T) {
 	expect(t, find(t, items, "PrimaryKeyCheck"), engine.ResultWarning, "database "+closed+" not checked: the source user may not connect to it")
 	spec.Objects = spec.Objects[:1]
 
-	// Full + incremental: refused for now, and REPLICATION is noted.
+	// Full + incremental: what logical replication needs.
 	src.Exec(t, db, "GRANT USAGE ON SCHEMA hidden TO "+user, "GRANT SELECT ON ALL TABLES IN SCHEMA sales, hidden TO "+user,
 		"GRANT SELECT ON ALL SEQUENCES IN SCHEMA sales TO "+user, "ALTER TABLE public.guarded DISABLE ROW LEVEL SECURITY")
 	spec.MigrateType = engine.MigrateFullAndIncremental
 	items = runCheck(t, New(Config{}), spec)
-	expect(t, find(t, items, "MigrateTypeCheck"), engine.ResultFail, "MigrateType 3", "not supported yet")
 	it = find(t, items, "SrcPrivilegeCheck")
 	expect(t, it, engine.ResultWarning, "REPLICATION")
 	expectAdvice(t, it, "ALTER ROLE "+user+" REPLICATION;")
+	it = find(t, items, "LogicalReplicationCheck")
+	expect(t, it, engine.ResultFail, "lacks the REPLICATION attribute")
+	expectAdvice(t, it, "ALTER ROLE "+user+" REPLICATION;")
+	// sales.items has a unique key but no primary key: its UPDATEs could
+	// not be decoded.
+	it = find(t, items, "ReplicaIdentityCheck")
+	expect(t, it, engine.ResultFail, db+".sales.items")
+	expectAdvice(t, it, "ALTER TABLE sales.items REPLICA IDENTITY FULL;")
+	expect(t, find(t, items, "PublicationCheck"), engine.ResultFail, "does not own", db+".sales.orders")
+	expect(t, find(t, items, "TargetApplyRoleCheck"), engine.ResultPass, "superuser")
+
+	// As a superuser, with every table identified: ready. A target user
+	// that is not a superuser cannot apply with replica role.
+	src.Exec(t, db, "ALTER TABLE sales.items REPLICA IDENTITY FULL")
+	spec.Source = pgEndpoint(src, "postgres", "")
+	writer := dst.NewRole(t, "pgcheck_applier", "pw-applier", "CREATEDB")
+	spec.Target = pgEndpoint(dst, writer, "pw-applier")
+	items = runCheck(t, New(Config{}), spec)
+	for _, name := range []string{"LogicalReplicationCheck", "ReplicaIdentityCheck", "PublicationCheck", "LongTransactionCheck"} {
+		expect(t, find(t, items, name), engine.ResultPass)
+	}
+	it = find(t, items, "TargetApplyRoleCheck")
+	expect(t, it, engine.ResultFail, writer, "session_replication_role")
+	expectAdvice(t, it, "SUPERUSER")
 }
 
 func TestCheckTargetPrivileges(t *testing.T) {
