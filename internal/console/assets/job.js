@@ -153,7 +153,7 @@ export function jobView({ main, call, go }, jobId) {
       ? table('Verification of each table', ['Table', 'Method', 'Rows', 'Differences', 'First differing keys', 'Detail'],
         rs.map((r) => [`${r.Database}.${r.Table}`, r.Method, fmtInt(r.Rows),
           pill(r.Differences ? [`${fmtInt(r.Differences)} differ`, 'bad', '✕'] : ['same', 'ok', '✔']), (r.FirstKeys || []).join(', '), r.Detail || '']))
-      : h('p', { class: 'muted' }, [2, 3, 4].includes(ct) ? 'The verification runs after the copy.' : 'No verification was asked for (ConsistencyType).'));
+      : h('p', { class: 'muted' }, [2, 3, 4].includes(ct) ? 'The verification runs when the copy (or, for full + incremental, the completion) ends.' : 'No verification was asked for (ConsistencyType).'));
     s.errors.el.hidden = !(j.ErrorInfo || []).length;
     patch(s.errors.body, j.ErrorInfo || [], (errs) => h('ul', { class: 'errors' }, errs.map((e) => h('li', {}, e.ErrorLog, e.HelpDoc ? h('span', { class: 'muted' }, ` (${e.HelpDoc})`) : ''))));
     patch(s.settings.body, { ...j, Detail: null, CopyProgress: null, TableProgress: null, Status: null }, () => settings(j));

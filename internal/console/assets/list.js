@@ -1,11 +1,11 @@
 // The job list: filters, one row per job updated in place, and the actions
 // each job's status allows.
-import { h, badge, STATUSES, MIGRATE_TYPES, ACTIONS, endpoint, fmtTime, runAction, patch } from './ui.js';
+import { h, badge, STATUSES, MIGRATE_TYPES, ACTIONS, endpoint, runAction, patch } from './ui.js';
 
 export function listView({ main, call, go }) {
   document.title = 'Migration jobs · opendts console';
   const statusSel = h('select', { id: 'filter-status' },
-    h('option', { value: '' }, 'All statuses'),
+    h('option', { value: 'all' }, 'All statuses'),
     Object.entries(STATUSES).map(([k, s]) => h('option', { value: k }, s.name)));
   const nameInput = h('input', { id: 'filter-name', type: 'search', placeholder: 'part of a name', spellcheck: 'false' });
   const summary = h('p', { id: 'list-summary', class: 'muted', 'aria-live': 'polite' });
@@ -65,7 +65,7 @@ export function listView({ main, call, go }) {
       h('span', { class: 'mono' }, endpoint(j.DstDatabaseType, j.DstAccessType, j.DstInfo))]);
     patch(r.cells.type, j.MigrateOption.MigrateType, (t) => MIGRATE_TYPES[t] || t);
     patch(r.cells.status, j.Status, (s) => badge(s));
-    patch(r.cells.step, [step && step.StepName, d.StepNow, d.StepAll], () => step ? `${step.StepName} (${d.StepNow}/${d.StepAll})` : '—');
+    patch(r.cells.step, [step && step.StepName, d.StepNow, d.StepAll], () => step ? [h('span', { class: 'muted' }, `${d.StepNow}/${d.StepAll} `), step.StepName] : '—');
     patch(r.cells.progress, d.Progress, (p) => h('span', { class: 'meter-wrap' },
       h('span', { class: 'meter', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': Number(p || 0), 'aria-label': `Progress of ${j.JobId}` },
         h('span', { class: 'fill', 'data-pct': Number(p || 0) })),
@@ -74,13 +74,13 @@ export function listView({ main, call, go }) {
     if (fillEl) fillEl.style.width = `${Number(d.Progress || 0)}%`;
     const lagged = [7, 8, 12].includes(j.Status) && j.MigrateOption.MigrateType === 3;
     patch(r.cells.lag, [lagged, d.SecondsBehindMaster, d.MasterSlaveDistance], () => lagged ? `${d.SecondsBehindMaster || 0} s · ${d.MasterSlaveDistance || 0} MB` : '—');
-    patch(r.cells.created, j.CreateTime, (t) => fmtTime(t));
+    patch(r.cells.created, j.CreateTime, (t) => t && !t.startsWith('0000') ? [t.slice(0, 10), h('br'), t.slice(11)] : '—');
     patch(r.cells.actions, [j.Status, j.MigrateOption.MigrateType], () => actionsFor(j));
   }
 
   function render() {
     const st = statusSel.value;
-    const shown = last.filter((j) => !st || String(j.Status) === st);
+    const shown = last.filter((j) => st === 'all' || String(j.Status) === st);
     const keep = new Set(shown.map((j) => j.JobId));
     for (const [id, r] of rows) {
       if (!keep.has(id)) { r.tr.remove(); rows.delete(id); }
