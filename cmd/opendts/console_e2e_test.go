@@ -374,12 +374,11 @@ func TestConsoleDrivesAJob(t *testing.T) {
 	}
 }
 
-
 // dispatchChange fires the change event a user's pick fires (SetValue does
 // not).
 func dispatchChange(sel string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Evaluate[bool](`document.querySelector(` + "`" + sel + "`" + `).dispatchEvent(new Event('change', {bubbles: true}))`)(ctx, t)
+		_, err := chromedp.Evaluate[bool](`document.querySelector(`+"`"+sel+"`"+`).dispatchEvent(new Event('change', {bubbles: true}))`)(ctx, t)
 		return chromedp.Void{}, err
 	}
 }
@@ -388,7 +387,7 @@ func dispatchChange(sel string) chromedp.Action[chromedp.Void] {
 // (SetValue refuses an empty value).
 func clearInput(sel string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Evaluate[bool](`(document.querySelector(` + "`" + sel + "`" + `).value = '') === ''`)(ctx, t)
+		_, err := chromedp.Evaluate[bool](`(document.querySelector(`+"`"+sel+"`"+`).value = '') === ''`)(ctx, t)
 		return chromedp.Void{}, err
 	}
 }
