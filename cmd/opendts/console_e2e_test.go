@@ -276,6 +276,8 @@ func TestConsoleDrivesAJob(t *testing.T) {
 	}
 	b.run("pick the objects in the tree", 30*time.Second,
 		set("JobName", "console "+db),
+		dispatchChange(`[data-param="JobName"]`),
+		chromedp.WaitNotVisible(chromedp.CSS(`[data-error-for="JobName"]`)),
 		chromedp.Click(chromedp.CSS(`input[name="MigrateObject"][value="some"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#tree-load")),
 		chromedp.Click(chromedp.CSS("#tree-load")),

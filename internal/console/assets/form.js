@@ -101,6 +101,17 @@ export function formView({ main, call, go }, jobId) {
     };
     form.addEventListener('change', syncVis);
     syncVis();
+    // A field's error goes when the field is edited.
+    const clearField = (ev) => {
+      const p = ev.target.dataset && ev.target.dataset.param;
+      if (!p || !ev.target.hasAttribute('aria-invalid')) return;
+      ev.target.removeAttribute('aria-invalid');
+      const slot = q(`[data-error-for="${p}"]`);
+      if (slot) slot.textContent = '';
+      if (!form.querySelector('[aria-invalid]')) formErr.textContent = '';
+    };
+    form.addEventListener('input', clearField);
+    form.addEventListener('change', clearField);
 
     const srcInfo = () => info('Src');
     objectPicker(q('#object-tree'), { call, dbInfo, srcType: () => val('SrcDatabaseType'), srcAccess: () => val('SrcAccessType'), srcInfo });

@@ -50,7 +50,8 @@ export function objectPicker(box, { call, dbInfo, srcType, srcAccess, srcInfo })
           tables);
       })));
       tree.hidden = false;
-      status.textContent = `${groups.length} ${groups[0].Schema ? 'schemas' : 'databases'} found. Tick whole databases or single tables.`;
+      const kind = groups[0].Schema ? 'schema' : 'database';
+      status.textContent = `${groups.length} ${kind}${groups.length === 1 ? '' : 's'} found. Tick whole databases or single tables.`;
     } catch (e) {
       status.textContent = `Could not list the source's objects: ${e.message}`;
     }
