@@ -60,6 +60,9 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
+		// A name that is not loopback for the secure-context check; it
+		// resolves to the loopback address, nothing leaves the machine.
+		chromedp.Flag("host-resolver-rules", "MAP opendts-console.test 127.0.0.1"),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	}
@@ -232,6 +235,19 @@ func TestConsoleDrivesAJob(t *testing.T) {
 		"ANALYZE TABLE `"+db+"`.orders, `"+db+"`.customers")
 	s := startServer(t)
 	base := "http://" + s.addr + "/console/"
+
+	// Over plain HTTP on a name other than localhost the browser gives no
+	// Web Crypto: the page says so and does not offer to sign in.
+	insecure := strings.Replace(base, "127.0.0.1", "opendts-console.test", 1)
+	b.run("open the console by a non-loopback name", 30*time.Second,
+		chromedp.Navigate(insecure),
+		chromedp.WaitVisible(chromedp.CSS("#insecure")))
+	if msg := b.text("#insecure"); !strings.Contains(msg, "-tls-cert") {
+		t.Errorf("the insecure-context notice says %q", msg)
+	}
+	if !eval[bool](b, "the sign-in button", `document.getElementById('signin-submit').disabled`) {
+		t.Error("sign-in is offered without Web Crypto")
+	}
 
 	// Sign-in: a wrong key is told apart from an unknown id.
 	b.run("open the console", 30*time.Second,
