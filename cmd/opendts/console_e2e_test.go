@@ -290,10 +290,20 @@ func TestConsoleDrivesAJob(t *testing.T) {
 	if msg := b.text(`[data-error-for="JobName"]`); !strings.Contains(msg, "JobName") {
 		t.Errorf("the JobName field shows %q", msg)
 	}
-	b.run("pick the objects in the tree", 30*time.Second,
+	b.run("a sampled verification out of range", 15*time.Second,
 		set("JobName", "console "+db),
 		dispatchChange(`[data-param="JobName"]`),
 		chromedp.WaitNotVisible(chromedp.CSS(`[data-error-for="JobName"]`)),
+		set("MigrateOption.ConsistencyType", "3"),
+		dispatchChange(`[data-param="MigrateOption.ConsistencyType"]`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-param="MigrateOption.ConsistencyParams.SelectRowsPerTable"]`)),
+		set("MigrateOption.ConsistencyParams.SelectRowsPerTable", "500"),
+		chromedp.Click(chromedp.CSS("#form-submit")),
+		chromedp.WaitVisible(chromedp.CSS(`[data-error-for="MigrateOption.ConsistencyParams.SelectRowsPerTable"]`)))
+	t.Logf("the API's message at the field: %s", b.text(`[data-error-for="MigrateOption.ConsistencyParams.SelectRowsPerTable"]`))
+	b.run("pick the objects in the tree", 30*time.Second,
+		set("MigrateOption.ConsistencyType", "2"),
+		dispatchChange(`[data-param="MigrateOption.ConsistencyType"]`),
 		chromedp.Click(chromedp.CSS(`input[name="MigrateObject"][value="some"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#tree-load")),
 		chromedp.Click(chromedp.CSS("#tree-load")),
@@ -304,6 +314,9 @@ func TestConsoleDrivesAJob(t *testing.T) {
 		t.Errorf("the tree wrote DatabaseInfo %s, want %s", dbInfo, want)
 	}
 	b.axe("job form with the object tree")
+	if eval[bool](b, "the sampling fields", `getComputedStyle(document.getElementById('sampling')).display !== 'none'`) {
+		t.Error("the sampling fields show with ConsistencyType 2")
+	}
 	b.screenshot("console-form.png")
 	b.run("create the job", 20*time.Second,
 		chromedp.Click(chromedp.CSS("#form-submit")),

@@ -85,7 +85,15 @@ export function formView({ main, call, go }, jobId) {
       h('div', { id: 'selection' },
         h('div', { id: 'object-tree' }),
         field('DatabaseInfo', 'DatabaseInfo (JSON)', dbInfo, 'filled by the tree above, or write it: [{"Database":"db1","Table":["t1"]},{"Database":"db2"}]')),
-      field('MigrateOption.ConsistencyType', 'Verification after the copy', select([[1, 'none'], [2, 'compare every row of every table']], o.ConsistencyType === 2 || o.ConsistencyType === 4 ? 2 : 1)),
+      field('MigrateOption.ConsistencyType', 'Verification after the copy', select([[1, 'none'], [2, 'compare every row of every table'], [3, 'sampled (ConsistencyParams)']], { 2: 2, 3: 3, 4: 2 }[o.ConsistencyType] || 1)),
+      h('div', { id: 'sampling', class: 'row' },
+        ['SelectRowsPerTable', 'TablesSelectAll', 'TablesSelectCount'].map((k, i) => field(`MigrateOption.ConsistencyParams.${k}`,
+          ['% of rows compared per table', '% of tables whose rows are compared', '% of tables whose row counts are compared'][i],
+          h('input', { inputmode: 'numeric', value: (o.ConsistencyParams || {})[k] || [10, 100, 100][i] }), `${k}, 1 to 100`))),
+      h('div', { class: 'field' }, h('label', { class: 'radio' },
+        h('input', { type: 'checkbox', id: 'f-DstInfo-ReadOnly', 'data-param': 'DstInfo.ReadOnly', checked: (j.DstInfo || {}).ReadOnly === 1 }),
+        ' Keep the target read-only while the job runs (DstInfo.ReadOnly)'),
+      h('p', { class: 'field-error', 'data-error-for': 'DstInfo.ReadOnly' })),
       radios('MigrateOption.RunMode', 'Start', [[1, 'when I press Start'], [2, 'at a set time (ExpectTime)']], o.RunMode),
       h('div', { id: 'expect' }, field('MigrateOption.ExpectTime', 'ExpectTime (server time)', expect)),
       h('div', { class: 'buttons' },
@@ -98,6 +106,13 @@ export function formView({ main, call, go }, jobId) {
     const syncVis = () => {
       q('#selection').hidden = radio('MigrateObject') !== 'some';
       q('#expect').hidden = radio('MigrateOption.RunMode') !== '2';
+      q('#sampling').hidden = val('MigrateOption.ConsistencyType') !== '3';
+      // A hidden part is not sent: its errors no longer apply.
+      for (const part of form.querySelectorAll('#selection[hidden], #expect[hidden], #sampling[hidden]')) {
+        for (const e of part.querySelectorAll('.field-error')) e.textContent = '';
+        for (const e of part.querySelectorAll('[aria-invalid]')) e.removeAttribute('aria-invalid');
+      }
+      if (!form.querySelector('[aria-invalid]')) formErr.textContent = '';
     };
     form.addEventListener('change', syncVis);
     syncVis();
@@ -171,11 +186,19 @@ export function formView({ main, call, go }, jobId) {
       params.DstAccessType = val('DstAccessType');
       params.SrcInfo = info('Src');
       params.DstInfo = info('Dst');
+      params.DstInfo.ReadOnly = q('#f-DstInfo-ReadOnly').checked ? 1 : 0;
       const mo = {
         RunMode: Number(radio('MigrateOption.RunMode')),
         MigrateType: Number(radio('MigrateOption.MigrateType')),
         ConsistencyType: Number(val('MigrateOption.ConsistencyType')),
       };
+      if (mo.ConsistencyType === 3) {
+        mo.ConsistencyParams = {};
+        for (const k of ['SelectRowsPerTable', 'TablesSelectAll', 'TablesSelectCount']) {
+          const v = val(`MigrateOption.ConsistencyParams.${k}`);
+          mo.ConsistencyParams[k] = /^\d+$/.test(v) ? Number(v) : v;
+        }
+      }
       if (mo.RunMode === 2) {
         const t = expect.value;
         if (!t) { showError('MigrateOption.ExpectTime is needed with RunMode 2: pick when the job starts.'); return; }
