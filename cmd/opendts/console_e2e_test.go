@@ -235,6 +235,10 @@ func TestConsoleDrivesAJob(t *testing.T) {
 		"ANALYZE TABLE `"+db+"`.orders, `"+db+"`.customers")
 	s := startServer(t)
 	base := "http://" + s.addr + "/console/"
+	catalogue := fmt.Sprintf(`[{"InstanceId":"cdb-console-target","Engine":"mariadb","Host":%q,"Port":%d,"User":"root"}]`, dst.Host, dst.Port)
+	if err := os.WriteFile(filepath.Join(s.dir, "instances.json"), []byte(catalogue), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	// Over plain HTTP on a name other than localhost the browser gives no
 	// Web Crypto: the page says so and does not offer to sign in.
@@ -282,7 +286,11 @@ func TestConsoleDrivesAJob(t *testing.T) {
 	}
 	b.run("fill the form", 15*time.Second,
 		set("SrcDatabaseType", "mariadb"), set("SrcInfo.Ip", src.Host), set("SrcInfo.Port", fmt.Sprint(src.Port)), set("SrcInfo.User", "root"),
-		set("DstDatabaseType", "mariadb"), set("DstInfo.Ip", dst.Host), set("DstInfo.Port", fmt.Sprint(dst.Port)), set("DstInfo.User", "root"),
+		// The target by InstanceId, from the instance catalogue.
+		set("DstDatabaseType", "mariadb"), set("DstAccessType", "cdb"), dispatchChange(`[data-param="DstAccessType"]`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-param="DstInfo.InstanceId"]`)),
+		chromedp.WaitNotVisible(chromedp.CSS(`[data-param="DstInfo.Ip"]`)),
+		set("DstInfo.InstanceId", "cdb-console-target"),
 		chromedp.Click(chromedp.CSS(`input[name="MigrateOption.MigrateType"][value="3"]`)),
 		set("MigrateOption.ConsistencyType", "2"),
 		chromedp.Click(chromedp.CSS("#form-submit")),
@@ -369,7 +377,16 @@ func TestConsoleDrivesAJob(t *testing.T) {
 	if tables := b.text("#tables"); !strings.Contains(tables, db+".orders") || !strings.Contains(tables, "done") {
 		t.Errorf("the tables show %q", tables)
 	}
-	time.Sleep(2500 * time.Millisecond) // a few more lag samples for the picture
+	// Writes on the source for a few seconds, so that the chart has more
+	// than a couple of samples.
+	conn := src.DB(t)
+	for i := 0; i < 60; i++ {
+		if _, err := conn.Exec("INSERT INTO `"+db+"`.audit VALUES (?, 'a write while the job follows the source')", i); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
 	b.axe("job page")
 	b.screenshot("console-job.png")
 
@@ -397,7 +414,7 @@ func TestConsoleDrivesAJob(t *testing.T) {
 		t.Errorf("the list redrew the row of %s on refresh", id)
 	}
 	if row := b.text(`tr[data-job="` + id + `"]`); !strings.Contains(row, "full + incremental") || !strings.Contains(row, "ready to complete") ||
-		!strings.Contains(row, fmt.Sprintf("mariadb %s:%d", src.Host, src.Port)) || !strings.Contains(row, " s · ") {
+		!strings.Contains(row, fmt.Sprintf("mariadb %s:%d", src.Host, src.Port)) || !strings.Contains(row, "mariadb cdb-console-target") || !strings.Contains(row, " s · ") {
 		t.Errorf("the row shows %q", row)
 	}
 	b.run("filter by status", 10*time.Second,

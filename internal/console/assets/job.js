@@ -26,7 +26,7 @@ function settings(j) {
   const side = (label, type, access, info) => {
     const rows = [[`${label} type`, type], [`${label} access`, access]];
     for (const [k, v] of Object.entries(info || {})) {
-      if (/password|secret|accesskey/i.test(k) || v === '' || v === null) continue;
+      if (/password|secret|accesskey/i.test(k) || v === '' || v === null || (k === 'Port' && !v)) continue;
       rows.push([`${label} ${k}`, String(v)]);
     }
     return rows;
