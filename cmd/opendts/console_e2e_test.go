@@ -90,6 +90,19 @@ func newBrowser(t *testing.T) *browser {
 			}
 		}
 	}()
+	// The listener hears the page: an error written on purpose arrives
+	// (else "no console errors" would prove nothing), and is then dropped.
+	eval[bool](b, "write a console error", `console.error('opendts console self-check'); true`)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(b.consoleErrors()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the browser's console errors do not reach the test")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.mu.Lock()
+	b.errors = nil
+	b.mu.Unlock()
 	return b
 }
 
@@ -270,10 +283,15 @@ func TestConsoleDrivesAJob(t *testing.T) {
 	if stored != "" {
 		t.Errorf("a refused key was kept: %q", stored)
 	}
-	b.run("sign in", 15*time.Second,
+	// The refused key's field has the focus: the right one is typed and
+	// sent with the keyboard alone.
+	if !eval[bool](b, "the focus after a refused key", `document.activeElement.id === 'secretKey'`) {
+		t.Error("after a refused key the focus is not on the SecretKey")
+	}
+	b.run("sign in with the keyboard", 15*time.Second,
 		clearInput("#secretKey"),
-		chromedp.SendKeys(chromedp.CSS("#secretKey"), "e2e-key"),
-		chromedp.Click(chromedp.CSS("#signin-submit")),
+		chromedp.KeyEvent("e2e-key"),
+		chromedp.KeyEvent("\r"),
 		chromedp.WaitVisible(chromedp.CSS("#jobs-body")))
 
 	// The form: the API's own message at the field it names, then a job.
@@ -400,9 +418,11 @@ func TestConsoleDrivesAJob(t *testing.T) {
 	other.DstDatabaseType, other.DstAccessType = sp("mysql"), sp("extranet")
 	other.DstInfo = &sdk.DstInfo{Ip: sp(dst.Host), Port: ip(int64(dst.Port)), User: sp("root"), Password: sp("")}
 	other.DatabaseInfo = sp(fmt.Sprintf(`[{"Database":%q,"Table":["orders"]}]`, db))
-	if _, err := s.client().CreateMigrateJob(other); err != nil {
+	created, err := s.client().CreateMigrateJob(other)
+	if err != nil {
 		t.Fatal(err)
 	}
+	otherID := *created.Response.JobId
 
 	// The list: the row is updated in place, not redrawn.
 	b.run("the list", 15*time.Second,
@@ -428,9 +448,15 @@ func TestConsoleDrivesAJob(t *testing.T) {
 	b.axe("job list")
 	b.screenshot("console-list.png")
 
-	// Complete from the list, after the confirmation; the verification.
-	b.run("complete", 10*time.Second, chromedp.Click(chromedp.CSS(`tr[data-job="`+id+`"] button[data-action="complete"]`)))
-	b.confirm()
+	// Complete from the list, confirmed with the keyboard (the dialog opens
+	// on Cancel); the verification.
+	b.run("complete", 10*time.Second,
+		chromedp.Click(chromedp.CSS(`tr[data-job="`+id+`"] button[data-action="complete"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-ok")))
+	if !eval[bool](b, "the dialog's focus", `document.activeElement.id === 'confirm-cancel'`) {
+		t.Error("the confirmation does not open on Cancel")
+	}
+	b.run("confirm with the keyboard", 10*time.Second, chromedp.KeyEvent("\t"), chromedp.KeyEvent("\r"))
 	b.waitStatus(`tr[data-job="`+id+`"]`, 9, 120*time.Second)
 	b.run("the job page", 30*time.Second,
 		chromedp.Click(chromedp.CSS(`tr[data-job="`+id+`"] a`)),
@@ -449,6 +475,17 @@ func TestConsoleDrivesAJob(t *testing.T) {
 	b.run("back to the list without the job", 20*time.Second,
 		chromedp.WaitVisible(chromedp.CSS("#jobs-body")),
 		chromedp.WaitNotPresent(chromedp.CSS(`tr[data-job="`+id+`"]`)))
+
+	// A check that fails: the other job's table is on the target now.
+	b.run("check the other job", 10*time.Second, chromedp.Click(chromedp.CSS(`tr[data-job="`+otherID+`"] button[data-action="check"]`)))
+	b.waitStatus(`tr[data-job="`+otherID+`"]`, 5, 60*time.Second)
+	b.run("the failed check", 20*time.Second,
+		chromedp.Click(chromedp.CSS(`tr[data-job="`+otherID+`"] a`)),
+		chromedp.WaitVisible(chromedp.CSS("#check table")))
+	if c := b.text("#check"); !strings.Contains(c, "DstEmptyCheck") || !strings.Contains(c, "failed") {
+		t.Errorf("the failed check shows %q", c)
+	}
+	b.axe("page of a job whose check failed")
 
 	// Sign-out forgets the key.
 	b.run("sign out", 10*time.Second,
