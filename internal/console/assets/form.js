@@ -55,8 +55,6 @@ function side(prefix, label, type, access, info, editing) {
   return box;
 }
 
-function pad(n) { return String(n).padStart(2, '0'); }
-
 export function formView({ main, call, go }, jobId) {
   const editing = !!jobId;
   document.title = `${editing ? 'Modify ' + jobId : 'New job'} · opendts console`;
@@ -202,8 +200,8 @@ export function formView({ main, call, go }, jobId) {
       if (mo.RunMode === 2) {
         const t = expect.value;
         if (!t) { showError('MigrateOption.ExpectTime is needed with RunMode 2: pick when the job starts.'); return; }
-        const d = new Date(t);
-        mo.ExpectTime = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+        // The server's wall-clock time, as typed: no time-zone conversion.
+        mo.ExpectTime = t.replace('T', ' ') + (t.length === 16 ? ':00' : '');
       }
       if (radio('MigrateObject') === 'some') {
         const text = dbInfo.value.trim();
