@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opendts/opendts/internal/client"
 	"github.com/opendts/opendts/internal/testdb"
@@ -98,6 +99,40 @@ func TestConsoleExtensionActions(t *testing.T) {
 	})
 	if apiErr == nil || apiErr.Code != "InvalidParameterValue" || !strings.Contains(apiErr.Message, "SrcInfo.InstanceId") {
 		t.Errorf("an unknown InstanceId: %v", apiErr)
+	}
+	// A job's stored source, with its stored password.
+	user := src.NewUser(t, "console_reader", "reader-pw", "SELECT ON *.*")
+	created, apiErr := s.call(t, "CreateMigrateJob", map[string]any{
+		"JobName": "objects of a job", "MigrateOption": map[string]any{"RunMode": 1, "MigrateType": 2},
+		"SrcDatabaseType": "mariadb", "SrcAccessType": "extranet",
+		"SrcInfo":         map[string]any{"Ip": src.Host, "Port": src.Port, "User": user, "Password": "reader-pw"},
+		"DstDatabaseType": "mariadb", "DstAccessType": "extranet",
+		"DstInfo":      map[string]any{"Ip": src.Host, "Port": src.Port, "User": "root", "Password": ""},
+		"DatabaseInfo": `[{"Database":"` + db + `"}]`,
+	})
+	if apiErr != nil {
+		t.Fatal(apiErr)
+	}
+	jobID, _ := created["JobId"].(string)
+	time.Sleep(time.Second) // the action's limit is 5 per second
+	out, apiErr = s.call(t, "DescribeMigrateSourceObjects", map[string]any{"JobId": jobID})
+	if apiErr != nil {
+		t.Fatalf("the objects of job %s: %v", jobID, apiErr)
+	}
+	listed := false
+	for _, g := range groupsOf(t, out) {
+		listed = listed || g.Database == db && strings.Join(g.Tables, ",") == "a,b"
+	}
+	if !listed {
+		t.Errorf("the objects of job %s: %v", jobID, out)
+	}
+	_, apiErr = s.call(t, "DescribeMigrateSourceObjects", map[string]any{"JobId": jobID, "SrcDatabaseType": "mariadb"})
+	if apiErr == nil || apiErr.Code != "InvalidParameter" {
+		t.Errorf("JobId and a source: %v", apiErr)
+	}
+	_, apiErr = s.call(t, "DescribeMigrateSourceObjects", map[string]any{"JobId": "dts-nothere"})
+	if apiErr == nil || apiErr.Code != "ResourceNotFound.JobNotExist" {
+		t.Errorf("the objects of an unknown job: %v", apiErr)
 	}
 	_, apiErr = s.call(t, "DescribeMigrateJobLagHistory", map[string]any{"JobId": "dts-nothere"})
 	if apiErr == nil || apiErr.Code != "ResourceNotFound.JobNotExist" {

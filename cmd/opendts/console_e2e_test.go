@@ -365,6 +365,13 @@ func TestConsoleDrivesAJob(t *testing.T) {
 	if got := b.value(`[data-param="SrcInfo.Password"]`); got != "" {
 		t.Errorf("the modify form shows a password %q", got)
 	}
+	// The tree lists the job's stored source and ticks its selection.
+	b.run("the tree of the job", 20*time.Second,
+		chromedp.Click(chromedp.CSS("#tree-load")),
+		chromedp.WaitVisible(chromedp.CSS(`#tree input[data-dbbox="`+db+`"]`)))
+	if !eval[bool](b, "the ticked database", `document.querySelector('#tree input[data-dbbox="`+db+`"]').checked`) {
+		t.Error("the tree of a modified job does not tick its selection")
+	}
 	b.run("save the change", 20*time.Second,
 		set("JobName", "console "+db+" nightly"),
 		chromedp.Click(chromedp.CSS("#form-submit")),

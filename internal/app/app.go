@@ -141,7 +141,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	dtsapi.Register(srv, svc, cfg.Regions, cfg.Rates)
 	lag := jobs.NewLagHistory(svc)
 	dtsapi.RegisterLagHistory(srv, svc, lag)
-	dtsapi.RegisterSourceObjects(srv, cat)
+	dtsapi.RegisterSourceObjects(srv, cat, svc)
 	m.KnownActions(srv.Actions())
 	m.WatchJobs(svc)
 	if err := svc.Resume(ctx); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/opendts/opendts/internal/catalog"
 	"github.com/opendts/opendts/internal/cloudapi"
 	"github.com/opendts/opendts/internal/engine"
 	"github.com/opendts/opendts/internal/jobs"
@@ -20,7 +21,9 @@ import (
 
 // SourceObjectsAction is the opendts extension action that lists what a
 // source holds, for picking a job's DatabaseInfo: the databases (and, for
-// PostgreSQL, schemas) with their tables.
+// PostgreSQL, schemas) with their tables. The source is given as
+// CreateMigrateJob takes it, or as the JobId of a job whose stored source
+// (with its stored password) is read.
 const SourceObjectsAction = "DescribeMigrateSourceObjects"
 
 // Bounds of what DescribeMigrateSourceObjects reads.
@@ -37,6 +40,7 @@ var systemDatabases = map[string]bool{
 }
 
 type sourceObjectsRequest struct {
+	JobId           *string
 	SrcDatabaseType *string
 	SrcAccessType   *string
 	SrcInfo         *srcInfoIn
@@ -50,25 +54,41 @@ type objectGroup struct {
 }
 
 // RegisterSourceObjects adds SourceObjectsAction to srv; cat resolves
-// InstanceIds of access type cdb.
-func RegisterSourceObjects(srv *cloudapi.Server, cat jobs.Catalog) {
+// InstanceIds of access type cdb, svc the sources of jobs.
+func RegisterSourceObjects(srv *cloudapi.Server, cat jobs.Catalog, svc *jobs.Service) {
 	srv.Handle(SourceObjectsAction, 5, wrap(func(ctx context.Context, req *cloudapi.Request) (any, error) {
 		var in sourceObjectsRequest
 		if err := req.Params.Decode(&in); err != nil {
 			return nil, err
 		}
-		if in.SrcDatabaseType == nil || *in.SrcDatabaseType == "" {
-			return nil, missing("SrcDatabaseType")
-		}
-		if in.SrcAccessType == nil || *in.SrcAccessType == "" {
-			return nil, missing("SrcAccessType")
-		}
-		if in.SrcInfo == nil {
-			return nil, missing("SrcInfo")
-		}
-		ep, err := sourceEndpoint(*in.SrcDatabaseType, *in.SrcAccessType, in.SrcInfo, cat)
-		if err != nil {
-			return nil, err
+		var ep engine.Endpoint
+		var err error
+		if in.JobId != nil && *in.JobId != "" {
+			if in.SrcDatabaseType != nil || in.SrcAccessType != nil || in.SrcInfo != nil {
+				return nil, cloudapi.Errorf(cloudapi.CodeInvalidParameter, "Give either JobId (the job's stored source) or SrcDatabaseType, SrcAccessType and SrcInfo, not both.")
+			}
+			req.Annotate("job_id", *in.JobId)
+			ep, err = svc.SourceEndpoint(ctx, *in.JobId)
+			if errors.Is(err, catalog.ErrUnknown) {
+				return nil, cloudapi.Errorf(cloudapi.CodeInvalidParamValue, "The job's SrcInfo.InstanceId is not in the instance catalogue.")
+			}
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			if in.SrcDatabaseType == nil || *in.SrcDatabaseType == "" {
+				return nil, missing("SrcDatabaseType")
+			}
+			if in.SrcAccessType == nil || *in.SrcAccessType == "" {
+				return nil, missing("SrcAccessType")
+			}
+			if in.SrcInfo == nil {
+				return nil, missing("SrcInfo")
+			}
+			ep, err = sourceEndpoint(*in.SrcDatabaseType, *in.SrcAccessType, in.SrcInfo, cat)
+			if err != nil {
+				return nil, err
+			}
 		}
 		ctx, cancel := context.WithTimeout(ctx, sourceObjectsWait)
 		defer cancel()

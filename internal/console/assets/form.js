@@ -126,8 +126,19 @@ export function formView({ main, call, go }, jobId) {
     form.addEventListener('input', clearField);
     form.addEventListener('change', clearField);
 
-    const srcInfo = () => info('Src');
-    objectPicker(q('#object-tree'), { call, dbInfo, srcType: () => val('SrcDatabaseType'), srcAccess: () => val('SrcAccessType'), srcInfo });
+    // The tree lists the source as typed; when modifying a job whose source
+    // is unchanged and no password was typed, the job's stored source (with
+    // its stored password) is listed instead.
+    const sourceKey = (type, access, si) => JSON.stringify([type, access, si.Ip || '', Number(si.Port || 0), si.InstanceId || '', si.User || '']);
+    const stored = editing ? sourceKey(j.SrcDatabaseType, j.SrcAccessType, j.SrcInfo || {}) : null;
+    objectPicker(q('#object-tree'), {
+      call, dbInfo,
+      source: () => {
+        const si = info('Src');
+        if (editing && !si.Password && sourceKey(val('SrcDatabaseType'), val('SrcAccessType'), si) === stored) return { JobId: jobId };
+        return { SrcDatabaseType: val('SrcDatabaseType'), SrcAccessType: val('SrcAccessType'), SrcInfo: si };
+      },
+    });
 
     function info(prefix) {
       const out = {};

@@ -3,7 +3,7 @@
 // selection into the DatabaseInfo field.
 import { h } from './ui.js';
 
-export function objectPicker(box, { call, dbInfo, srcType, srcAccess, srcInfo }) {
+export function objectPicker(box, { call, dbInfo, source }) {
   const status = h('p', { class: 'muted small', 'aria-live': 'polite', id: 'tree-status' });
   const tree = h('div', { class: 'tree', id: 'tree', hidden: true });
   const load = h('button', { type: 'button', id: 'tree-load' }, 'List the source\'s databases and tables');
@@ -25,11 +25,28 @@ export function objectPicker(box, { call, dbInfo, srcType, srcAccess, srcInfo })
     dbInfo.value = out.length ? JSON.stringify(out) : '';
   }
 
+  // tickCurrent ticks what DatabaseInfo already selects.
+  function tickCurrent() {
+    let current;
+    try { current = JSON.parse(dbInfo.value || '[]'); } catch { return; }
+    if (!Array.isArray(current)) return;
+    for (const li of tree.querySelectorAll('li[data-db]')) {
+      const sel = current.find((e) => e && e.Database === li.dataset.db && (e.Schema || '') === (li.dataset.schema || '') ||
+        (e && e.Database === li.dataset.db && !e.Schema));
+      if (!sel) continue;
+      const tables = [...li.querySelectorAll('input[data-table]')];
+      for (const t of tables) t.checked = !sel.Table || sel.Table.includes(t.dataset.table);
+      const box = li.querySelector(':scope > label > input');
+      box.checked = tables.every((t) => t.checked);
+      box.indeterminate = !box.checked && tables.some((t) => t.checked);
+    }
+  }
+
   load.addEventListener('click', async () => {
     status.textContent = 'Connecting to the source…';
     tree.hidden = true;
     try {
-      const out = await call('DescribeMigrateSourceObjects', { SrcDatabaseType: srcType(), SrcAccessType: srcAccess(), SrcInfo: srcInfo() });
+      const out = await call('DescribeMigrateSourceObjects', source());
       const groups = out.Objects || [];
       if (!groups.length) { status.textContent = 'The source has no database to migrate.'; return; }
       tree.replaceChildren(h('ul', { role: 'list' }, groups.map((g, i) => {
@@ -49,6 +66,7 @@ export function objectPicker(box, { call, dbInfo, srcType, srcAccess, srcInfo })
           h('label', {}, dbBox, ' ', h('strong', {}, name), h('span', { class: 'muted small' }, ` ${(g.Tables || []).length} tables${g.Truncated ? ' (first ones only)' : ''}`)),
           tables);
       })));
+      tickCurrent();
       tree.hidden = false;
       const kind = groups[0].Schema ? 'schema' : 'database';
       status.textContent = `${groups.length} ${kind}${groups.length === 1 ? '' : 's'} found. Tick whole databases or single tables.`;
