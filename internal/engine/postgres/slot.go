@@ -106,9 +106,10 @@ func (m *migration) createSlot(ctx context.Context, db, name string, temp bool) 
 	return rc, res, nil
 }
 
-// dropSlot drops the slot if it exists and no session uses it.
+// dropSlot drops the slot if it exists, waiting for a session of an
+// earlier run that still uses it to end.
 func (m *migration) dropSlot(ctx context.Context, rc *pgconn.PgConn, name string) {
-	_ = pglogrepl.DropReplicationSlot(ctx, rc, name, pglogrepl.DropReplicationSlotOptions{Wait: false})
+	_ = pglogrepl.DropReplicationSlot(ctx, rc, name, pglogrepl.DropReplicationSlotOptions{Wait: true})
 }
 
 // dropReplication removes the job's slot and publication from each source

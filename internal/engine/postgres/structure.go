@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,7 +26,44 @@ import (
 // policies, with as many parallel jobs as copy workers).
 
 // Structure creates the target databases and the pre-data objects.
+//
+// A server that restarts part-way costs a pause: the step starts again
+// from new snapshots (a full + incremental job's slot is made again: no
+// row has moved yet), skipping the databases and roles already there;
+// pre-data commits in one transaction, so nothing is left half made.
 func (m *migration) Structure(ctx context.Context, progress func(done, total int)) error {
+	return m.Retry().Do(ctx, "structure", toolTransient, func() error {
+		err := m.structureOnce(ctx, progress)
+		if err != nil && toolTransient(err) {
+			m.closeSnapshots()
+			m.state.SlotLSN = 0
+		}
+		return err
+	})
+}
+
+// toolTransient reports a failure a retry may cure: a dropped or refused
+// connection of opendts's own, a lost snapshot, or pg_dump/pg_restore
+// losing their server.
+func toolTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if transient(err) || errors.Is(err, errSnapshotLost) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"could not connect", "server closed the connection unexpectedly", "Connection refused",
+		"terminating connection due to administrator command", "the database system is starting up",
+		"the database system is shutting down", "invalid snapshot identifier", "connection to server"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *migration) structureOnce(ctx context.Context, progress func(done, total int)) error {
 	if err := m.takeSnapshots(ctx); err != nil {
 		return err
 	}
