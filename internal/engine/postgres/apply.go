@@ -21,6 +21,8 @@ type relInfo struct {
 	// REPLICA IDENTITY FULL (the whole old row identifies it).
 	keyCols []int
 	full    bool
+	// ddlLog is opendts's own log of the source's DDL (ddl_capture.go).
+	ddlLog bool
 }
 
 func (r *relInfo) key() string      { return r.schema + "." + r.name }
@@ -39,6 +41,13 @@ func (a *applier) relation(ctx context.Context, m *pglogrepl.RelationMessage) er
 		if c.Flags&1 != 0 {
 			r.keyCols = append(r.keyCols, i)
 		}
+	}
+	if r.schema == markSchema {
+		// Only the DDL log is published from opendts's schema; it has no
+		// table on the target.
+		r.ddlLog = true
+		a.rels[m.RelationID] = r
+		return nil
 	}
 	rows, err := a.dst.Query(ctx, `SELECT a.attname FROM pg_attribute a
 		WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''

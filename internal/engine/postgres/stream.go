@@ -38,9 +38,11 @@ const streamMarks = `CREATE SCHEMA IF NOT EXISTS ` + markSchema + `;
 
 // stream is the incremental phase of a one-database job.
 type stream struct {
-	m    *migration
-	db   string
-	slot string
+	m  *migration
+	db string
+	// dbInfo is the database's selection, for the DDL replayed.
+	dbInfo *database
+	slot   string
 	// since is each table's later-snapshot boundary (see jobState.Since).
 	since map[string]pglogrepl.LSN
 	// keyless tables were copied by ctid: before their boundary their
@@ -73,7 +75,7 @@ func (m *migration) OpenStream(ctx context.Context) (engine.ChangeStream, error)
 			return nil, err
 		}
 	}
-	s := &stream{m: m, db: d.Name, slot: slotName(m.spec.JobID), since: map[string]pglogrepl.LSN{}, keyless: map[string]bool{}}
+	s := &stream{m: m, db: d.Name, dbInfo: d, slot: slotName(m.spec.JobID), since: map[string]pglogrepl.LSN{}, keyless: map[string]bool{}}
 	for t, lsn := range m.state.Since {
 		s.since[t] = pglogrepl.LSN(lsn)
 	}
@@ -210,6 +212,9 @@ func (s *stream) Run(ctx context.Context, ctl *engine.StreamControl) error {
 		return fmt.Errorf("source %s: start replication from slot %s at %s: %w", s.db, s.slot, mark, err)
 	}
 	a := &applier{s: s, dst: dst, rc: rc, skipBefore: mark, rels: map[uint32]*relInfo{}}
+	if err := dst.QueryRow(ctx, "SELECT current_setting('search_path')").Scan(&a.searchPath); err != nil {
+		return fmt.Errorf("target %s: %w", s.db, err)
+	}
 	return a.run(ctx, ctl)
 }
 
@@ -221,6 +226,8 @@ type applier struct {
 	// skipBefore: transactions committed before it are on the target.
 	skipBefore pglogrepl.LSN
 	rels       map[uint32]*relInfo
+	// searchPath is the session's own, restored after a replayed DDL.
+	searchPath string
 
 	inTxn  bool
 	skip   bool
@@ -354,6 +361,13 @@ func (a *applier) handle(ctx context.Context, m pglogrepl.Message) error {
 			a.groupEnd = m.TransactionEndLSN
 		}
 	case *pglogrepl.InsertMessage:
+		if r := a.rels[m.RelationID]; r != nil && r.ddlLog {
+			if a.skip {
+				return nil
+			}
+			a.groupChanges++
+			return a.replayDDL(ctx, m.Tuple, r)
+		}
 		return a.change(ctx, m.RelationID, func(r *relInfo, idem bool) error { return a.insert(ctx, r, m.Tuple, idem) })
 	case *pglogrepl.UpdateMessage:
 		return a.change(ctx, m.RelationID, func(r *relInfo, idem bool) error { return a.update(ctx, r, m, idem) })

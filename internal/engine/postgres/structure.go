@@ -215,17 +215,17 @@ func (m *migration) restore(ctx context.Context, db, file, section string) error
 	switch section {
 	case "pre-data":
 		args = append(args, "--single-transaction")
-		list, err := m.preDataList(ctx, pgRestore, db, file)
-		if err != nil {
-			return err
-		}
-		if list != "" {
-			args = append(args, "--use-list="+list)
-		}
 	case "post-data":
 		// A run that stopped part-way through post-data made some of it:
 		// --clean drops what it is about to create first.
 		args = append(args, "--clean", "--if-exists", "--jobs="+strconv.Itoa(m.e.cfg.Workers))
+	}
+	list, err := m.restoreList(ctx, pgRestore, db, file, section)
+	if err != nil {
+		return err
+	}
+	if list != "" {
+		args = append(args, "--use-list="+list)
 	}
 	keepOwners, keepGrants, err := m.roleMode(ctx, db, section == "pre-data")
 	if err != nil {
@@ -244,21 +244,25 @@ func (m *migration) restore(ctx context.Context, db, file, section string) error
 	return nil
 }
 
-// preDataList writes a list of the dump's entries without the CREATE
-// SCHEMA of schemas the target database has already: pg_dump -n public
-// writes CREATE SCHEMA public, which every database made from template0
-// has. It returns "" when nothing is left out.
-func (m *migration) preDataList(ctx context.Context, pgRestore, db, file string) (string, error) {
+// restoreList writes a list of the dump's entries without what must not
+// be restored: the CREATE SCHEMA of schemas the target database has
+// already (pg_dump -n public writes CREATE SCHEMA public, which every
+// database made from template0 has), and opendts's own DDL capture on the
+// source (its event triggers, which no schema holds). It returns "" when
+// nothing is left out.
+func (m *migration) restoreList(ctx context.Context, pgRestore, db, file, section string) (string, error) {
 	var existing []string
-	if err := m.withTarget(ctx, db, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT nspname FROM pg_namespace`)
-		if err != nil {
+	if section == "pre-data" {
+		if err := m.withTarget(ctx, db, func(c *pgx.Conn) error {
+			rows, err := c.Query(ctx, `SELECT nspname FROM pg_namespace`)
+			if err != nil {
+				return err
+			}
+			existing, err = pgx.CollectRows(rows, pgx.RowTo[string])
 			return err
+		}); err != nil {
+			return "", fmt.Errorf("target %s: list schemas: %w", db, err)
 		}
-		existing, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		return err
-	}); err != nil {
-		return "", fmt.Errorf("target %s: list schemas: %w", db, err)
 	}
 	out, err := exec.CommandContext(ctx, pgRestore, "--list", file).Output()
 	if err != nil {
@@ -267,7 +271,7 @@ func (m *migration) preDataList(ctx context.Context, pgRestore, db, file string)
 	var kept []string
 	dropped := false
 	for _, line := range strings.Split(string(out), "\n") {
-		skip := false
+		skip := strings.Contains(line, " EVENT TRIGGER - opendts_") && !strings.HasPrefix(line, ";")
 		for _, nsp := range existing {
 			if strings.Contains(line, " SCHEMA - "+nsp+" ") && !strings.HasPrefix(line, ";") {
 				skip = true
@@ -282,7 +286,7 @@ func (m *migration) preDataList(ctx context.Context, pgRestore, db, file string)
 	if !dropped {
 		return "", nil
 	}
-	list := file + ".list"
+	list := file + "." + section + ".list"
 	if err := os.WriteFile(list, []byte(strings.Join(kept, "\n")), 0o600); err != nil {
 		return "", err
 	}
