@@ -128,3 +128,118 @@ func checkCoverage(t *testing.T, s *Server, db string) {
 		}
 	}
 }
+
+// TestCompareDetects: every kind of difference the comparator exists to
+// catch is caught, and named, on two databases of one cluster (whose
+// different names must not count as a difference).
+func TestCompareDetects(t *testing.T) {
+	src, _ := Shared(t)
+	orig := src.NewDatabase(t, "cmp_orig")
+	src.Exec(t, orig,
+		"CREATE TABLE t (id integer PRIMARY KEY, v text DEFAULT 'x', f float8, p point, j json)",
+		`INSERT INTO t VALUES (1, 'a', 0, '(1,2)', '{"b":1,"a":2}'), (2, 'b', '-0', '(3,4)', '[]'), (3, NULL, 'NaN', NULL, 'null')`,
+		"CREATE TABLE nokey (a integer, b text)",
+		"INSERT INTO nokey VALUES (1, 'x'), (1, 'x'), (2, NULL)",
+		"CREATE TABLE part (k integer, v text) PARTITION BY RANGE (k)",
+		"CREATE TABLE part_1 PARTITION OF part FOR VALUES FROM (0) TO (100)",
+		"CREATE TABLE part_2 PARTITION OF part FOR VALUES FROM (100) TO (200)",
+		"INSERT INTO part VALUES (1, 'one'), (150, 'many')",
+		"CREATE SEQUENCE s",
+		"SELECT nextval('s')",
+		"CREATE MATERIALIZED VIEW mv AS SELECT count(*) AS n FROM t",
+	)
+	cases := []struct {
+		name   string
+		tamper []string
+		want   []string
+	}{
+		{"equal", nil, nil},
+		{"changed value", []string{"UPDATE t SET v = 'B' WHERE id = 2"},
+			[]string{`table public.t: 3 rows on the source, 3 on the target`, `first differing column "v": source "b", target "B"`}},
+		{"minus zero", []string{"UPDATE t SET f = 0 WHERE id = 2"}, []string{`column "f": source "-0", target "0"`}},
+		{"json key order", []string{`UPDATE t SET j = '{"a":2,"b":1}' WHERE id = 1`}, []string{`column "j"`}},
+		{"missing row", []string{"DELETE FROM t WHERE id = 3"}, []string{"table public.t: 3 rows on the source, 2 on the target"}},
+		{"extra duplicate", []string{"INSERT INTO nokey VALUES (1, 'x')"}, []string{"table public.nokey: 3 rows on the source, 4 on the target"}},
+		{"missing duplicate", []string{"DELETE FROM nokey WHERE ctid = (SELECT min(ctid) FROM nokey WHERE a = 1)"},
+			[]string{"table public.nokey: 3 rows on the source, 2 on the target"}},
+		{"row in another partition", []string{"UPDATE part SET k = 99 WHERE k = 150"},
+			[]string{"table public.part_1: 1 rows on the source, 2 on the target", "table public.part_2: 1 rows on the source, 0 on the target"}},
+		{"different default", []string{"ALTER TABLE t ALTER v SET DEFAULT 'y'"},
+			[]string{"schema (pg_dump --schema-only) differs", "-    v text DEFAULT 'x'::text,", "+    v text DEFAULT 'y'::text,"}},
+		{"extra index", []string{"CREATE INDEX t_v ON t (v)"}, []string{"+CREATE INDEX t_v ON public.t USING btree (v);"}},
+		{"sequence value", []string{"SELECT nextval('s')"}, []string{"sequence public.s: last_value 1 is_called=true on the source, 2 is_called=true on the target"}},
+		{"sequence not called", []string{"SELECT setval('s', 1, false)"}, []string{"is_called=false on the target"}},
+		{"stale materialized view", []string{"INSERT INTO t VALUES (4)", "REFRESH MATERIALIZED VIEW mv", "DELETE FROM t WHERE id = 4"},
+			[]string{`materialized view public.mv:`, `column "n": source "3", target "4"`}},
+		{"unpopulated materialized view", []string{"REFRESH MATERIALIZED VIEW mv WITH NO DATA"},
+			[]string{"materialized view public.mv: populated true on the source, false on the target"}},
+		{"missing table", []string{"DROP TABLE nokey"}, []string{"table public.nokey: missing on the target"}},
+		{"database comment", []string{"COMMENT ON DATABASE :db IS 'hello'"}, []string{"+COMMENT ON DATABASE <database> IS 'hello';"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cp := UniqueName("cmp_copy")
+			src.Exec(t, "postgres", "CREATE DATABASE "+cp+" TEMPLATE "+orig)
+			t.Cleanup(func() { src.DropDatabase(cp) })
+			for _, q := range tc.tamper {
+				src.Exec(t, cp, strings.ReplaceAll(q, ":db", cp))
+			}
+			diffs := Differences(t, src, src, orig, cp, CompareOptions{})
+			all := strings.Join(diffs, "\n")
+			if len(tc.want) == 0 && len(diffs) > 0 {
+				t.Fatalf("an untouched copy differs:\n%s", all)
+			}
+			if len(tc.want) > 0 && len(diffs) == 0 {
+				t.Fatalf("not detected")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("the differences do not mention %q:\n%s", w, all)
+				}
+			}
+			if testing.Verbose() && len(diffs) > 0 {
+				t.Logf("reported:\n%s", all)
+			}
+		})
+	}
+}
+
+// TestCompareRoleMap: a copy whose owner and grantee are other roles
+// differs, unless the map says which target role stands for which source
+// role.
+func TestCompareRoleMap(t *testing.T) {
+	src, _ := Shared(t)
+	a1, a2 := src.NewRole(t, "owner_a", "pw"), src.NewRole(t, "reader_a", "pw")
+	b1, b2 := src.NewRole(t, "owner_b", "pw"), src.NewRole(t, "reader_b", "pw")
+	one, two := src.NewDatabase(t, "roles_one"), src.NewDatabase(t, "roles_two")
+	for _, x := range []struct{ db, owner, reader string }{{one, a1, a2}, {two, b1, b2}} {
+		src.Exec(t, x.db,
+			"CREATE TABLE t (id integer PRIMARY KEY)",
+			"ALTER TABLE t OWNER TO "+x.owner,
+			"GRANT SELECT ON t TO "+x.reader,
+			"ALTER TABLE t ENABLE ROW LEVEL SECURITY",
+			"CREATE POLICY p ON t FOR SELECT TO "+x.reader+" USING (id > 0)",
+		)
+	}
+	if diffs := Differences(t, src, src, one, two, CompareOptions{}); len(diffs) == 0 {
+		t.Errorf("different owners and grantees are not detected")
+	}
+	opt := CompareOptions{Roles: map[string]string{a1: b1, a2: b2}}
+	if diffs := Differences(t, src, src, one, two, opt); len(diffs) > 0 {
+		t.Errorf("with the role map, still different:\n%s", strings.Join(diffs, "\n"))
+	}
+}
+
+func TestUnifiedDiff(t *testing.T) {
+	// Changes 7 common lines apart make two hunks (6 apart would share one).
+	a := strings.Split("1 2 3 4 5 6 7 8 9 10 11 12 13", " ")
+	b := strings.Split("1 2 3 4 5 six 7 8 9 10 11 12 13 14", " ")
+	got := unifiedDiff(a, b, "a", "b")
+	want := "--- a\n+++ b\n@@ -3,7 +3,7 @@\n 3\n 4\n 5\n-6\n+six\n 7\n 8\n 9\n@@ -11,3 +11,4 @@\n 11\n 12\n 13\n+14"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if d := unifiedDiff(a, a, "a", "b"); d != "" {
+		t.Errorf("equal inputs give %q", d)
+	}
+}
