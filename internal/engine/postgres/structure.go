@@ -156,7 +156,7 @@ func (m *migration) createDatabase(ctx context.Context, tc *pgx.Conn, name strin
 		return fmt.Errorf("target: create database %s (encoding %s, collation %s): %w", name, enc, collate, err)
 	}
 	m.e.cfg.Logger.Info("created a target database", "job_id", m.spec.JobID, "database", name, "encoding", enc, "collation", collate)
-	return nil
+	return copyDatabaseProperties(ctx, sc, tc, name)
 }
 
 // dumpSchema runs pg_dump for database d's selection: one dump for whole
