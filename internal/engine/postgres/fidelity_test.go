@@ -50,3 +50,29 @@ func TestFidelity(t *testing.T) {
 func postgres4() *postgres.Engine {
 	return postgres.New(postgres.Config{Workers: 4, ChunkRows: 20_000})
 }
+
+// A structure-only job (MigrateType 1) gives the target the same schema
+// as pg_dump prints it, and no rows.
+func TestFidelityStructureOnly(t *testing.T) {
+	src, dst := testpg.Shared(t)
+	db := src.NewDatabase(t, "fidstruct")
+	t.Cleanup(func() { dst.DropDatabase(db) })
+	f := testpg.LoadFidelity(t, src, db)
+	f.CreateRoles(t, dst)
+	spec := engine.Spec{
+		JobID: "pg-fidstruct-" + db, MigrateType: engine.MigrateStructure, MigrateObject: engine.MigrateObjectSelected,
+		Objects: []engine.ObjectSelection{{Database: db}},
+		Source:  endpoint(src), Target: endpoint(dst), ConsistencyType: engine.ConsistencyNever,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := driver.Migrate(ctx, postgres4(), spec, &recorder{}, nil); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	testpg.CompareDatabaseWith(t, src, dst, db, db, testpg.CompareOptions{NoRows: true})
+	var rows int64
+	if err := dst.Conn(t, db).QueryRow(ctx, `SELECT coalesce(sum((xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', schemaname, tablename), false, true, '')))[1]::text::bigint), 0)::bigint
+		FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`).Scan(&rows); err != nil || rows != 0 {
+		t.Errorf("a structure-only job left %d rows on the target (%v)", rows, err)
+	}
+}
