@@ -456,6 +456,12 @@ run_pass() {
 		tail -n 20 "$d/pgbench.log" >&2
 		die "pgbench failed (log above)"
 	}
+	# How busy the machine was: CPU pressure over the last minute (the
+	# share of time a runnable task waited for a CPU, this run's own
+	# processes included) and the load average.
+	local psi
+	psi=$(awk '/^some/ { sub(/avg60=/, "", $3); print $3 "%"; exit }' /proc/pressure/cpu 2>/dev/null || echo n/a)
+	psi="cpu pressure (some, avg60) $psi, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	local tps xacts
 	tps=$(awk '/^tps = / { print $3; exit }' "$d/pgbench.log")
 	xacts=$(awk '/^number of transactions actually processed:/ { print $NF; exit }' "$d/pgbench.log")
@@ -509,6 +515,7 @@ run_pass() {
 	note "lag samples: opendts $(wc -l <"$d/lag.opendts"), subscriber $(wc -l <"$d/lag.subscriber"); job status during the load: $api_statuses"
 
 	summary+=("pass $name: pgbench -N $label -c $CLIENTS -j $THREADS, $dur s: $tps tps ($xacts transactions)")
+	summary+=("  machine at the end of the load: $psi")
 	summary+=("  lag during load (p50 / p99 / max, s):  opendts $a50 / $a99 / $amax   subscriber $b50 / $b99 / $bmax")
 	summary+=("  catch-up after load:  opendts $(caught "$catch_a")   subscriber $(caught "$catch_b")")
 	summary+=("  CPU s, load + catch-up:  opendts $(cpu_s "${cpu0[0]}" "${cpu1[0]}") + its target cluster $(cpu_s "${cpu0[1]}" "${cpu1[1]}")   subscriber apply worker $(cpu_s "${cpu0[2]}" "${cpu1[2]}") (its cluster $(cpu_s "${cpu0[3]}" "${cpu1[3]}"))")
