@@ -172,6 +172,11 @@ func (a *applier) replayDDL(ctx context.Context, t *pglogrepl.TupleData, r *relI
 			a.s.db, ordinal, query))
 	}
 	stmt := inTransaction(ddl[ordinal-1])
+	if replicationDDL(stmt) {
+		// A publication or subscription is the source's own replication
+		// set-up, not part of what it holds.
+		return nil
+	}
 	if _, err := a.dst.Exec(ctx, "SELECT set_config('search_path', $1, true)", col("search_path")); err != nil {
 		return fmt.Errorf("target %s: %w", a.s.db, err)
 	}

@@ -132,3 +132,9 @@ var concurrently = regexp.MustCompile(`(?i)\b(INDEX|REINDEX[^;]*?|PARTITION[^;]*
 func inTransaction(s string) string {
 	return concurrently.ReplaceAllString(s, "$1")
 }
+
+// replicationDDL reports DDL of publications and subscriptions.
+func replicationDDL(s string) bool {
+	f := strings.Fields(strings.ToUpper(stripComments(s)))
+	return len(f) >= 2 && (f[1] == "PUBLICATION" || f[1] == "SUBSCRIPTION")
+}

@@ -40,3 +40,14 @@ func TestDDLStatementAndConcurrently(t *testing.T) {
 		t.Errorf("inTransaction: %q", got)
 	}
 }
+
+func TestReplicationDDL(t *testing.T) {
+	for s, want := range map[string]bool{
+		"CREATE PUBLICATION p FOR ALL TABLES": true, "drop subscription s": true,
+		"ALTER PUBLICATION p ADD TABLE t": true, "CREATE TABLE publication (id int)": false,
+	} {
+		if got := replicationDDL(s); got != want {
+			t.Errorf("replicationDDL(%q) = %v", s, got)
+		}
+	}
+}
