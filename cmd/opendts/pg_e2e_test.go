@@ -199,8 +199,14 @@ func TestPostgresIncrementalSurvivesKillsAndCompletes(t *testing.T) {
 		`CREATE TABLE log (at int, what text)`,
 		`ALTER TABLE log REPLICA IDENTITY FULL`,
 		`INSERT INTO log SELECT g % 10, repeat('x', 200) FROM generate_series(1, 150000) g`,
+		// TOASTed values updated around (pgoutput sends them as unchanged)
+		// and a table emptied by TRUNCATE now and then.
+		`CREATE TABLE docs (id int PRIMARY KEY, body text, rev int)`,
+		`INSERT INTO docs SELECT g, (SELECT string_agg(md5(x::text || g), '') FROM generate_series(1, 1500 + g * 0) x), 0 FROM generate_series(1, 20) g`,
+		`CREATE TABLE scratch (id int PRIMARY KEY)`,
 		`ANALYZE`,
 		`ALTER TABLE t OWNER TO `+srcUser, `ALTER TABLE log OWNER TO `+srcUser,
+		`ALTER TABLE docs OWNER TO `+srcUser, `ALTER TABLE scratch OWNER TO `+srcUser,
 		`GRANT CREATE ON DATABASE `+db+` TO `+srcUser)
 	s := startServer(t)
 
@@ -231,7 +237,12 @@ func TestPostgresIncrementalSurvivesKillsAndCompletes(t *testing.T) {
 				INSERT INTO log VALUES (%[5]d, 'x');
 				UPDATE log SET what = 'y' WHERE ctid = (SELECT ctid FROM log WHERE at = %[6]d LIMIT 1);
 				DELETE FROM log WHERE ctid = (SELECT ctid FROM log WHERE at = %[7]d LIMIT 1);
-				COMMIT`, n%60000+1, 100000+n, (n*7)%60000+1, (n*13)%60000+1, n%10, (n+3)%10, (n+5)%10)
+				UPDATE docs SET rev = rev + 1 WHERE id = %[8]d;
+				INSERT INTO scratch VALUES (%[9]d);
+				COMMIT`, n%60000+1, 100000+n, (n*7)%60000+1, (n*13)%60000+1, n%10, (n+3)%10, (n+5)%10, n%20+1, n)
+			if n%50 == 0 {
+				batch += "; TRUNCATE scratch"
+			}
 			if _, err := c.Exec(ctx, batch); err != nil {
 				c.Exec(ctx, "ROLLBACK")
 			}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/opendts/opendts/internal/engine"
 )
@@ -21,6 +21,8 @@ type relInfo struct {
 	// REPLICA IDENTITY FULL (the whole old row identifies it).
 	keyCols []int
 	full    bool
+	// ddlLog is opendts's own log of the source's DDL (ddl_capture.go).
+	ddlLog bool
 }
 
 func (r *relInfo) key() string      { return r.schema + "." + r.name }
@@ -39,6 +41,13 @@ func (a *applier) relation(ctx context.Context, m *pglogrepl.RelationMessage) er
 		if c.Flags&1 != 0 {
 			r.keyCols = append(r.keyCols, i)
 		}
+	}
+	if r.schema == markSchema {
+		// Only the DDL log is published from opendts's schema; it has no
+		// table on the target.
+		r.ddlLog = true
+		a.rels[m.RelationID] = r
+		return nil
 	}
 	rows, err := a.dst.Query(ctx, `SELECT a.attname FROM pg_attribute a
 		WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
@@ -69,26 +78,25 @@ func complete(t *pglogrepl.TupleData) bool {
 	return true
 }
 
-// value is a column's text value, or nil for NULL.
-func value(c *pglogrepl.TupleDataColumn) any {
+// literal is a column's value as SQL text: a string literal the column's
+// input function reads (the target casts it), or NULL.
+func literal(c *pglogrepl.TupleDataColumn) string {
 	if c.DataType == pglogrepl.TupleDataTypeNull {
-		return nil
+		return "NULL"
 	}
-	return string(c.Data)
+	return quoteLiteral(string(c.Data))
 }
 
 func (a *applier) insert(ctx context.Context, r *relInfo, t *pglogrepl.TupleData, idem bool) error {
-	var cols, params []string
-	var args []any
+	var cols, vals []string
 	for i, c := range t.Columns {
 		if c.DataType == pglogrepl.TupleDataTypeToast {
 			continue
 		}
 		cols = append(cols, r.col(i))
-		args = append(args, value(c))
-		params = append(params, "$"+strconv.Itoa(len(args)))
+		vals = append(vals, literal(c))
 	}
-	q := "INSERT INTO " + r.quoted() + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(params, ", ") + ")"
+	q := "INSERT INTO " + r.quoted() + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(vals, ", ") + ")"
 	if idem && r.hasKey() {
 		var keys, sets []string
 		for _, k := range r.keyCols {
@@ -99,16 +107,13 @@ func (a *applier) insert(ctx context.Context, r *relInfo, t *pglogrepl.TupleData
 		}
 		q += " ON CONFLICT (" + strings.Join(keys, ", ") + ") DO UPDATE SET " + strings.Join(sets, ", ")
 	}
-	if _, err := a.dst.Exec(ctx, q, args...); err != nil {
-		return engine.Permanent(fmt.Errorf("target %s: insert into %s: %w", a.s.db, r, err))
-	}
-	return nil
+	return a.queue(ctx, q, nil)
 }
 
 // match is the WHERE clause that finds the row old describes: its key, or
 // for REPLICA IDENTITY FULL exactly one row equal to it (by text form, so
 // that types without an equality operator compare too).
-func (a *applier) match(r *relInfo, old *pglogrepl.TupleData, args []any) (string, []any) {
+func (a *applier) match(r *relInfo, old *pglogrepl.TupleData) string {
 	var conds []string
 	add := func(i int, c *pglogrepl.TupleDataColumn, asText bool) {
 		col := r.col(i)
@@ -119,14 +124,13 @@ func (a *applier) match(r *relInfo, old *pglogrepl.TupleData, args []any) (strin
 			conds = append(conds, col+" IS NULL")
 			return
 		}
-		args = append(args, value(c))
-		conds = append(conds, col+" = $"+strconv.Itoa(len(args)))
+		conds = append(conds, col+" = "+literal(c))
 	}
 	if r.hasKey() {
 		for _, k := range r.keyCols {
 			add(k, old.Columns[k], false)
 		}
-		return strings.Join(conds, " AND "), args
+		return strings.Join(conds, " AND ")
 	}
 	for i, c := range old.Columns {
 		if c.DataType == pglogrepl.TupleDataTypeToast {
@@ -134,7 +138,7 @@ func (a *applier) match(r *relInfo, old *pglogrepl.TupleData, args []any) (strin
 		}
 		add(i, c, true)
 	}
-	return "ctid = (SELECT ctid FROM " + r.quoted() + " WHERE " + strings.Join(conds, " AND ") + " LIMIT 1)", args
+	return "ctid = (SELECT ctid FROM " + r.quoted() + " WHERE " + strings.Join(conds, " AND ") + " LIMIT 1)"
 }
 
 // update applies an UPDATE. Before a table's later-snapshot boundary
@@ -145,9 +149,8 @@ func (a *applier) match(r *relInfo, old *pglogrepl.TupleData, args []any) (strin
 func (a *applier) update(ctx context.Context, r *relInfo, m *pglogrepl.UpdateMessage, idem bool) error {
 	if idem && r.hasKey() && complete(m.NewTuple) {
 		if m.OldTuple != nil {
-			where, args := a.match(r, m.OldTuple, nil)
-			if _, err := a.dst.Exec(ctx, "DELETE FROM "+r.quoted()+" WHERE "+where, args...); err != nil {
-				return engine.Permanent(fmt.Errorf("target %s: update %s: %w", a.s.db, r, err))
+			if err := a.queue(ctx, "DELETE FROM "+r.quoted()+" WHERE "+a.match(r, m.OldTuple), nil); err != nil {
+				return err
 			}
 		}
 		return a.insert(ctx, r, m.NewTuple, true)
@@ -160,37 +163,104 @@ func (a *applier) update(ctx context.Context, r *relInfo, m *pglogrepl.UpdateMes
 		old = m.NewTuple // the key did not change
 	}
 	var sets []string
-	var args []any
 	for i, c := range m.NewTuple.Columns {
 		// An unchanged TOASTed value is not sent: the target keeps its own.
 		if c.DataType == pglogrepl.TupleDataTypeToast {
 			continue
 		}
-		args = append(args, value(c))
-		sets = append(sets, r.col(i)+" = $"+strconv.Itoa(len(args)))
+		sets = append(sets, r.col(i)+" = "+literal(c))
 	}
-	where, args := a.match(r, old, args)
-	tag, err := a.dst.Exec(ctx, "UPDATE "+r.quoted()+" SET "+strings.Join(sets, ", ")+" WHERE "+where, args...)
-	if err != nil {
-		return engine.Permanent(fmt.Errorf("target %s: update %s: %w", a.s.db, r, err))
-	}
-	if tag.RowsAffected() == 0 && !idem {
-		return engine.Permanent(fmt.Errorf("target %s: an UPDATE of %s found no row to change: the target differs from the source (was it written to?)", a.s.db, r))
-	}
-	return nil
+	return a.queue(ctx, "UPDATE "+r.quoted()+" SET "+strings.Join(sets, ", ")+" WHERE "+a.match(r, old), a.mustChange(r, "an UPDATE of", idem))
 }
 
 func (a *applier) delete(ctx context.Context, r *relInfo, m *pglogrepl.DeleteMessage, idem bool) error {
 	if m.OldTuple == nil {
 		return engine.Permanent(fmt.Errorf("source %s: a DELETE from %s came without the old row: the table needs a primary key or REPLICA IDENTITY FULL", a.s.db, r))
 	}
-	where, args := a.match(r, m.OldTuple, nil)
-	tag, err := a.dst.Exec(ctx, "DELETE FROM "+r.quoted()+" WHERE "+where, args...)
-	if err != nil {
-		return engine.Permanent(fmt.Errorf("target %s: delete from %s: %w", a.s.db, r, err))
+	return a.queue(ctx, "DELETE FROM "+r.quoted()+" WHERE "+a.match(r, m.OldTuple), a.mustChange(r, "a DELETE from", idem))
+}
+
+// mustChange is the check of an UPDATE or DELETE outside the idempotent
+// window: it must find its row, or the target has drifted from the source.
+func (a *applier) mustChange(r *relInfo, what string, idem bool) func(pgconn.CommandTag) error {
+	if idem {
+		return nil
 	}
-	if tag.RowsAffected() == 0 && !idem {
-		return engine.Permanent(fmt.Errorf("target %s: a DELETE from %s found no row: the target differs from the source (was it written to?)", a.s.db, r))
+	return func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() == 0 {
+			return engine.Permanent(fmt.Errorf("target %s: %s %s found no row: the target differs from the source (was it written to?)", a.s.db, what, r))
+		}
+		return nil
+	}
+}
+
+// batch collects row changes for one round trip to the target: one query
+// string of many statements, whose results come back one per statement.
+// Changes are sent in order, within the open group's transaction.
+type batch struct {
+	sql    strings.Builder
+	checks []func(pgconn.CommandTag) error
+}
+
+const (
+	batchStatements = 500
+	batchBytes      = 1 << 20
+)
+
+// queue adds a statement, with the check of its result (nil: none), and
+// sends the batch when it is full.
+func (a *applier) queue(ctx context.Context, stmt string, check func(pgconn.CommandTag) error) error {
+	b := &a.batch
+	b.sql.WriteString(stmt)
+	b.sql.WriteString(";\n")
+	b.checks = append(b.checks, check)
+	if len(b.checks) >= batchStatements || b.sql.Len() >= batchBytes {
+		return a.flush(ctx)
 	}
 	return nil
+}
+
+// flush sends the queued statements. A statement the target refuses
+// stops the job, naming it; a connection lost is retried by the driver.
+func (a *applier) flush(ctx context.Context) error {
+	b := &a.batch
+	if len(b.checks) == 0 {
+		return nil
+	}
+	sql, checks := b.sql.String(), b.checks
+	b.sql.Reset()
+	b.checks = nil
+	results, err := a.dst.PgConn().Exec(ctx, sql).ReadAll()
+	failedAt := len(results)
+	for i, r := range results {
+		if r.Err != nil {
+			err, failedAt = r.Err, i
+			break
+		}
+	}
+	if err != nil {
+		if transient(err) || ctx.Err() != nil {
+			return fmt.Errorf("target %s: apply changes: %w", a.s.db, err)
+		}
+		failed := statementAt(sql, failedAt)
+		return engine.Permanent(fmt.Errorf("target %s: the target refused a change (%.300s): %w", a.s.db, failed, err))
+	}
+	for i, r := range results {
+		if i < len(checks) && checks[i] != nil {
+			if err := checks[i](r.CommandTag); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// statementAt is the i-th statement of a batch (statements end with ";\n"
+// and a literal's newlines never follow a semicolon the batch added).
+func statementAt(sql string, i int) string {
+	parts := splitStatements(sql)
+	if i < len(parts) {
+		return parts[i]
+	}
+	return ""
 }

@@ -163,7 +163,7 @@ func (publicationCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem
 		return fail(n, fmt.Sprintf("%s: %v", r.src.where(), err), "Check the source user.")
 	}
 	if super {
-		return pass(n, "the source user %s is a superuser: it may create the job's publication", user)
+		return pass(n, "the source user %s is a superuser: it may create the job's publication, and the source's DDL is captured (an event trigger and schema %s in the database, removed when the job ends) and replayed on the target", user, markSchema)
 	}
 	p, err := r.resolve(ctx)
 	if err != nil {
@@ -199,7 +199,8 @@ func (publicationCheck) Check(ctx context.Context, r *checkRun) engine.CheckItem
 	if len(unread) > 0 {
 		return partly(n, unread)
 	}
-	return pass(n, "the source user %s owns every selected table: it may create the job's publication", user)
+	return warn(n, fmt.Sprintf("the source user %s owns every selected table: it may create the job's publication; but it is not a superuser, so the source's DDL cannot be captured: a change to a selected table's columns will stop the job, and tables created later are not replicated", user),
+		"Run the job as a superuser to have DDL replayed on the target, or make no DDL on the selected tables until Complete.")
 }
 
 // longTransactionCheck: creating a slot waits for every transaction in

@@ -38,6 +38,8 @@ type jobState struct {
 	// SlotLSN is the consistent point of the job's replication slot (full
 	// + incremental jobs): the first snapshot's boundary.
 	SlotLSN uint64 `json:",omitempty"`
+	// DDLCapture says the source's DDL is captured (ddl_capture.go).
+	DDLCapture bool `json:",omitempty"`
 	// Since holds, by table ("schema.table"), the boundary of a later
 	// snapshot the table's rows were copied from (a resumed copy): the
 	// changes before it are applied idempotently (keyed tables) or not

@@ -37,6 +37,9 @@ var sessionSettings = map[string]string{
 	// (or a phase) opendts was told had committed, and nothing would
 	// write it again. One flush per chunk costs little.
 	"synchronous_commit": "on",
+	// Literals written by the change stream carry backslashes as they
+	// are.
+	"standard_conforming_strings": "on",
 }
 
 // timeoutRestore bounds giving settings back after a run has ended (its

@@ -41,7 +41,9 @@ type relation struct {
 	// Binary is set when every column has a built-in type, whose binary
 	// COPY form the target reads whatever its OIDs; user-defined types
 	// (enums, composites, domains, extension types, arrays of them) carry
-	// OIDs in that form and go as text.
+	// OIDs in that form and go as text, as do the few built-in types
+	// whose binary form does not round-trip (tsquery's empty query) or
+	// does not exist (aclitem).
 	Binary bool
 	// Key is the primary key, or a unique key on NOT NULL columns.
 	Key []string
@@ -269,6 +271,10 @@ func fillColumns(ctx context.Context, c *pgx.Conn, db string, oids []uint32, byO
 	rows, err := c.Query(ctx, `
 		SELECT a.attrelid, a.attname, a.attgenerated <> '',
 			t.oid >= 16384 OR coalesce(et.oid >= 16384, false) OR t.typtype NOT IN ('b', 'p')
+			-- Types without a binary form (aclitem), and tsquery, whose
+			-- binary input refuses the empty query its output gives.
+			OR t.typreceive = 0 OR t.typsend = 0 OR coalesce(et.typreceive = 0 OR et.typsend = 0, false)
+			OR t.oid = 'tsquery'::regtype OR coalesce(et.oid = 'tsquery'::regtype, false)
 		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 			LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
 		WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attrelid = ANY($1)

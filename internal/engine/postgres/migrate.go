@@ -94,7 +94,7 @@ func (m *migration) Forget(ctx context.Context) error {
 		return err
 	}
 	if st != nil {
-		if err := m.dropReplication(ctx, st.Databases); err != nil {
+		if err := m.dropReplication(ctx, st.Databases, st.DDLCapture); err != nil {
 			return err
 		}
 		for _, db := range st.Databases {
@@ -115,7 +115,7 @@ func (m *migration) Finish(ctx context.Context) error {
 		}
 	}
 	if m.spec.MigrateType.Incremental() {
-		if err := m.dropReplication(ctx, m.state.Databases); err != nil {
+		if err := m.dropReplication(ctx, m.state.Databases, m.state.DDLCapture); err != nil {
 			return err
 		}
 	}

@@ -67,9 +67,27 @@ func (m *migration) createPublication(ctx context.Context, c *pgx.Conn, d *datab
 		return fmt.Errorf("source %s: %w", d.Name, err)
 	}
 	q := "CREATE PUBLICATION " + quoteIdent(name)
-	if d.Whole && super {
+	switch {
+	case d.Whole && super:
 		q += " FOR ALL TABLES"
-	} else {
+	case super:
+		// Whole schemas by schema, so that a table created in one later
+		// is published too (its CREATE TABLE is replayed: ddl_capture.go).
+		var parts []string
+		if len(d.Schemas) > 0 {
+			s := make([]string, len(d.Schemas))
+			for i, n := range d.Schemas {
+				s[i] = quoteIdent(n)
+			}
+			parts = append(parts, "TABLES IN SCHEMA "+strings.Join(s, ", "))
+		}
+		t := []string{quoteQualified(markSchema, "ddl_log")}
+		for _, r := range d.Tables {
+			t = append(t, quoteQualified(r.Schema, r.Table))
+		}
+		parts = append(parts, "TABLE "+strings.Join(t, ", "))
+		q += " FOR " + strings.Join(parts, ", ")
+	default:
 		if len(d.Relations) == 0 {
 			return engine.Permanent(fmt.Errorf("source %s: no table to replicate", d.Name))
 		}
@@ -106,14 +124,15 @@ func (m *migration) createSlot(ctx context.Context, db, name string, temp bool) 
 	return rc, res, nil
 }
 
-// dropSlot drops the slot if it exists and no session uses it.
+// dropSlot drops the slot if it exists, waiting for a session of an
+// earlier run that still uses it to end.
 func (m *migration) dropSlot(ctx context.Context, rc *pgconn.PgConn, name string) {
-	_ = pglogrepl.DropReplicationSlot(ctx, rc, name, pglogrepl.DropReplicationSlotOptions{Wait: false})
+	_ = pglogrepl.DropReplicationSlot(ctx, rc, name, pglogrepl.DropReplicationSlotOptions{Wait: true})
 }
 
 // dropReplication removes the job's slot and publication from each source
 // database, for a job that ended or starts afresh.
-func (m *migration) dropReplication(ctx context.Context, dbs []string) error {
+func (m *migration) dropReplication(ctx context.Context, dbs []string, capture bool) error {
 	name := slotName(m.spec.JobID)
 	for _, db := range dbs {
 		c, err := m.e.connect(ctx, m.spec.Source, "source", db)
@@ -126,6 +145,9 @@ func (m *migration) dropReplication(ctx context.Context, dbs []string) error {
 		_, err = c.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", name)
 		if err == nil {
 			_, err = c.Exec(ctx, "DROP PUBLICATION IF EXISTS "+quoteIdent(name))
+		}
+		if err == nil && capture {
+			err = dropDDLCapture(ctx, c)
 		}
 		closeQuietly(c)
 		if err != nil {

@@ -116,6 +116,9 @@ func (m *migration) takeSlotSnapshot(ctx context.Context, d *database) (*snapsho
 		d.Relations, d.Sequences, d.MatViews = nil, nil, nil
 		err = inventory(ctx, c, d)
 		if err == nil {
+			m.state.DDLCapture, err = setupDDLCapture(ctx, c)
+		}
+		if err == nil {
 			err = m.createPublication(ctx, c, d)
 		}
 		closeQuietly(c)

@@ -24,9 +24,12 @@ import (
 // lacks, and the mark says what to skip: every change once.
 
 const (
-	// groupChanges and groupAge end a group of source transactions.
+	// groupChanges and groupAge end a group of source transactions;
+	// groupIdle ends it sooner when nothing more arrives: a quiet source
+	// gets its changes applied at once, a busy one in groups.
 	groupChanges = 5000
 	groupAge     = 100 * time.Millisecond
+	groupIdle    = 3 * time.Millisecond
 	// statusEvery is how often the slot hears the position applied, well
 	// within wal_sender_timeout (60 s by default).
 	statusEvery = time.Second
@@ -38,9 +41,11 @@ const streamMarks = `CREATE SCHEMA IF NOT EXISTS ` + markSchema + `;
 
 // stream is the incremental phase of a one-database job.
 type stream struct {
-	m    *migration
-	db   string
-	slot string
+	m  *migration
+	db string
+	// dbInfo is the database's selection, for the DDL replayed.
+	dbInfo *database
+	slot   string
 	// since is each table's later-snapshot boundary (see jobState.Since).
 	since map[string]pglogrepl.LSN
 	// keyless tables were copied by ctid: before their boundary their
@@ -73,7 +78,7 @@ func (m *migration) OpenStream(ctx context.Context) (engine.ChangeStream, error)
 			return nil, err
 		}
 	}
-	s := &stream{m: m, db: d.Name, slot: slotName(m.spec.JobID), since: map[string]pglogrepl.LSN{}, keyless: map[string]bool{}}
+	s := &stream{m: m, db: d.Name, dbInfo: d, slot: slotName(m.spec.JobID), since: map[string]pglogrepl.LSN{}, keyless: map[string]bool{}}
 	for t, lsn := range m.state.Since {
 		s.since[t] = pglogrepl.LSN(lsn)
 	}
@@ -119,7 +124,11 @@ func (s *stream) SourcePosition(ctx context.Context) (engine.Position, error) {
 	var text string
 	tx, err := c.Begin(ctx)
 	if err == nil {
-		err = tx.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text FROM (SELECT pg_current_xact_id()) x").Scan(&text)
+		// The xid is selected, so that it is assigned (an unused column of
+		// a subquery is never evaluated): only then does the commit write
+		// a record and flush.
+		var xid string
+		err = tx.QueryRow(ctx, "SELECT pg_current_xact_id()::text, pg_current_wal_insert_lsn()::text").Scan(&xid, &text)
 		if err == nil {
 			err = tx.Commit(ctx)
 		}
@@ -210,6 +219,9 @@ func (s *stream) Run(ctx context.Context, ctl *engine.StreamControl) error {
 		return fmt.Errorf("source %s: start replication from slot %s at %s: %w", s.db, s.slot, mark, err)
 	}
 	a := &applier{s: s, dst: dst, rc: rc, skipBefore: mark, rels: map[uint32]*relInfo{}}
+	if err := dst.QueryRow(ctx, "SELECT current_setting('search_path')").Scan(&a.searchPath); err != nil {
+		return fmt.Errorf("target %s: %w", s.db, err)
+	}
 	return a.run(ctx, ctl)
 }
 
@@ -221,6 +233,8 @@ type applier struct {
 	// skipBefore: transactions committed before it are on the target.
 	skipBefore pglogrepl.LSN
 	rels       map[uint32]*relInfo
+	// searchPath is the session's own, restored after a replayed DDL.
+	searchPath string
 
 	inTxn  bool
 	skip   bool
@@ -231,6 +245,12 @@ type applier struct {
 	groupChanges int
 	groupEnd     pglogrepl.LSN
 	nextStatus   time.Time
+	// lastCommit is when the last source commit arrived; idle says the
+	// last wait for a message timed out.
+	lastCommit time.Time
+	idle       bool
+	// batch holds statements not yet sent to the target (apply.go).
+	batch batch
 }
 
 func (a *applier) run(ctx context.Context, ctl *engine.StreamControl) error {
@@ -248,7 +268,7 @@ func (a *applier) run(ctx context.Context, ctl *engine.StreamControl) error {
 		}
 		deadline := a.nextStatus
 		if a.groupOpen && !a.inTxn {
-			if time.Since(a.groupStarted) >= groupAge || a.groupChanges >= groupChanges {
+			if time.Since(a.groupStarted) >= groupAge || a.groupChanges >= groupChanges || a.idle {
 				if err := a.commitGroup(ctx); err != nil {
 					return err
 				}
@@ -258,15 +278,25 @@ func (a *applier) run(ctx context.Context, ctl *engine.StreamControl) error {
 				continue
 			}
 			deadline = a.groupStarted.Add(groupAge)
+			if soon := a.lastCommit.Add(groupIdle); soon.Before(deadline) {
+				deadline = soon
+			}
 		}
 		rctx, cancel := context.WithDeadline(ctx, deadline)
 		msg, err := a.rc.ReceiveMessage(rctx)
 		cancel()
+		a.idle = false
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			if pgconn.Timeout(err) {
+				// Nothing more came: an open group is committed now, and
+				// a Complete already reached needs no more WAL.
+				a.idle = true
+				if !a.inTxn && !a.groupOpen && ctl.ShouldStop(a.s.Applied()) {
+					return a.sendStatus(ctx)
+				}
 				continue
 			}
 			return fmt.Errorf("source %s: replication: %w", a.s.db, err)
@@ -350,10 +380,21 @@ func (a *applier) handle(ctx context.Context, m pglogrepl.Message) error {
 		}
 	case *pglogrepl.CommitMessage:
 		a.inTxn = false
+		a.lastCommit = time.Now()
 		if !a.skip {
 			a.groupEnd = m.TransactionEndLSN
 		}
 	case *pglogrepl.InsertMessage:
+		if r := a.rels[m.RelationID]; r != nil && r.ddlLog {
+			if a.skip {
+				return nil
+			}
+			a.groupChanges++
+			if err := a.flush(ctx); err != nil {
+				return err
+			}
+			return a.replayDDL(ctx, m.Tuple, r)
+		}
 		return a.change(ctx, m.RelationID, func(r *relInfo, idem bool) error { return a.insert(ctx, r, m.Tuple, idem) })
 	case *pglogrepl.UpdateMessage:
 		return a.change(ctx, m.RelationID, func(r *relInfo, idem bool) error { return a.update(ctx, r, m, idem) })
@@ -368,8 +409,8 @@ func (a *applier) handle(ctx context.Context, m pglogrepl.Message) error {
 			if r == nil {
 				return fmt.Errorf("source %s: TRUNCATE of relation %d before its description", a.s.db, id)
 			}
-			if _, err := a.dst.Exec(ctx, "TRUNCATE ONLY "+r.quoted()); err != nil {
-				return engine.Permanent(fmt.Errorf("target %s: TRUNCATE %s: %w", a.s.db, r, err))
+			if err := a.queue(ctx, "TRUNCATE ONLY "+r.quoted(), nil); err != nil {
+				return err
 			}
 		}
 		a.groupChanges++
@@ -401,6 +442,9 @@ func (a *applier) change(ctx context.Context, id uint32, apply func(*relInfo, bo
 
 // commitGroup writes the position reached and commits the group.
 func (a *applier) commitGroup(ctx context.Context) error {
+	if err := a.flush(ctx); err != nil {
+		return err
+	}
 	if a.groupEnd != 0 {
 		_, err := a.dst.Exec(ctx, `INSERT INTO `+markSchema+`.migrate_stream (job_id, lsn) VALUES ($1, $2::pg_lsn)
 			ON CONFLICT (job_id) DO UPDATE SET lsn = excluded.lsn, updated_at = now()`, a.s.m.spec.JobID, a.groupEnd.String())

@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,7 +26,44 @@ import (
 // policies, with as many parallel jobs as copy workers).
 
 // Structure creates the target databases and the pre-data objects.
+//
+// A server that restarts part-way costs a pause: the step starts again
+// from new snapshots (a full + incremental job's slot is made again: no
+// row has moved yet), skipping the databases and roles already there;
+// pre-data commits in one transaction, so nothing is left half made.
 func (m *migration) Structure(ctx context.Context, progress func(done, total int)) error {
+	return m.Retry().Do(ctx, "structure", toolTransient, func() error {
+		err := m.structureOnce(ctx, progress)
+		if err != nil && toolTransient(err) {
+			m.closeSnapshots()
+			m.state.SlotLSN = 0
+		}
+		return err
+	})
+}
+
+// toolTransient reports a failure a retry may cure: a dropped or refused
+// connection of opendts's own, a lost snapshot, or pg_dump/pg_restore
+// losing their server.
+func toolTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if transient(err) || errors.Is(err, errSnapshotLost) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"could not connect", "server closed the connection unexpectedly", "Connection refused",
+		"terminating connection due to administrator command", "the database system is starting up",
+		"the database system is shutting down", "invalid snapshot identifier", "connection to server"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *migration) structureOnce(ctx context.Context, progress func(done, total int)) error {
 	if err := m.takeSnapshots(ctx); err != nil {
 		return err
 	}
@@ -118,7 +156,7 @@ func (m *migration) createDatabase(ctx context.Context, tc *pgx.Conn, name strin
 		return fmt.Errorf("target: create database %s (encoding %s, collation %s): %w", name, enc, collate, err)
 	}
 	m.e.cfg.Logger.Info("created a target database", "job_id", m.spec.JobID, "database", name, "encoding", enc, "collation", collate)
-	return nil
+	return copyDatabaseProperties(ctx, sc, tc, name)
 }
 
 // dumpSchema runs pg_dump for database d's selection: one dump for whole
@@ -177,17 +215,17 @@ func (m *migration) restore(ctx context.Context, db, file, section string) error
 	switch section {
 	case "pre-data":
 		args = append(args, "--single-transaction")
-		list, err := m.preDataList(ctx, pgRestore, db, file)
-		if err != nil {
-			return err
-		}
-		if list != "" {
-			args = append(args, "--use-list="+list)
-		}
 	case "post-data":
 		// A run that stopped part-way through post-data made some of it:
 		// --clean drops what it is about to create first.
 		args = append(args, "--clean", "--if-exists", "--jobs="+strconv.Itoa(m.e.cfg.Workers))
+	}
+	list, err := m.restoreList(ctx, pgRestore, db, file, section)
+	if err != nil {
+		return err
+	}
+	if list != "" {
+		args = append(args, "--use-list="+list)
 	}
 	keepOwners, keepGrants, err := m.roleMode(ctx, db, section == "pre-data")
 	if err != nil {
@@ -206,21 +244,25 @@ func (m *migration) restore(ctx context.Context, db, file, section string) error
 	return nil
 }
 
-// preDataList writes a list of the dump's entries without the CREATE
-// SCHEMA of schemas the target database has already: pg_dump -n public
-// writes CREATE SCHEMA public, which every database made from template0
-// has. It returns "" when nothing is left out.
-func (m *migration) preDataList(ctx context.Context, pgRestore, db, file string) (string, error) {
+// restoreList writes a list of the dump's entries without what must not
+// be restored: the CREATE SCHEMA of schemas the target database has
+// already (pg_dump -n public writes CREATE SCHEMA public, which every
+// database made from template0 has), and opendts's own DDL capture on the
+// source (its event triggers, which no schema holds). It returns "" when
+// nothing is left out.
+func (m *migration) restoreList(ctx context.Context, pgRestore, db, file, section string) (string, error) {
 	var existing []string
-	if err := m.withTarget(ctx, db, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT nspname FROM pg_namespace`)
-		if err != nil {
+	if section == "pre-data" {
+		if err := m.withTarget(ctx, db, func(c *pgx.Conn) error {
+			rows, err := c.Query(ctx, `SELECT nspname FROM pg_namespace`)
+			if err != nil {
+				return err
+			}
+			existing, err = pgx.CollectRows(rows, pgx.RowTo[string])
 			return err
+		}); err != nil {
+			return "", fmt.Errorf("target %s: list schemas: %w", db, err)
 		}
-		existing, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		return err
-	}); err != nil {
-		return "", fmt.Errorf("target %s: list schemas: %w", db, err)
 	}
 	out, err := exec.CommandContext(ctx, pgRestore, "--list", file).Output()
 	if err != nil {
@@ -229,7 +271,7 @@ func (m *migration) preDataList(ctx context.Context, pgRestore, db, file string)
 	var kept []string
 	dropped := false
 	for _, line := range strings.Split(string(out), "\n") {
-		skip := false
+		skip := strings.Contains(line, " EVENT TRIGGER - opendts_") && !strings.HasPrefix(line, ";")
 		for _, nsp := range existing {
 			if strings.Contains(line, " SCHEMA - "+nsp+" ") && !strings.HasPrefix(line, ";") {
 				skip = true
@@ -244,7 +286,7 @@ func (m *migration) preDataList(ctx context.Context, pgRestore, db, file string)
 	if !dropped {
 		return "", nil
 	}
-	list := file + ".list"
+	list := file + "." + section + ".list"
 	if err := os.WriteFile(list, []byte(strings.Join(kept, "\n")), 0o600); err != nil {
 		return "", err
 	}
