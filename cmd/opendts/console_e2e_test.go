@@ -236,8 +236,8 @@ func (b *browser) confirm() {
 // sign-out; no error in the browser's console, and axe-core finds no
 // serious accessibility violation on any page.
 func TestConsoleDrivesAJob(t *testing.T) {
-	src, dst := testdb.Shared(t)
 	b := newBrowser(t)
+	src, dst := testdb.Shared(t)
 	db := src.NewDatabase(t, "console")
 	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
 	src.Exec(t,
