@@ -36,10 +36,11 @@ type copier struct {
 
 // run copies every chunk not in done.
 func (c *copier) run(ctx context.Context, chunks []chunk, done map[int][2]int64) error {
-	todo := make(chan chunk)
+	todo := make(chan []chunk)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(todo)
+		var left []chunk
 		for _, ch := range interleave(chunks) {
 			if d, ok := done[ch.ID]; ok {
 				c.rows.Add(d[0])
@@ -47,8 +48,12 @@ func (c *copier) run(ctx context.Context, chunks []chunk, done map[int][2]int64)
 				c.chunksDone.Add(1)
 				continue
 			}
+			left = append(left, ch)
+		}
+		// Small tables go in batches (copy_batch.go).
+		for _, b := range batches(left) {
 			select {
-			case todo <- ch:
+			case todo <- b:
 			case <-gctx.Done():
 				return gctx.Err()
 			}
@@ -57,11 +62,17 @@ func (c *copier) run(ctx context.Context, chunks []chunk, done map[int][2]int64)
 	})
 	for i := range c.snap.readers {
 		g.Go(func() error {
-			for ch := range todo {
-				if err := c.copyChunkWithRetry(gctx, i, ch); err != nil {
+			for b := range todo {
+				var err error
+				if len(b) == 1 {
+					err = c.copyChunkWithRetry(gctx, i, b[0])
+				} else {
+					err = c.copyBatchWithRetry(gctx, i, b)
+				}
+				if err != nil {
 					return err
 				}
-				c.chunksDone.Add(1)
+				c.chunksDone.Add(int64(len(b)))
 			}
 			return nil
 		})

@@ -30,6 +30,9 @@ type migration struct {
 	wholeDBs map[string]bool
 	tables   []object // base tables
 	views    []object
+	// infos are the base tables' columns, keys and sizes, read once in
+	// bulk (metadata.go) for the structure and the copy.
+	infos map[string]*tableInfo
 }
 
 var _ engine.Migration = (*migration)(nil)
@@ -182,19 +185,8 @@ func (m *migration) Structure(ctx context.Context, progress func(done, total int
 		}
 		tick()
 	}
-	deferIndexes := m.spec.MigrateType == engine.MigrateFull
-	for _, t := range m.tables {
-		adds, err := m.schema.createTable(ctx, t.db, t.name, deferIndexes, m.spec.Resume)
-		if err != nil {
-			return err
-		}
-		if len(adds) > 0 {
-			if m.state.Deferred == nil {
-				m.state.Deferred = map[string][]string{}
-			}
-			m.state.Deferred[tableID(t.db, t.name)] = adds
-		}
-		tick()
+	if err := m.createTables(ctx, tick); err != nil {
+		return err
 	}
 	if err := m.schema.createViews(ctx, m.views); err != nil {
 		return err
@@ -269,15 +261,13 @@ func (m *migration) sourceIsMariaDB(ctx context.Context) bool {
 // Copy takes the snapshot, plans the chunks (once: a resumed job keeps
 // its plan) and copies those not done yet.
 func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
+	byID, err := m.tableInfos(ctx)
+	if err != nil {
+		return err
+	}
 	infos := make([]*tableInfo, 0, len(m.tables))
-	byID := map[string]*tableInfo{}
 	for _, o := range m.tables {
-		t, err := loadTableInfo(ctx, m.src, o.db, o.name)
-		if err != nil {
-			return err
-		}
-		infos = append(infos, t)
-		byID[tableID(t.db, t.name)] = t
+		infos = append(infos, byID[tableID(o.db, o.name)])
 	}
 	snap, err := takeSnapshot(ctx, m.src, m.e.cfg.Workers, infos)
 	if err != nil {
@@ -363,6 +353,18 @@ func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
 	m.e.cfg.Logger.Info("rows copied", "job_id", m.spec.JobID, "rows", c.rows.Load(), "bytes", c.bytes.Load(),
 		"chunks", len(m.state.Plan), "elapsed", time.Since(started).Round(time.Millisecond))
 	return nil
+}
+
+// tableInfos reads the base tables' metadata once per run.
+func (m *migration) tableInfos(ctx context.Context) (map[string]*tableInfo, error) {
+	if m.infos == nil {
+		infos, err := loadTableInfos(ctx, m.src, m.tables, m.wholeDBs)
+		if err != nil {
+			return nil, err
+		}
+		m.infos = infos
+	}
+	return m.infos, nil
 }
 
 // rebase prepares a full + incremental job's resumed copy, whose chunks

@@ -1,0 +1,180 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// A small table's rows take less time to move than the statements around
+// them: a chunk of its own costs a pooled connection, a transaction, a
+// load, a done mark and a commit, five round trips to the target for three
+// rows. Small whole-table chunks are therefore copied in batches: one
+// target transaction writes several tables, an INSERT each, and marks them
+// all done with one statement, so that a small table costs about one round
+// trip on each side. A batch commits or fails as a unit, and resuming
+// after it works as for a chunk: its marks are in its transaction.
+
+const (
+	// batchChunks bounds the chunks in one batch: a failure redoes the
+	// batch, and one transaction should stay short.
+	batchChunks = 64
+	// batchRows bounds a batch's estimated rows; a chunk of more rows is
+	// copied on its own, streamed through LOAD DATA or INSERTs.
+	batchRows = 2_000
+)
+
+// batches groups chunks in the order given: consecutive small whole-table
+// chunks go together, any other chunk alone.
+func batches(chunks []chunk) [][]chunk {
+	var out [][]chunk
+	var cur []chunk
+	var rows int64
+	flush := func() {
+		if len(cur) > 0 {
+			out = append(out, cur)
+			cur, rows = nil, 0
+		}
+	}
+	for _, ch := range chunks {
+		if ch.Where != "" || ch.EstRows > batchRows {
+			flush()
+			out = append(out, []chunk{ch})
+			continue
+		}
+		if len(cur) == batchChunks || rows+ch.EstRows > batchRows {
+			flush()
+		}
+		cur = append(cur, ch)
+		rows += max(ch.EstRows, 1)
+	}
+	flush()
+	return out
+}
+
+// copyBatchWithRetry copies a batch of small chunks in one target
+// transaction, starting over on a new connection when one side drops.
+func (c *copier) copyBatchWithRetry(ctx context.Context, worker int, batch []chunk) error {
+	tables := make([]*tableInfo, len(batch))
+	for i, ch := range batch {
+		t := c.tables[tableID(ch.DB, ch.Table)]
+		if t == nil {
+			return fmt.Errorf("chunk %d belongs to %s.%s, which is no longer on the source", ch.ID, quoteIdent(ch.DB), quoteIdent(ch.Table))
+		}
+		tables[i] = t
+	}
+	attempt := 0
+	return c.e.retry(ctx, fmt.Sprintf("copy chunks %d-%d (%d small tables)", batch[0].ID, batch[len(batch)-1].ID, len(batch)), func() error {
+		attempt++
+		if attempt > 1 {
+			// The last attempt's commit may have landed with its answer
+			// lost: its marks commit together, so one tells.
+			var n int
+			err := c.dst.QueryRowContext(ctx, "SELECT COUNT(*) FROM `"+checkpointDB+"`.`migrate_chunks` WHERE job_id = ? AND chunk_id = ?", c.cp.jobID, batch[0].ID).Scan(&n)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+		}
+		if c.snap.readers[worker] == nil {
+			r, err := openReader(ctx, c.src)
+			if err != nil {
+				return err
+			}
+			c.e.cfg.Logger.Warn("a source reader was reconnected: its chunks come from a later snapshot than the others", "worker", worker)
+			c.snap.readers[worker] = r
+		}
+		counts, err := c.copyBatch(ctx, c.snap.readers[worker], tables, batch)
+		if err != nil {
+			var re *readError
+			if errors.As(err, &re) && retryable(err) {
+				closeReader(c.snap.readers[worker])
+				c.snap.readers[worker] = nil
+			}
+			return err
+		}
+		var rows, bytes int64
+		for _, n := range counts {
+			rows += n[0]
+			bytes += n[1]
+		}
+		c.rows.Add(rows)
+		c.bytes.Add(bytes)
+		c.e.cfg.Counters.CopiedRows(c.cp.jobID, rows, bytes)
+		return nil
+	})
+}
+
+// copyBatch writes each table of the batch as INSERT statements of at
+// most c.maxStmt bytes, sent as they fill (a table larger than its
+// estimate still streams), then the batch's done marks, in one
+// transaction. It returns each chunk's rows and bytes.
+func (c *copier) copyBatch(ctx context.Context, reader *sql.Conn, tables []*tableInfo, batch []chunk) ([][2]int64, error) {
+	conn, err := c.dst.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	counts := make([][2]int64, len(batch))
+	var buf []byte
+	for i, ch := range batch {
+		t := tables[i]
+		prefix := t.insertPrefix()
+		var writeErr error
+		write := func() error {
+			if _, err := tx.ExecContext(ctx, string(buf)); err != nil {
+				writeErr = fmt.Errorf("write chunk %d of `%s`.`%s` on the target: %w", ch.ID, ch.DB, ch.Table, err)
+				return writeErr
+			}
+			buf = buf[:0]
+			return nil
+		}
+		buf = buf[:0]
+		n, err := scanChunk(ctx, reader, t, ch, func(vals []sql.RawBytes) error {
+			if len(buf) == 0 {
+				buf = append(buf, prefix...)
+			} else {
+				buf = append(buf, ',')
+			}
+			before := len(buf)
+			buf = appendRow(buf, t.columns, vals)
+			counts[i][1] += int64(len(buf) - before)
+			if len(buf) >= c.maxStmt {
+				return write()
+			}
+			return nil
+		})
+		if writeErr != nil {
+			return nil, writeErr
+		}
+		if err != nil {
+			return nil, &readError{err}
+		}
+		counts[i][0] = n
+		if len(buf) > 0 {
+			if err := write(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	marks := make([]string, len(batch))
+	params := make([]any, 0, 4*len(batch))
+	for i, ch := range batch {
+		marks[i] = "(?, ?, ?, ?)"
+		params = append(params, c.cp.jobID, ch.ID, counts[i][0], counts[i][1])
+	}
+	q := strings.TrimSuffix(markChunkSQL, "(?, ?, ?, ?)") + strings.Join(marks, ", ")
+	if _, err := tx.ExecContext(ctx, q, params...); err != nil {
+		return nil, err
+	}
+	return counts, tx.Commit()
+}
