@@ -109,6 +109,10 @@ type Detail struct {
 	MasterSlaveDistance int64
 	SecondsBehindMaster int64
 	Steps               []Step
+	// WaitingForWorker: the job has chunks to copy and every slot of the
+	// node's copy-worker budget is held by other jobs. Read at the
+	// moment, never stored.
+	WaitingForWorker bool
 }
 
 // Step statuses, as the API numbers them.

@@ -63,12 +63,18 @@ func (c *copier) run(ctx context.Context, chunks []chunk, done map[int][2]int64)
 	for i := range c.snap.readers {
 		g.Go(func() error {
 			for b := range todo {
-				var err error
+				// A slot of the node's budget per chunk: jobs take
+				// turns at chunk boundaries.
+				release, err := c.e.cfg.Budget.Acquire(gctx, c.cp.jobID)
+				if err != nil {
+					return err
+				}
 				if len(b) == 1 {
 					err = c.copyChunkWithRetry(gctx, i, b[0])
 				} else {
 					err = c.copyBatchWithRetry(gctx, i, b)
 				}
+				release()
 				if err != nil {
 					return err
 				}

@@ -67,7 +67,7 @@ func (m *migration) createTables(ctx context.Context, tick func()) error {
 				for t := range todo {
 					info := infos[tableID(t.db, t.name)]
 					small := info != nil && info.estRows <= smallTableRows
-					adds, err := w.createTable(gctx, t.db, t.name, deferIndexes && !small, m.spec.Resume)
+					adds, err := w.createTable(gctx, t.db, t.name, deferIndexes, small, m.spec.Resume)
 					if err != nil {
 						return err
 					}
@@ -133,10 +133,17 @@ func (w *ddlWorker) close() {
 	w.conn.Close()
 }
 
-func (w *ddlWorker) createTable(ctx context.Context, db, name string, deferIndexes, resumed bool) ([]string, error) {
-	stmt, adds, err := w.m.schema.tableDDL(ctx, db, name, deferIndexes, resumed)
+// createTable creates a table and returns the index clauses to add after
+// its rows. A small table keeps its indexes; but a resumed run may find it
+// created by an earlier run that judged it large (the estimate moved), so
+// it then also returns them: an index already there counts as added.
+func (w *ddlWorker) createTable(ctx context.Context, db, name string, deferIndexes, small, resumed bool) ([]string, error) {
+	stmt, adds, err := w.m.schema.tableDDL(ctx, db, name, deferIndexes && !small, resumed)
 	if err != nil {
 		return nil, err
+	}
+	if deferIndexes && small && resumed {
+		_, adds = splitSecondaryIndexes(stmt)
 	}
 	if w.db != db {
 		if _, err := w.conn.ExecContext(ctx, "USE "+quoteIdent(db)); err != nil {
