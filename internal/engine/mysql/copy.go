@@ -32,6 +32,9 @@ type copier struct {
 	rows, bytes atomic.Int64
 	// chunksDone counts chunks committed in this run and before it.
 	chunksDone atomic.Int64
+	// readTables counts the small tables each worker's reader has read,
+	// when the snapshot has spare readers (copy_batch.go).
+	readTables []int
 }
 
 // run copies every chunk not in done.

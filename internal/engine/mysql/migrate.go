@@ -269,16 +269,22 @@ func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
 	for _, o := range m.tables {
 		infos = append(infos, byID[tableID(o.db, o.name)])
 	}
-	snap, err := takeSnapshot(ctx, m.src, m.e.cfg.Workers, infos)
+	spare := spareReaders(infos, m.e.cfg.Workers)
+	if spare > 0 {
+		m.src.SetMaxOpenConns(m.e.cfg.Workers + 2 + spare)
+		m.src.SetMaxIdleConns(m.e.cfg.Workers + 2 + spare)
+	}
+	snap, err := takeSnapshot(ctx, m.src, m.e.cfg.Workers+spare, infos)
 	if err != nil {
 		return err
 	}
+	snap.readers, snap.spare = snap.readers[:m.e.cfg.Workers], snap.readers[m.e.cfg.Workers:]
 	defer snap.close()
 	binlog := "none"
 	if snap.pos != nil {
 		binlog = fmt.Sprintf("%s:%d gtid %s", snap.pos.File, snap.pos.Pos, snap.pos.GTID)
 	}
-	m.e.cfg.Logger.Info("snapshot taken", "job_id", m.spec.JobID, "writes_held", snap.lockHeld, "binlog", binlog)
+	m.e.cfg.Logger.Info("snapshot taken", "job_id", m.spec.JobID, "writes_held", snap.lockHeld, "binlog", binlog, "readers", len(snap.readers)+len(snap.spare))
 	resumed := m.state.Plan != nil
 	if !resumed {
 		m.state.Snapshot = snap.pos
@@ -322,6 +328,9 @@ func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
 	}
 	c := &copier{e: m.e, src: m.src, dst: m.dst, snap: snap, tables: byID, cp: m.cp,
 		maxStmt: min(m.e.cfg.BatchBytes, maxPacket/2)}
+	if len(snap.spare) > 0 {
+		c.readTables = make([]int, len(snap.readers))
+	}
 	var estRows int64
 	for _, ch := range m.state.Plan {
 		estRows += ch.EstRows

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -18,6 +19,10 @@ import (
 // the database.
 type snapshot struct {
 	readers []*sql.Conn
+	// spare readers see the same moment and wait for a worker whose
+	// reader has read many tables (copy_batch.go).
+	spareMu sync.Mutex
+	spare   []*sql.Conn
 	pos     *position
 	// lockHeld is how long writes were blocked on the source.
 	lockHeld time.Duration
@@ -25,6 +30,9 @@ type snapshot struct {
 
 func (s *snapshot) close() {
 	for _, c := range s.readers {
+		closeReader(c)
+	}
+	for _, c := range s.spare {
 		closeReader(c)
 	}
 }
