@@ -16,7 +16,8 @@
 # FILL (sysbench: sysbench's tables, filled by sysbench prepare; small:
 # `id INT PRIMARY KEY, v VARCHAR(50), k INT, KEY(k)` created and filled by
 # THREADS mariadb clients, one CREATE and one INSERT per table; default
-# small above 64 tables, sysbench otherwise).
+# small above 64 tables, sysbench otherwise), REFERENCE (0: skip mydumper
+# and myloader, for a quick look at opendts alone; no ratio).
 #
 # It installs what it lacks from Debian's packages (sysbench, mydumper, jq,
 # curl, time, MariaDB), starts a source and two fresh targets with
@@ -52,6 +53,7 @@ CHUNK_ROWS=${CHUNK_ROWS:-}
 MYLOADER_BINLOG=${MYLOADER_BINLOG:-1}
 KEEP=${KEEP:-0}
 FILL=${FILL:-}
+REFERENCE=${REFERENCE:-1}
 
 while [ $# -gt 0 ]; do
 	arg=$1
@@ -275,42 +277,47 @@ $src_print"
 
 # ---------------------------------------------------------------- mydumper
 
-say "mydumper + myloader into target A"
-note "$(mydumper --version 2>&1 | head -1); $(myloader --version 2>&1 | head -1)"
-# Default (consistent) mode: FLUSH TABLES WITH READ LOCK while every thread
-# opens a REPEATABLE READ snapshot, then the lock goes; no --no-locks. No
-# compression. --rows splits each table into primary-key ranges.
-dump_cmd=(mydumper -h 127.0.0.1 -P "$src_port" -u root -B sbtest -o "$work/dump"
-	-t "$THREADS" -r "$CHUNK_ROWS" -v 3)
-load_cmd=(myloader -h 127.0.0.1 -P "$dst_a_port" -u root -d "$work/dump"
-	-t "$THREADS" -o -v 3)
-[ "$MYLOADER_BINLOG" = 1 ] && load_cmd+=(-e)
-note "${dump_cmd[*]}"
-if ! run "$work/mydumper.log" "${dump_cmd[@]}"; then
-	tail -n 30 "$work/mydumper.log" >&2
-	die "mydumper failed (log above)"
-fi
-dump_s=$elapsed dump_rss=$maxrss
-dump_files=$(find "$work/dump" -name 'sbtest.sbtest*.sql' ! -name '*-schema.sql' | wc -l)
-dump_mib=$(du -sm "$work/dump" | awk '{ print $1 }')
-note "dumped in $dump_s s: $dump_files data files, $dump_mib MiB, peak RSS $((dump_rss / 1024)) MiB"
-note "${load_cmd[*]}"
-if ! run "$work/myloader.log" "${load_cmd[@]}"; then
-	tail -n 30 "$work/myloader.log" >&2
-	die "myloader failed (log above)"
-fi
-load_s=$elapsed load_rss=$maxrss
-dl_s=$(awk -v a="$dump_s" -v b="$load_s" 'BEGIN { printf "%.2f", a + b }')
-note "loaded in $load_s s, peak RSS $((load_rss / 1024)) MiB; total $dl_s s"
-a_print=$(fingerprint "$dst_a_port")
-if [ "$a_print" = "$src_print" ]; then
-	verdict="source = mydumper target"
-	note "target A matches the source (counts and CHECKSUM TABLE)"
+if [ "$REFERENCE" = 1 ]; then
+	say "mydumper + myloader into target A"
+	note "$(mydumper --version 2>&1 | head -1); $(myloader --version 2>&1 | head -1)"
+	# Default (consistent) mode: FLUSH TABLES WITH READ LOCK while every thread
+	# opens a REPEATABLE READ snapshot, then the lock goes; no --no-locks. No
+	# compression. --rows splits each table into primary-key ranges.
+	dump_cmd=(mydumper -h 127.0.0.1 -P "$src_port" -u root -B sbtest -o "$work/dump"
+		-t "$THREADS" -r "$CHUNK_ROWS" -v 3)
+	load_cmd=(myloader -h 127.0.0.1 -P "$dst_a_port" -u root -d "$work/dump"
+		-t "$THREADS" -o -v 3)
+	[ "$MYLOADER_BINLOG" = 1 ] && load_cmd+=(-e)
+	note "${dump_cmd[*]}"
+	if ! run "$work/mydumper.log" "${dump_cmd[@]}"; then
+		tail -n 30 "$work/mydumper.log" >&2
+		die "mydumper failed (log above)"
+	fi
+	dump_s=$elapsed dump_rss=$maxrss
+	dump_files=$(find "$work/dump" -name 'sbtest.sbtest*.sql' ! -name '*-schema.sql' | wc -l)
+	dump_mib=$(du -sm "$work/dump" | awk '{ print $1 }')
+	note "dumped in $dump_s s: $dump_files data files, $dump_mib MiB, peak RSS $((dump_rss / 1024)) MiB"
+	note "${load_cmd[*]}"
+	if ! run "$work/myloader.log" "${load_cmd[@]}"; then
+		tail -n 30 "$work/myloader.log" >&2
+		die "myloader failed (log above)"
+	fi
+	load_s=$elapsed load_rss=$maxrss
+	dl_s=$(awk -v a="$dump_s" -v b="$load_s" 'BEGIN { printf "%.2f", a + b }')
+	note "loaded in $load_s s, peak RSS $((load_rss / 1024)) MiB; total $dl_s s"
+	a_print=$(fingerprint "$dst_a_port")
+	if [ "$a_print" = "$src_print" ]; then
+		verdict="source = mydumper target"
+		note "target A matches the source (counts and CHECKSUM TABLE)"
+	else
+		verdict="source != mydumper target"
+		note "target A DIFFERS from the source (compared at the end)"
+	fi
+	rm -rf "$work/dump" # no need to keep a second copy of the data on disk
 else
-	verdict="source != mydumper target"
-	note "target A DIFFERS from the source (compared at the end)"
+	# Only opendts, for a quick look at its own figures: no ratio.
+	dump_s=n/a load_s=n/a dl_s="" a_print=$src_print verdict="source (mydumper not run)"
 fi
-rm -rf "$work/dump" # no need to keep a second copy of the data on disk
 
 # ---------------------------------------------------------------- opendts
 
@@ -323,11 +330,11 @@ summary() {
 	printf '    mydumper: %s s   myloader: %s s   total: %s s\n' "$dump_s" "$load_s" "$dl_s"
 	if [ -n "$opendts_s" ]; then
 		printf '    opendts:  %s s   peak RSS: %s MiB\n' "$opendts_s" "$opendts_rss"
-		printf '    ratio opendts / (mydumper+myloader): %s  (goal <= 0.70)\n' \
+		[ -z "$dl_s" ] || printf '    ratio opendts / (mydumper+myloader): %s  (goal <= 0.70)\n' \
 			"$(awk -v a="$opendts_s" -v b="$dl_s" 'BEGIN { printf "%.2f", a / b }')"
 		printf '    per table: opendts %s ms   mydumper+myloader %s ms\n' \
 			"$(awk -v a="$opendts_s" -v n="$TABLES" 'BEGIN { printf "%.2f", 1000 * a / n }')" \
-			"$(awk -v a="$dl_s" -v n="$TABLES" 'BEGIN { printf "%.2f", 1000 * a / n }')"
+			"$(awk -v a="${dl_s:-0}" -v n="$TABLES" 'BEGIN { printf "%.2f", 1000 * a / n }')"
 	else
 		printf '    opendts:  FAILED%s\n' "${opendts_rss:+   peak RSS: $opendts_rss MiB}"
 		printf '    ratio opendts / (mydumper+myloader): n/a\n'
