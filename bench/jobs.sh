@@ -84,8 +84,10 @@ cleanup() {
 	local rc=$? p
 	trap - EXIT INT TERM
 	set +e
-	for p in "${bg_pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
+	for p in "${bg_pids[@]}"; do
+		kill -TERM -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	stop_everything
 	exit "$rc"
 }
@@ -115,7 +117,7 @@ for j in $(seq 1 "$JOBS"); do
 		echo "INSERT INTO db$j.heartbeat VALUES (1, NOW(6));"
 		for t in $(seq 1 "$TABLES"); do
 			echo "CREATE TABLE db$j.t$t (id INT PRIMARY KEY, v VARCHAR(50), k INT, KEY k (k));"
-			echo "INSERT INTO db$j.t$t SELECT seq, CONCAT('value ', seq), seq % 97 FROM seq_1_to_$ROWS;"
+			echo "INSERT INTO db$j.t$t SELECT seq, CONCAT('value ', seq), seq % 97 FROM db$j.seq_1_to_$ROWS;"
 		done
 	} | sql "$src_port" &
 	# Four clients at a time.
@@ -156,7 +158,7 @@ load() {
 		done
 		n=$((n + 1))
 		sleep 0.2
-	done | sql "$src_port"
+	done | sql "$src_port" --force
 }
 setsid bash -c "$(declare -f load sql); MYSQL=$MYSQL JOBS=$JOBS TABLES=$TABLES ROWS=$ROWS src_port=$src_port load" >"$work/load.log" 2>&1 </dev/null &
 bg_pids+=($!)
