@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opendts/opendts/internal/engine/budget"
 	"github.com/opendts/opendts/internal/engine/driver"
 	"github.com/opendts/opendts/internal/engine/mysql"
 	"github.com/opendts/opendts/internal/testdb"
@@ -92,4 +93,42 @@ func showCreate(t *testing.T, s *testdb.Server, db, table string) string {
 	// AUTO_INCREMENT and statistics aside, the definition must be the
 	// source's.
 	return strings.TrimSpace(stmt)
+}
+
+// Two jobs sharing a budget of one copy worker take turns chunk by chunk
+// and both end with the source's data.
+func TestJobsShareTheCopyBudget(t *testing.T) {
+	src, dst := testdb.Shared(t)
+	b := budget.New(1)
+	e := mysql.New(mysql.Config{ChunkRows: 2000, Workers: 3, Budget: b})
+	var dbs []string
+	for i := range 2 {
+		db := src.NewDatabase(t, fmt.Sprintf("budget%d", i))
+		t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
+		src.Exec(t,
+			"CREATE TABLE `"+db+"`.r (id INT PRIMARY KEY, v VARCHAR(40))",
+			"INSERT INTO `"+db+"`.r SELECT seq, CONCAT('row ', seq) FROM `"+db+"`.seq_1_to_20000",
+			"ANALYZE TABLE `"+db+"`.r",
+		)
+		dbs = append(dbs, db)
+	}
+	errs := make(chan error, len(dbs))
+	for i, db := range dbs {
+		go func() {
+			errs <- driver.Migrate(context.Background(), e, fullSpec(fmt.Sprintf("dts-budget%02d", i), src, dst, db), &recorder{}, nil)
+		}()
+	}
+	for range dbs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, db := range dbs {
+		if got, want := checksums(t, dst, db, "r"), checksums(t, src, db, "r"); got != want {
+			t.Errorf("%s: target %s, source %s", db, got, want)
+		}
+	}
+	if b.InUse() != 0 {
+		t.Errorf("%d slots still held after both jobs", b.InUse())
+	}
 }
