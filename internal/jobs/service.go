@@ -66,6 +66,8 @@ type Service struct {
 	// live holds the latest progress each running migration reported.
 	liveMu sync.Mutex
 	live   map[string]Progress
+	// copies holds the copy figures of each migration running here.
+	copies map[string]*copyTracker
 	// ctx ends every run when the service closes.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -203,6 +205,7 @@ func (s *Service) Get(ctx context.Context, id string) (*Job, error) {
 	if err != nil {
 		return nil, storeErr("get job", err)
 	}
+	s.withCopy(j)
 	s.markWaiting(j)
 	return j, nil
 }
@@ -225,6 +228,7 @@ func (s *Service) List(ctx context.Context, q Query) ([]*Job, int, error) {
 		return nil, 0, storeErr("list jobs", err)
 	}
 	for _, j := range list {
+		s.withCopy(j)
 		s.markWaiting(j)
 	}
 	return list, total, nil

@@ -55,28 +55,33 @@ func batches(chunks []chunk) [][]chunk {
 }
 
 // copyBatchWithRetry copies a batch of small chunks in one target
-// transaction, starting over on a new connection when one side drops.
-func (c *copier) copyBatchWithRetry(ctx context.Context, worker int, batch []chunk) error {
+// transaction, starting over on a new connection when one side drops. It
+// returns each chunk's rows committed.
+func (c *copier) copyBatchWithRetry(ctx context.Context, worker int, batch []chunk) (committed []int64, err error) {
 	tables := make([]*tableInfo, len(batch))
 	for i, ch := range batch {
 		t := c.tables[tableID(ch.DB, ch.Table)]
 		if t == nil {
-			return fmt.Errorf("chunk %d belongs to %s.%s, which is no longer on the source", ch.ID, quoteIdent(ch.DB), quoteIdent(ch.Table))
+			return nil, fmt.Errorf("chunk %d belongs to %s.%s, which is no longer on the source", ch.ID, quoteIdent(ch.DB), quoteIdent(ch.Table))
 		}
 		tables[i] = t
 	}
+	committed = make([]int64, len(batch))
 	attempt := 0
-	return c.e.retry(ctx, fmt.Sprintf("copy chunks %d-%d (%d small tables)", batch[0].ID, batch[len(batch)-1].ID, len(batch)), func() error {
+	err = c.e.retry(ctx, fmt.Sprintf("copy chunks %d-%d (%d small tables)", batch[0].ID, batch[len(batch)-1].ID, len(batch)), func() error {
 		attempt++
 		if attempt > 1 {
 			// The last attempt's commit may have landed with its answer
-			// lost: its marks commit together, so one tells.
-			var n int
-			err := c.dst.QueryRowContext(ctx, "SELECT COUNT(*) FROM `"+checkpointDB+"`.`migrate_chunks` WHERE job_id = ? AND chunk_id = ?", c.cp.jobID, batch[0].ID).Scan(&n)
+			// lost: its marks commit together, so finding them tells.
+			landed, err := c.landed(ctx, batch)
 			if err != nil {
 				return err
 			}
-			if n > 0 {
+			if landed != nil {
+				for i, ch := range batch {
+					committed[i] = landed[ch.ID]
+					c.rows.Add(committed[i])
+				}
 				return nil
 			}
 		}
@@ -99,7 +104,8 @@ func (c *copier) copyBatchWithRetry(ctx context.Context, worker int, batch []chu
 			return err
 		}
 		var rows, bytes int64
-		for _, n := range counts {
+		for i, n := range counts {
+			committed[i] = n[0]
 			rows += n[0]
 			bytes += n[1]
 		}
@@ -108,6 +114,35 @@ func (c *copier) copyBatchWithRetry(ctx context.Context, worker int, batch []chu
 		c.e.cfg.Counters.CopiedRows(c.cp.jobID, rows, bytes)
 		return nil
 	})
+	return committed, err
+}
+
+// landed reads the done marks of a batch: nil when it did not commit,
+// else each chunk's rows by chunk ID.
+func (c *copier) landed(ctx context.Context, batch []chunk) (map[int]int64, error) {
+	ids := make([]any, 0, len(batch)+1)
+	ids = append(ids, c.cp.jobID)
+	for _, ch := range batch {
+		ids = append(ids, ch.ID)
+	}
+	rows, err := c.dst.QueryContext(ctx, "SELECT chunk_id, row_count FROM `"+checkpointDB+"`.`migrate_chunks` WHERE job_id = ? AND chunk_id IN ("+placeholders(len(batch))+")", ids...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out map[int]int64
+	for rows.Next() {
+		var id int
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = map[int]int64{}
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
 }
 
 // copyBatch writes each table of the batch as INSERT statements of at

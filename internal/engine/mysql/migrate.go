@@ -327,7 +327,7 @@ func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
 		return fmt.Errorf("read the target's max_allowed_packet: %w", err)
 	}
 	c := &copier{e: m.e, src: m.src, dst: m.dst, snap: snap, tables: byID, cp: m.cp,
-		maxStmt: min(m.e.cfg.BatchBytes, maxPacket/2)}
+		maxStmt: min(m.e.cfg.BatchBytes, maxPacket/2), report: report}
 	if len(snap.spare) > 0 {
 		c.readTables = make([]int, len(snap.readers))
 	}

@@ -18,6 +18,7 @@ func (quietReport) Progress(int, int)                   {}
 func (quietReport) Lag(int64, int64)                    {}
 func (quietReport) CaughtUp()                           {}
 func (quietReport) Verified([]engine.TableVerification) {}
+func (quietReport) TableProgress(engine.TableProgress)  {}
 
 // With more small tables than its readers should read, the snapshot opens
 // spare readers at the same moment, and workers move to them: every row
