@@ -30,18 +30,21 @@ func (m *migration) createTables(ctx context.Context, tick func()) error {
 	if len(m.tables) == 0 {
 		return nil
 	}
-	infos, err := m.tableInfos(ctx)
-	if err != nil {
-		return err
-	}
 	waves, err := m.foreignKeyWaves(ctx)
 	if err != nil {
 		return err
 	}
 	// Only a full job defers indexes: a full + incremental job's resumed
 	// copy decides from the target's unique keys how to reconcile a table
-	// (rebase), so they must be there from the start.
+	// (rebase), so they must be there from the start. Only it needs the
+	// tables' sizes here.
 	deferIndexes := m.spec.MigrateType == engine.MigrateFull
+	var infos map[string]*tableInfo
+	if deferIndexes {
+		if infos, err = m.tableInfos(ctx); err != nil {
+			return err
+		}
+	}
 	var mu sync.Mutex // state.Deferred and tick
 	for _, wave := range waves {
 		todo := make(chan object)
