@@ -3,6 +3,7 @@
 # mydumper + myloader, side by side in one run on the same machine.
 #
 #   bench/full.sh [--tables N] [--rows N] [--threads N] [--chunk-rows N] [--keep]
+#   bench/full.sh --tables 3000 --rows 3      # many small tables
 #
 # Environment (flags win): TABLES (default 4), ROWS (250000 rows per table),
 # THREADS (4), CHUNK_ROWS (mydumper --rows; default max(5000, 0.9 x ROWS/THREADS)),
@@ -11,7 +12,12 @@
 # and opendts's ExternParams {"TargetBinlog":"off"}), KEEP (1 = --keep),
 # OPENDTS_BIN (use this binary instead of building bin/opendts),
 # OPENDTS_COPY_WORKERS (opendts serve's parallel chunk copies; default THREADS),
-# OPENDTS_CHUNK_ROWS (opendts's rows per chunk; default opendts's own).
+# OPENDTS_CHUNK_ROWS (opendts's rows per chunk; default opendts's own),
+# FILL (sysbench: sysbench's tables, filled by sysbench prepare; small:
+# `id INT PRIMARY KEY, v VARCHAR(50), k INT, KEY(k)` created and filled by
+# THREADS mariadb clients, one CREATE and one INSERT per table; default
+# small above 64 tables, sysbench otherwise), REFERENCE (0: skip mydumper
+# and myloader, for a quick look at opendts alone; no ratio).
 #
 # It installs what it lacks from Debian's packages (sysbench, mydumper, jq,
 # curl, time, MariaDB), starts a source and two fresh targets with
@@ -46,6 +52,8 @@ THREADS=${THREADS:-4}
 CHUNK_ROWS=${CHUNK_ROWS:-}
 MYLOADER_BINLOG=${MYLOADER_BINLOG:-1}
 KEEP=${KEEP:-0}
+FILL=${FILL:-}
+REFERENCE=${REFERENCE:-1}
 
 while [ $# -gt 0 ]; do
 	arg=$1
@@ -90,6 +98,15 @@ for v in TABLES ROWS THREADS; do
 		;;
 	esac
 done
+if [ -z "$FILL" ]; then
+	FILL=sysbench
+	[ "$TABLES" -le 64 ] || FILL=small
+fi
+case "$FILL" in sysbench | small) ;; *)
+	echo "full.sh: FILL must be sysbench or small, not '$FILL'" >&2
+	exit 2
+	;;
+esac
 if [ -z "$CHUNK_ROWS" ]; then
 	# About THREADS pieces per table, so that one table alone keeps every
 	# thread busy (mydumper counts pieces from EXPLAIN's estimate).
@@ -192,32 +209,66 @@ start_db target-opendts "$dst_b_port" 303
 note "source 127.0.0.1:$src_port, target A (mydumper) 127.0.0.1:$dst_a_port, target B (opendts) 127.0.0.1:$dst_b_port"
 note "$("$(command -v mariadbd || echo /usr/sbin/mariadbd)" --version)"
 
-say "filling the source: sysbench oltp_read_write prepare, $TABLES tables x $ROWS rows"
 sql "$src_port" -e 'CREATE DATABASE sbtest'
-if ! run "$work/sysbench.log" sysbench oltp_read_write --db-driver=mysql \
-	--mysql-host=127.0.0.1 --mysql-port="$src_port" --mysql-user=root --mysql-password= \
-	--mysql-db=sbtest --tables="$TABLES" --table-size="$ROWS" --threads="$THREADS" prepare; then
-	tail -n 20 "$work/sysbench.log" >&2
-	die "sysbench prepare failed (log above)"
+if [ "$FILL" = sysbench ]; then
+	say "filling the source: sysbench oltp_read_write prepare, $TABLES tables x $ROWS rows"
+	if ! run "$work/sysbench.log" sysbench oltp_read_write --db-driver=mysql \
+		--mysql-host=127.0.0.1 --mysql-port="$src_port" --mysql-user=root --mysql-password= \
+		--mysql-db=sbtest --tables="$TABLES" --table-size="$ROWS" --threads="$THREADS" prepare; then
+		tail -n 20 "$work/sysbench.log" >&2
+		die "sysbench prepare failed (log above)"
+	fi
+	note "prepared in $elapsed s ($(sysbench --version))"
+else
+	# Many small tables: one CREATE (with its secondary index) and one
+	# INSERT ... SELECT from MariaDB's sequence engine per table, THREADS
+	# clients at once, each on every THREADS-th table.
+	say "filling the source: $TABLES tables x $ROWS rows (id INT PRIMARY KEY, v VARCHAR(50), k INT, KEY(k)), $THREADS clients"
+	t0=$EPOCHREALTIME
+	for c in $(seq 0 $((THREADS - 1))); do
+		awk -v n="$TABLES" -v r="$ROWS" -v c="$c" -v t="$THREADS" 'BEGIN {
+			for (i = 1 + c; i <= n; i += t) {
+				printf "CREATE TABLE sbtest.sbtest%d (id INT PRIMARY KEY, v VARCHAR(50), k INT, KEY k_%d (k));\n", i, i
+				printf "INSERT INTO sbtest.sbtest%d SELECT seq, CONCAT(\"value \", seq), seq %% 97 FROM seq_1_to_%d;\n", i, r
+			}
+		}' | sql "$src_port" sbtest >"$work/fill.$c.log" 2>&1 &
+	done
+	wait || die "filling the source failed (see $work/fill.*.log)"
+	note "filled in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
 fi
-note "prepared in $elapsed s ($(sysbench --version))"
 tables=()
 for i in $(seq 1 "$TABLES"); do tables+=("sbtest.sbtest$i"); done
-table_list=$(
-	IFS=,
-	echo "${tables[*]}"
-)
-# Fresh statistics, so that row estimates (mydumper's chunking) are right.
-sql "$src_port" -e "ANALYZE TABLE $table_list" >/dev/null
+# Fresh statistics, so that row estimates (mydumper's chunking) are right;
+# in batches, so that one statement stays short at 20,000 tables.
+printf '%s\n' "${tables[@]}" | awk '{ l = l (l == "" ? "" : ",") $0 } NR % 500 == 0 { print "ANALYZE TABLE " l ";"; l = "" }
+	END { if (l != "") print "ANALYZE TABLE " l ";" }' | sql "$src_port" >/dev/null
 
 # fingerprint PORT: one line per table, "name count checksum", in order.
+# One client session per server reads every count and checksum (a client
+# per table would cost minutes at 20,000 tables); a table missing on the
+# server makes its line "name missing missing".
 fingerprint() {
-	local port=$1 t count sum
-	for t in "${tables[@]}"; do
-		count=$(sql "$port" -e "SELECT COUNT(*) FROM $t" 2>/dev/null) || count=missing
-		sum=$(sql "$port" -e "CHECKSUM TABLE $t" 2>/dev/null | awk '{ print $2 }') || sum=missing
-		echo "$t $count ${sum:-missing}"
-	done
+	local port=$1
+	sql "$port" -e "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'sbtest'" \
+		>"$work/present.$port" 2>/dev/null || : >"$work/present.$port"
+	printf '%s\n' "${tables[@]}" | awk -v f="$work/present.$port" '
+		BEGIN { while ((getline line < f) > 0) have[line] = 1 }
+		have[$0] { print "SELECT \"" $0 "\", COUNT(*) FROM " $0 ";"; list[++k] = $0 }
+		END {
+			l = ""
+			for (i = 1; i <= k; i++) {
+				l = l (l == "" ? "" : ",") list[i]
+				if (i % 500 == 0 || i == k) { print "CHECKSUM TABLE " l ";"; l = "" }
+			}
+		}' | sql "$port" 2>/dev/null >"$work/fingerprint.$port" || true
+	printf '%s\n' "${tables[@]}" | awk -v f="$work/fingerprint.$port" '
+		BEGIN {
+			while ((getline line < f) > 0) {
+				split(line, a, "\t")
+				if (a[1] in count) sum[a[1]] = a[2]; else count[a[1]] = a[2]
+			}
+		}
+		{ print $0, ($0 in count ? count[$0] : "missing"), ($0 in sum && sum[$0] != "" ? sum[$0] : "missing") }'
 }
 src_print=$(fingerprint "$src_port")
 awk -v want="$ROWS" '$2 != want { bad = 1 } END { exit bad }' <<<"$src_print" ||
@@ -226,42 +277,47 @@ $src_print"
 
 # ---------------------------------------------------------------- mydumper
 
-say "mydumper + myloader into target A"
-note "$(mydumper --version 2>&1 | head -1); $(myloader --version 2>&1 | head -1)"
-# Default (consistent) mode: FLUSH TABLES WITH READ LOCK while every thread
-# opens a REPEATABLE READ snapshot, then the lock goes; no --no-locks. No
-# compression. --rows splits each table into primary-key ranges.
-dump_cmd=(mydumper -h 127.0.0.1 -P "$src_port" -u root -B sbtest -o "$work/dump"
-	-t "$THREADS" -r "$CHUNK_ROWS" -v 3)
-load_cmd=(myloader -h 127.0.0.1 -P "$dst_a_port" -u root -d "$work/dump"
-	-t "$THREADS" -o -v 3)
-[ "$MYLOADER_BINLOG" = 1 ] && load_cmd+=(-e)
-note "${dump_cmd[*]}"
-if ! run "$work/mydumper.log" "${dump_cmd[@]}"; then
-	tail -n 30 "$work/mydumper.log" >&2
-	die "mydumper failed (log above)"
-fi
-dump_s=$elapsed dump_rss=$maxrss
-dump_files=$(find "$work/dump" -name 'sbtest.sbtest*.sql' ! -name '*-schema.sql' | wc -l)
-dump_mib=$(du -sm "$work/dump" | awk '{ print $1 }')
-note "dumped in $dump_s s: $dump_files data files, $dump_mib MiB, peak RSS $((dump_rss / 1024)) MiB"
-note "${load_cmd[*]}"
-if ! run "$work/myloader.log" "${load_cmd[@]}"; then
-	tail -n 30 "$work/myloader.log" >&2
-	die "myloader failed (log above)"
-fi
-load_s=$elapsed load_rss=$maxrss
-dl_s=$(awk -v a="$dump_s" -v b="$load_s" 'BEGIN { printf "%.2f", a + b }')
-note "loaded in $load_s s, peak RSS $((load_rss / 1024)) MiB; total $dl_s s"
-a_print=$(fingerprint "$dst_a_port")
-if [ "$a_print" = "$src_print" ]; then
-	verdict="source = mydumper target"
-	note "target A matches the source (counts and CHECKSUM TABLE)"
+if [ "$REFERENCE" = 1 ]; then
+	say "mydumper + myloader into target A"
+	note "$(mydumper --version 2>&1 | head -1); $(myloader --version 2>&1 | head -1)"
+	# Default (consistent) mode: FLUSH TABLES WITH READ LOCK while every thread
+	# opens a REPEATABLE READ snapshot, then the lock goes; no --no-locks. No
+	# compression. --rows splits each table into primary-key ranges.
+	dump_cmd=(mydumper -h 127.0.0.1 -P "$src_port" -u root -B sbtest -o "$work/dump"
+		-t "$THREADS" -r "$CHUNK_ROWS" -v 3)
+	load_cmd=(myloader -h 127.0.0.1 -P "$dst_a_port" -u root -d "$work/dump"
+		-t "$THREADS" -o -v 3)
+	[ "$MYLOADER_BINLOG" = 1 ] && load_cmd+=(-e)
+	note "${dump_cmd[*]}"
+	if ! run "$work/mydumper.log" "${dump_cmd[@]}"; then
+		tail -n 30 "$work/mydumper.log" >&2
+		die "mydumper failed (log above)"
+	fi
+	dump_s=$elapsed dump_rss=$maxrss
+	dump_files=$(find "$work/dump" -name 'sbtest.sbtest*.sql' ! -name '*-schema.sql' | wc -l)
+	dump_mib=$(du -sm "$work/dump" | awk '{ print $1 }')
+	note "dumped in $dump_s s: $dump_files data files, $dump_mib MiB, peak RSS $((dump_rss / 1024)) MiB"
+	note "${load_cmd[*]}"
+	if ! run "$work/myloader.log" "${load_cmd[@]}"; then
+		tail -n 30 "$work/myloader.log" >&2
+		die "myloader failed (log above)"
+	fi
+	load_s=$elapsed load_rss=$maxrss
+	dl_s=$(awk -v a="$dump_s" -v b="$load_s" 'BEGIN { printf "%.2f", a + b }')
+	note "loaded in $load_s s, peak RSS $((load_rss / 1024)) MiB; total $dl_s s"
+	a_print=$(fingerprint "$dst_a_port")
+	if [ "$a_print" = "$src_print" ]; then
+		verdict="source = mydumper target"
+		note "target A matches the source (counts and CHECKSUM TABLE)"
+	else
+		verdict="source != mydumper target"
+		note "target A DIFFERS from the source (compared at the end)"
+	fi
+	rm -rf "$work/dump" # no need to keep a second copy of the data on disk
 else
-	verdict="source != mydumper target"
-	note "target A DIFFERS from the source (compared at the end)"
+	# Only opendts, for a quick look at its own figures: no ratio.
+	dump_s=n/a load_s=n/a dl_s="" a_print=$src_print verdict="source (mydumper not run)"
 fi
-rm -rf "$work/dump" # no need to keep a second copy of the data on disk
 
 # ---------------------------------------------------------------- opendts
 
@@ -269,13 +325,16 @@ opendts_s="" opendts_rss="" opendts_err=""
 
 summary() {
 	say "summary"
-	printf '    rows: %s x %s   threads: %s   (mydumper --rows %s)   target binlog: %s\n' "$TABLES" "$ROWS" "$THREADS" "$CHUNK_ROWS" \
+	printf '    rows: %s x %s (%s)   threads: %s   (mydumper --rows %s)   target binlog: %s\n' "$TABLES" "$ROWS" "$FILL" "$THREADS" "$CHUNK_ROWS" \
 		"$([ "$MYLOADER_BINLOG" = 1 ] && echo "on for both" || echo "off for both")"
 	printf '    mydumper: %s s   myloader: %s s   total: %s s\n' "$dump_s" "$load_s" "$dl_s"
 	if [ -n "$opendts_s" ]; then
 		printf '    opendts:  %s s   peak RSS: %s MiB\n' "$opendts_s" "$opendts_rss"
-		printf '    ratio opendts / (mydumper+myloader): %s  (goal <= 0.70)\n' \
+		[ -z "$dl_s" ] || printf '    ratio opendts / (mydumper+myloader): %s  (goal <= 0.70)\n' \
 			"$(awk -v a="$opendts_s" -v b="$dl_s" 'BEGIN { printf "%.2f", a / b }')"
+		printf '    per table: opendts %s ms   mydumper+myloader %s ms\n' \
+			"$(awk -v a="$opendts_s" -v n="$TABLES" 'BEGIN { printf "%.2f", 1000 * a / n }')" \
+			"$(awk -v a="${dl_s:-0}" -v n="$TABLES" 'BEGIN { printf "%.2f", 1000 * a / n }')"
 	else
 		printf '    opendts:  FAILED%s\n' "${opendts_rss:+   peak RSS: $opendts_rss MiB}"
 		printf '    ratio opendts / (mydumper+myloader): n/a\n'
@@ -346,9 +405,16 @@ note "opendts: status 9 after $opendts_s s, peak RSS $opendts_rss MiB"
 
 say "verifying: row counts and CHECKSUM TABLE on all three servers"
 b_print=$(fingerprint "$dst_b_port")
-printf '   %-18s %10s %12s %12s %12s\n' table rows source "target A" "target B"
-paste -d' ' <(echo "$src_print") <(echo "$a_print") <(echo "$b_print") |
-	awk '{ printf "   %-18s %10s %12s %12s %12s\n", $1, $2, $3, $6, $9 }'
+if [ "$TABLES" -le 64 ]; then
+	printf '   %-18s %10s %12s %12s %12s\n' table rows source "target A" "target B"
+	paste -d' ' <(echo "$src_print") <(echo "$a_print") <(echo "$b_print") |
+		awk '{ printf "   %-18s %10s %12s %12s %12s\n", $1, $2, $3, $6, $9 }'
+else
+	# Too many lines to read: the tables that differ, if any.
+	paste -d' ' <(echo "$src_print") <(echo "$a_print") <(echo "$b_print") |
+		awk '$2 != $5 || $3 != $6 || $2 != $8 || $3 != $9 { bad++; if (bad <= 10) printf "   differs: %s\n", $0 }
+			END { printf "   %d tables compared, %d differ\n", NR, bad }'
+fi
 rc=0
 [ "$a_print" = "$src_print" ] || rc=1
 if [ "$b_print" = "$src_print" ]; then verdict+=" = opendts target"; else

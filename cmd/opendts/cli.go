@@ -66,6 +66,7 @@ type jobView struct {
 		StepAll, StepNow                         int
 		Progress, CurrentStepProgress            string
 		SecondsBehindMaster, MasterSlaveDistance int64
+		WaitingForWorker                         bool
 		StepInfo                                 []struct {
 			StepNo           int
 			StepId, StepName string
@@ -202,6 +203,9 @@ func showJob(ctx context.Context, c *client.Client, id string, w io.Writer) int 
 	if j.Status == 7 || j.Status == 8 || j.Status == 12 {
 		fmt.Fprintf(w, ", lag %ds / %d MB", j.Detail.SecondsBehindMaster, j.Detail.MasterSlaveDistance)
 	}
+	if j.Detail.WaitingForWorker {
+		fmt.Fprint(w, ", waiting for a copy worker (every one of the node's is busy)")
+	}
 	fmt.Fprintln(w)
 	stepStatus := map[int]string{0: "-", 1: "done", 2: "failed", 3: "running", 4: "waiting"}
 	for _, st := range j.Detail.StepInfo {
@@ -293,6 +297,9 @@ func watchJobOn(ctx context.Context, c *client.Client, id string, untilReady boo
 			j.Detail.StepNow, j.Detail.StepAll, step, bar(j.Detail.CurrentStepProgress, 10), j.Detail.CurrentStepProgress)
 		if j.Status == 7 || j.Status == 8 || j.Status == 12 {
 			line += fmt.Sprintf("  lag %ds %dMB", j.Detail.SecondsBehindMaster, j.Detail.MasterSlaveDistance)
+		}
+		if j.Detail.WaitingForWorker {
+			line += "  waiting for a copy worker"
 		}
 		if step != stepSeen {
 			stepSeen, stepSince = step, time.Now()

@@ -21,6 +21,7 @@ import (
 	"github.com/opendts/opendts/internal/cloudapi"
 	"github.com/opendts/opendts/internal/dtsapi"
 	"github.com/opendts/opendts/internal/engine"
+	"github.com/opendts/opendts/internal/engine/budget"
 	"github.com/opendts/opendts/internal/jobs"
 	"github.com/opendts/opendts/internal/metrics"
 	"github.com/opendts/opendts/internal/secret"
@@ -56,6 +57,12 @@ type Config struct {
 	// defaults, 4 workers and 50,000 rows per chunk).
 	CopyWorkers int
 	ChunkRows   int64
+	// MaxCopyWorkers bounds the chunks copied at once across every job of
+	// the node, shared fairly (internal/engine/budget); 0: unlimited, each
+	// job copying with CopyWorkers.
+	MaxCopyWorkers int
+	// budget is the node's, made from MaxCopyWorkers.
+	budget *budget.Budget
 	// Engines by family; default the built-in ones.
 	Engines engine.Registry
 	Logger  *slog.Logger
@@ -93,6 +100,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		cfg.InstancesFile = filepath.Join(cfg.DataDir, "instances.json")
 	}
 	m := metrics.New()
+	cfg.budget = budget.New(cfg.MaxCopyWorkers)
 	if cfg.Engines == nil {
 		cfg.Engines = BuiltinEngines(cfg, m)
 	}
@@ -128,6 +136,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Regions:       cfg.Regions,
 		Logger:        log,
 		MaxUnusedJobs: cfg.MaxUnusedJobs,
+		Budget:        cfg.budget,
 	})
 	srv := cloudapi.New(cloudapi.Config{
 		Service:     dtsapi.Service,

@@ -10,7 +10,7 @@ import (
 // none) receive what they move.
 func BuiltinEngines(cfg Config, counters mysql.Counters) engine.Registry {
 	return engine.Registry{
-		engine.FamilyMySQL:      mysql.New(mysql.Config{Logger: cfg.Logger, Workers: cfg.CopyWorkers, ChunkRows: cfg.ChunkRows, Counters: counters}),
+		engine.FamilyMySQL:      mysql.New(mysql.Config{Logger: cfg.Logger, Workers: cfg.CopyWorkers, ChunkRows: cfg.ChunkRows, Counters: counters, Budget: cfg.budget}),
 		engine.FamilyPostgreSQL: postgres.New(postgres.Config{Logger: cfg.Logger, Workers: cfg.CopyWorkers, ChunkRows: cfg.ChunkRows}),
 	}
 }

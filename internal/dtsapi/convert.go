@@ -141,6 +141,7 @@ func jobOut(j *jobs.Job, loc *time.Location) migrateJobInfo {
 			MasterSlaveDistance: j.Detail.MasterSlaveDistance,
 			SecondsBehindMaster: j.Detail.SecondsBehindMaster,
 			StepInfo:            []stepOut{},
+			WaitingForWorker:    j.Detail.WaitingForWorker,
 		},
 		ErrorInfo:    []errorInfoOut{},
 		Tags:         []tagItemOut{},

@@ -176,6 +176,10 @@ type detailOut struct {
 	MasterSlaveDistance int64
 	SecondsBehindMaster int64
 	StepInfo            []stepOut
+	// WaitingForWorker is an opendts extension: the running job waits for
+	// a copy worker of the node's budget (serve -max-copy-workers), every
+	// one being busy with other jobs. SDKs ignore it.
+	WaitingForWorker bool `json:",omitempty"`
 }
 
 type errorInfoOut struct {

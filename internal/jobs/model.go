@@ -112,6 +112,10 @@ type Detail struct {
 	// Copy is where the copy of rows is, table by table (nil before a
 	// copy reports).
 	Copy *CopyProgress `json:",omitempty"`
+	// WaitingForWorker: the job has chunks to copy and every slot of the
+	// node's copy-worker budget is held by other jobs. Read at the
+	// moment, never stored.
+	WaitingForWorker bool `json:"-"`
 }
 
 // Step statuses, as the API numbers them.

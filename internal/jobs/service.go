@@ -21,6 +21,7 @@ import (
 
 	"github.com/opendts/opendts/internal/catalog"
 	"github.com/opendts/opendts/internal/engine"
+	"github.com/opendts/opendts/internal/engine/budget"
 	"github.com/opendts/opendts/internal/engine/driver"
 )
 
@@ -49,6 +50,9 @@ type Config struct {
 	// driver every family shares. The service's own tests put a scripted
 	// migration in its place.
 	Migrate func(ctx context.Context, eng engine.Engine, spec engine.Spec, report engine.Reporter, complete <-chan string) error
+	// Budget is the node's copy workers the engines share; Get and List
+	// show a running job that waits for one. Nil: no budget.
+	Budget *budget.Budget
 }
 
 // Service runs the job life cycle. One process owns a store: actions on a
@@ -202,7 +206,18 @@ func (s *Service) Get(ctx context.Context, id string) (*Job, error) {
 		return nil, storeErr("get job", err)
 	}
 	s.withCopy(j)
+	s.markWaiting(j)
 	return j, nil
+}
+
+// markWaiting sets Detail.WaitingForWorker of a running job whose workers
+// all wait for the node's budget.
+func (s *Service) markWaiting(j *Job) {
+	if j.Status != StatusRunning {
+		return
+	}
+	u := s.cfg.Budget.Usage(j.ID)
+	j.Detail.WaitingForWorker = u.Held == 0 && u.Waiting > 0
 }
 
 // List returns the jobs a query selects (read-only, without passwords) and
@@ -214,6 +229,7 @@ func (s *Service) List(ctx context.Context, q Query) ([]*Job, int, error) {
 	}
 	for _, j := range list {
 		s.withCopy(j)
+		s.markWaiting(j)
 	}
 	return list, total, nil
 }

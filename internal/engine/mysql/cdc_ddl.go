@@ -232,9 +232,6 @@ func (inc *incremental) ddl(ctx context.Context, schema, q string, next position
 			return m.selected(db, name)
 		}
 	}
-	// A DDL can change what the cached shapes say of other tables too (a
-	// new foreign key makes its parent table take the serial path).
-	inc.tables = map[string]*cdcTable{}
 	stmt, multi, err := multiTableDDL(q, schema, selected)
 	switch {
 	case multi:
@@ -254,6 +251,10 @@ func (inc *incremental) ddl(ctx context.Context, schema, q string, next position
 		}
 	}
 	if apply {
+		// The shapes the statement may change are forgotten once it is
+		// applied (shapes.go); a DDL the target does not see changes none.
+		forget := inc.shapesTouched(ctx, q, schema, multi)
+		defer forget()
 		conn, err := m.dst.Conn(ctx)
 		if err != nil {
 			return err

@@ -36,6 +36,9 @@ type copier struct {
 	rows, bytes atomic.Int64
 	// chunksDone counts chunks committed in this run and before it.
 	chunksDone atomic.Int64
+	// readTables counts the small tables each worker's reader has read,
+	// when the snapshot has spare readers (copy_batch.go).
+	readTables []int
 }
 
 // run copies every chunk not in done.
@@ -46,10 +49,11 @@ func (c *copier) run(ctx context.Context, chunks []chunk, done map[int][2]int64)
 	for _, t := range order {
 		c.report.Table(t.progress(0, 0))
 	}
-	todo := make(chan chunk)
+	todo := make(chan []chunk)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(todo)
+		var left []chunk
 		for _, ch := range interleave(chunks) {
 			if d, ok := done[ch.ID]; ok {
 				c.rows.Add(d[0])
@@ -57,8 +61,12 @@ func (c *copier) run(ctx context.Context, chunks []chunk, done map[int][2]int64)
 				c.chunksDone.Add(1)
 				continue
 			}
+			left = append(left, ch)
+		}
+		// Small tables go in batches (copy_batch.go).
+		for _, b := range batches(left) {
 			select {
-			case todo <- ch:
+			case todo <- b:
 			case <-gctx.Done():
 				return gctx.Err()
 			}
@@ -67,13 +75,29 @@ func (c *copier) run(ctx context.Context, chunks []chunk, done map[int][2]int64)
 	})
 	for i := range c.snap.readers {
 		g.Go(func() error {
-			for ch := range todo {
-				rows, err := c.copyChunkWithRetry(gctx, i, ch)
+			for b := range todo {
+				// A slot of the node's budget per chunk: jobs take
+				// turns at chunk boundaries.
+				release, err := c.e.cfg.Budget.Acquire(gctx, c.cp.jobID)
 				if err != nil {
 					return err
 				}
-				c.chunksDone.Add(1)
-				c.report.Table(tables[tableID(ch.DB, ch.Table)].progress(rows, 1))
+				var rows []int64
+				if len(b) == 1 {
+					var n int64
+					n, err = c.copyChunkWithRetry(gctx, i, b[0])
+					rows = []int64{n}
+				} else {
+					rows, err = c.copyBatchWithRetry(gctx, i, b)
+				}
+				release()
+				if err != nil {
+					return err
+				}
+				c.chunksDone.Add(int64(len(b)))
+				for k, ch := range b {
+					c.report.Table(tables[tableID(ch.DB, ch.Table)].progress(rows[k], 1))
+				}
 			}
 			return nil
 		})

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/opendts/opendts/internal/engine"
+	"github.com/opendts/opendts/internal/engine/budget"
 )
 
 // Config tunes the engine. The zero value is usable: New fills defaults.
@@ -69,6 +70,10 @@ type Config struct {
 	// RetryFor is how long a dropped or refused connection is retried
 	// before the job fails. Default 2 minutes.
 	RetryFor time.Duration
+	// Budget is the node's copy workers, shared by every job: a worker
+	// copies a chunk (or builds a table's deferred indexes) only while it
+	// holds one of its slots. Nil: each job copies with its Workers.
+	Budget *budget.Budget
 }
 
 // Engine checks and migrates MySQL-family databases.

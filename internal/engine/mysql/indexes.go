@@ -82,6 +82,11 @@ func (m *migration) addDeferredIndexes(ctx context.Context) error {
 	for key, adds := range m.state.Deferred {
 		db, table, _ := strings.Cut(key, "\x00")
 		g.Go(func() error {
+			release, err := m.e.cfg.Budget.Acquire(gctx, m.spec.JobID)
+			if err != nil {
+				return err
+			}
+			defer release()
 			conn, err := m.dst.Conn(gctx)
 			if err != nil {
 				return err

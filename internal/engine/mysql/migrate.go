@@ -30,6 +30,9 @@ type migration struct {
 	wholeDBs map[string]bool
 	tables   []object // base tables
 	views    []object
+	// infos are the base tables' columns, keys and sizes, read once in
+	// bulk (metadata.go) for the structure and the copy.
+	infos map[string]*tableInfo
 }
 
 var _ engine.Migration = (*migration)(nil)
@@ -182,19 +185,8 @@ func (m *migration) Structure(ctx context.Context, progress func(done, total int
 		}
 		tick()
 	}
-	deferIndexes := m.spec.MigrateType == engine.MigrateFull
-	for _, t := range m.tables {
-		adds, err := m.schema.createTable(ctx, t.db, t.name, deferIndexes, m.spec.Resume)
-		if err != nil {
-			return err
-		}
-		if len(adds) > 0 {
-			if m.state.Deferred == nil {
-				m.state.Deferred = map[string][]string{}
-			}
-			m.state.Deferred[tableID(t.db, t.name)] = adds
-		}
-		tick()
+	if err := m.createTables(ctx, tick); err != nil {
+		return err
 	}
 	if err := m.schema.createViews(ctx, m.views); err != nil {
 		return err
@@ -269,26 +261,30 @@ func (m *migration) sourceIsMariaDB(ctx context.Context) bool {
 // Copy takes the snapshot, plans the chunks (once: a resumed job keeps
 // its plan) and copies those not done yet.
 func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
-	infos := make([]*tableInfo, 0, len(m.tables))
-	byID := map[string]*tableInfo{}
-	for _, o := range m.tables {
-		t, err := loadTableInfo(ctx, m.src, o.db, o.name)
-		if err != nil {
-			return err
-		}
-		infos = append(infos, t)
-		byID[tableID(t.db, t.name)] = t
-	}
-	snap, err := takeSnapshot(ctx, m.src, m.e.cfg.Workers, infos)
+	byID, err := m.tableInfos(ctx)
 	if err != nil {
 		return err
 	}
+	infos := make([]*tableInfo, 0, len(m.tables))
+	for _, o := range m.tables {
+		infos = append(infos, byID[tableID(o.db, o.name)])
+	}
+	spare := spareReaders(infos, m.e.cfg.Workers)
+	if spare > 0 {
+		m.src.SetMaxOpenConns(m.e.cfg.Workers + 2 + spare)
+		m.src.SetMaxIdleConns(m.e.cfg.Workers + 2 + spare)
+	}
+	snap, err := takeSnapshot(ctx, m.src, m.e.cfg.Workers+spare, infos)
+	if err != nil {
+		return err
+	}
+	snap.readers, snap.spare = snap.readers[:m.e.cfg.Workers], snap.readers[m.e.cfg.Workers:]
 	defer snap.close()
 	binlog := "none"
 	if snap.pos != nil {
 		binlog = fmt.Sprintf("%s:%d gtid %s", snap.pos.File, snap.pos.Pos, snap.pos.GTID)
 	}
-	m.e.cfg.Logger.Info("snapshot taken", "job_id", m.spec.JobID, "writes_held", snap.lockHeld, "binlog", binlog)
+	m.e.cfg.Logger.Info("snapshot taken", "job_id", m.spec.JobID, "writes_held", snap.lockHeld, "binlog", binlog, "readers", len(snap.readers)+len(snap.spare))
 	resumed := m.state.Plan != nil
 	if !resumed {
 		m.state.Snapshot = snap.pos
@@ -332,6 +328,9 @@ func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
 	}
 	c := &copier{e: m.e, src: m.src, dst: m.dst, snap: snap, tables: byID, cp: m.cp,
 		maxStmt: min(m.e.cfg.BatchBytes, maxPacket/2), report: report}
+	if len(snap.spare) > 0 {
+		c.readTables = make([]int, len(snap.readers))
+	}
 	var estRows int64
 	for _, ch := range m.state.Plan {
 		estRows += ch.EstRows
@@ -363,6 +362,18 @@ func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
 	m.e.cfg.Logger.Info("rows copied", "job_id", m.spec.JobID, "rows", c.rows.Load(), "bytes", c.bytes.Load(),
 		"chunks", len(m.state.Plan), "elapsed", time.Since(started).Round(time.Millisecond))
 	return nil
+}
+
+// tableInfos reads the base tables' metadata once per run.
+func (m *migration) tableInfos(ctx context.Context) (map[string]*tableInfo, error) {
+	if m.infos == nil {
+		infos, err := loadTableInfos(ctx, m.src, m.tables, m.wholeDBs)
+		if err != nil {
+			return nil, err
+		}
+		m.infos = infos
+	}
+	return m.infos, nil
 }
 
 // rebase prepares a full + incremental job's resumed copy, whose chunks

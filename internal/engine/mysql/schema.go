@@ -157,13 +157,14 @@ func (m *schemaMover) createDatabase(ctx context.Context, db string) error {
 	return nil
 }
 
-// createTable creates a base table as the source defines it. With
+// tableDDL returns the CREATE TABLE statement of a base table as the
+// source defines it, to run in its database with an empty sql_mode. With
 // deferIndexes, its secondary indexes are left out and returned as ALTER
 // TABLE clauses to run once the rows are in.
-func (m *schemaMover) createTable(ctx context.Context, db, name string, deferIndexes, resumed bool) ([]string, error) {
+func (m *schemaMover) tableDDL(ctx context.Context, db, name string, deferIndexes, resumed bool) (string, []string, error) {
 	r, err := m.showCreate(ctx, "SHOW CREATE TABLE "+quoteIdent(db)+"."+quoteIdent(name))
 	if err != nil {
-		return nil, fmt.Errorf("read table %s.%s: %w", quoteIdent(db), quoteIdent(name), err)
+		return "", nil, fmt.Errorf("read table %s.%s: %w", quoteIdent(db), quoteIdent(name), err)
 	}
 	stmt := r["Create Table"]
 	var adds []string
@@ -175,10 +176,7 @@ func (m *schemaMover) createTable(ctx context.Context, db, name string, deferInd
 	if resumed {
 		stmt = strings.Replace(stmt, "CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1)
 	}
-	if err := m.exec(ctx, db, map[string]string{"sql_mode": ""}, stmt); err != nil {
-		return nil, fmt.Errorf("create table %s.%s on the target: %w", quoteIdent(db), quoteIdent(name), err)
-	}
-	return adds, nil
+	return stmt, adds, nil
 }
 
 // createViews creates views, retrying those that name a view not created

@@ -3,7 +3,6 @@ package mysql
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"strings"
 )
 
@@ -104,94 +103,6 @@ func isIntType(dataType string) bool {
 		return true
 	}
 	return false
-}
-
-// loadTableInfo reads a table's columns, key and size from the source.
-func loadTableInfo(ctx context.Context, q queryer, db, name string) (*tableInfo, error) {
-	t := &tableInfo{db: db, name: name}
-	rows, err := q.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, COALESCE(CHARACTER_SET_NAME, ''), EXTRA, COLUMN_TYPE
-		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, db, name)
-	if err != nil {
-		return nil, fmt.Errorf("read the columns of %s: %w", t, err)
-	}
-	types := map[string]string{}
-	colTypes := map[string]string{}
-	for rows.Next() {
-		var col, dataType, charset, extra, colType string
-		if err := rows.Scan(&col, &dataType, &charset, &extra, &colType); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		types[col], colTypes[col] = dataType, colType
-		// Generated columns are computed by the target from the others.
-		if isGeneratedExtra(extra) {
-			continue
-		}
-		if dataType == "json" && charset == "" {
-			charset = "utf8mb4"
-		}
-		t.columns = append(t.columns, column{name: col, kind: kindOf(dataType, charset), charset: charset, bitOrSpatial: isBitOrSpatial(dataType), year: strings.EqualFold(dataType, "year"), json: strings.EqualFold(dataType, "json")})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(t.columns) == 0 {
-		return nil, fmt.Errorf("%s has no columns to copy (or the source user cannot see them)", t)
-	}
-
-	// The primary key, else the first unique key whose columns are all NOT
-	// NULL and whole (not a prefix: PRIMARY KEY (a, b(10)) does not make a
-	// unique): such a key identifies rows and orders them.
-	rows, err = q.QueryContext(ctx, `SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE, s.SUB_PART IS NOT NULL
-		FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c
-		  ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
-		WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0
-		ORDER BY s.INDEX_NAME = 'PRIMARY' DESC, s.INDEX_NAME, s.SEQ_IN_INDEX`, db, name)
-	if err != nil {
-		return nil, fmt.Errorf("read the keys of %s: %w", t, err)
-	}
-	var order []string
-	keys := map[string][]string{}
-	nullable := map[string]bool{}
-	for rows.Next() {
-		var index, col, isNull string
-		var prefix bool
-		if err := rows.Scan(&index, &col, &isNull, &prefix); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if _, ok := keys[index]; !ok {
-			order = append(order, index)
-		}
-		keys[index] = append(keys[index], col)
-		if isNull == "YES" || prefix {
-			nullable[index] = true // unusable as a row's identity
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	for _, index := range order {
-		if !nullable[index] {
-			t.key = keys[index]
-			break
-		}
-	}
-	if len(t.key) > 0 {
-		first := t.key[0]
-		t.intKey = isIntType(types[first])
-		t.unsigned = strings.Contains(strings.ToLower(colTypes[first]), "unsigned")
-	}
-
-	var estRows, dataLen sql.NullInt64
-	err = q.QueryRowContext(ctx, "SELECT TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", db, name).Scan(&estRows, &dataLen)
-	if err != nil {
-		return nil, fmt.Errorf("read the size of %s: %w", t, err)
-	}
-	t.estRows, t.estBytes = estRows.Int64, dataLen.Int64
-	return t, nil
 }
 
 // queryer is a pool or a single connection.
