@@ -11,6 +11,6 @@ import (
 func BuiltinEngines(cfg Config, counters mysql.Counters) engine.Registry {
 	return engine.Registry{
 		engine.FamilyMySQL:      mysql.New(mysql.Config{Logger: cfg.Logger, Workers: cfg.CopyWorkers, ChunkRows: cfg.ChunkRows, Counters: counters, Budget: cfg.budget}),
-		engine.FamilyPostgreSQL: postgres.New(postgres.Config{Logger: cfg.Logger, Workers: cfg.CopyWorkers, ChunkRows: cfg.ChunkRows}),
+		engine.FamilyPostgreSQL: postgres.New(postgres.Config{Logger: cfg.Logger, Workers: cfg.CopyWorkers, ChunkRows: cfg.ChunkRows, Budget: cfg.budget}),
 	}
 }

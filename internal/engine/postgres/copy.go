@@ -253,8 +253,14 @@ func (m *migration) copyRound(ctx context.Context, report engine.CopyReport) err
 				if r == nil {
 					return engine.Permanent(fmt.Errorf("source: table %s is gone since the copy was planned", ch.ref()))
 				}
+				// A slot of the node's budget per chunk: jobs take turns
+				// at chunk boundaries.
+				release, err := m.e.cfg.Budget.Acquire(gctx, m.spec.JobID)
+				if err != nil {
+					return err
+				}
 				var n int64
-				err := m.Retry().Do(gctx, "copy "+ch.ref().String(), transient, func() error {
+				err = m.Retry().Do(gctx, "copy "+ch.ref().String(), transient, func() error {
 					var err error
 					n, err = w.copy(gctx, ch, r)
 					if err != nil {
@@ -265,6 +271,7 @@ func (m *migration) copyRound(ctx context.Context, report engine.CopyReport) err
 					}
 					return err
 				})
+				release()
 				if err != nil {
 					return err
 				}

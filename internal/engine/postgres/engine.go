@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/opendts/opendts/internal/engine"
+	"github.com/opendts/opendts/internal/engine/budget"
 )
 
 // Config tunes the engine. The zero value is usable: New fills defaults.
@@ -46,6 +47,9 @@ type Config struct {
 	BinDir string
 	// WorkDir holds the run's schema dumps. Default os.TempDir().
 	WorkDir string
+	// Budget is the node's copy workers, shared with the other jobs: a
+	// worker copies a chunk only while it holds a slot. Nil: unbounded.
+	Budget *budget.Budget
 	// RetryFor is how long a dropped or refused connection is retried
 	// before the job fails. Default 2 minutes.
 	RetryFor time.Duration
