@@ -141,11 +141,14 @@ cleanup() {
 		kill -KILL -- "-$child_pid" 2>/dev/null
 		wait "$child_pid" 2>/dev/null
 	fi
-	local d
+	# Wait for these stops by pid: a bare wait would also wait for
+	# opendts serve, which stop_everything ends afterwards.
+	local d stops=()
 	for d in "${pg_started[@]}"; do
 		scripts/pgtestdb.sh stop "$d" >/dev/null 2>&1 &
+		stops+=($!)
 	done
-	wait
+	[ ${#stops[@]} -eq 0 ] || wait "${stops[@]}"
 	stop_everything
 	exit "$rc"
 }
