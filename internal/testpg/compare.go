@@ -1,7 +1,6 @@
 package testpg
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -35,8 +34,8 @@ import (
 //     neither);
 //   - every materialized view: populated or not, and its rows when it is.
 //
-// Large objects and unlogged tables are compared like anything else only
-// in so far as pg_dump --schema-only shows them.
+// Large objects are compared by OID, owner and md5 of their contents
+// (a schema-only dump leaves them out).
 
 // CompareOptions narrows or bends a comparison. The zero value compares
 // everything, database-level properties included, with the same role
@@ -110,6 +109,7 @@ func Differences(t testing.TB, src, dst *Server, srcDB, dstDB string, opt Compar
 		defer c.dst.conn.Close(context.Background())
 		c.sequences()
 		c.relations()
+		c.largeObjects()
 	}
 	return c.diffs
 }
@@ -544,43 +544,41 @@ func clip(b []byte) string {
 	return fmt.Sprintf("%q... (%d bytes)", b[:clipLen], len(b))
 }
 
-// copyStream is one side's COPY TO STDOUT, read line by line while the
-// server writes: a table is never held in memory.
-type copyStream struct {
-	r     *bufio.Reader
-	pr    *io.PipeReader
-	done  chan error
-	err   error
-	ended bool
-}
-
-func startCopy(ctx context.Context, conn *pgx.Conn, q string) *copyStream {
-	pr, pw := io.Pipe()
-	s := &copyStream{r: bufio.NewReaderSize(pr, 1<<16), pr: pr, done: make(chan error, 1)}
-	go func() {
-		_, err := conn.PgConn().CopyTo(ctx, pw, q)
-		pw.CloseWithError(err) // nil: the reader sees io.EOF
-		s.done <- err
-	}()
-	return s
-}
-
-// next returns the next line, with its newline; io.EOF at the end.
-func (s *copyStream) next() ([]byte, error) {
-	line, err := s.r.ReadBytes('\n')
-	if err == io.EOF && len(line) > 0 {
-		return nil, fmt.Errorf("COPY output ends inside a row")
+// largeObjects compares the large objects: OID (pg_dump keeps them, and
+// the columns that point at them hold them), owner and contents.
+func (c *comparison) largeObjects() {
+	c.t.Helper()
+	const q = `SELECT string_agg(oid::text || ' ' || pg_get_userbyid(lomowner)::text || ' ' || md5(lo_get(oid)), E'\n' ORDER BY oid)
+		FROM pg_largeobject_metadata`
+	var v [2]*string
+	for i, s := range []*side{c.src, c.dst} {
+		if err := s.conn.QueryRow(c.ctx, q).Scan(&v[i]); err != nil {
+			c.t.Fatalf("testpg: compare: large objects on the %s: %v", s.name, err)
+		}
 	}
-	return line, err
-}
-
-// wait drains what is left (so that the server's COPY can finish) and
-// returns the COPY's error.
-func (s *copyStream) wait() error {
-	if !s.ended {
-		io.Copy(io.Discard, s.pr)
-		s.err = <-s.done
-		s.ended = true
+	a, b := "", ""
+	if v[0] != nil {
+		a = *v[0]
 	}
-	return s.err
+	if v[1] != nil {
+		b = *v[1]
+	}
+	if a == b {
+		return
+	}
+	if c.opt.Roles != nil {
+		// Owners are compared through the role map.
+		la := strings.Split(a, "\n")
+		for i, l := range la {
+			if f := strings.Fields(l); len(f) == 3 {
+				if to, ok := c.opt.Roles[f[1]]; ok {
+					la[i] = f[0] + " " + to + " " + f[2]
+				}
+			}
+		}
+		if a = strings.Join(la, "\n"); a == b {
+			return
+		}
+	}
+	c.add("large objects (oid owner md5) differ:\n%s", unifiedDiff(strings.Split(a, "\n"), strings.Split(b, "\n"), "source", "target"))
 }

@@ -147,6 +147,7 @@ func TestCompareDetects(t *testing.T) {
 		"CREATE SEQUENCE s",
 		"SELECT nextval('s')",
 		"CREATE MATERIALIZED VIEW mv AS SELECT count(*) AS n FROM t",
+		"SELECT lo_from_bytea(424242, '\\x00ff00'::bytea)",
 	)
 	cases := []struct {
 		name   string
@@ -174,6 +175,9 @@ func TestCompareDetects(t *testing.T) {
 		{"unpopulated materialized view", []string{"REFRESH MATERIALIZED VIEW mv WITH NO DATA"},
 			[]string{"materialized view public.mv: populated true on the source, false on the target"}},
 		{"missing table", []string{"DROP TABLE nokey"}, []string{"table public.nokey: missing on the target"}},
+		{"large object contents", []string{"SELECT lo_put(424242, 1, '\\x01')"},
+			[]string{"large objects (oid owner md5) differ", "-424242 postgres "}},
+		{"large object missing", []string{"SELECT lo_unlink(424242)"}, []string{"large objects (oid owner md5) differ"}},
 		{"database comment", []string{"COMMENT ON DATABASE :db IS 'hello'"}, []string{"+COMMENT ON DATABASE <database> IS 'hello';"}},
 	}
 	for _, tc := range cases {
