@@ -21,6 +21,8 @@ package postgres
 
 import (
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/opendts/opendts/internal/engine"
@@ -45,7 +47,9 @@ type Config struct {
 	// BinDir is where pg_dump and pg_restore are; "" finds the newest
 	// /usr/lib/postgresql/*/bin, then PATH.
 	BinDir string
-	// WorkDir holds the run's schema dumps. Default os.TempDir().
+	// WorkDir holds the runs' schema dumps. Default os.TempDir(). A
+	// directory of opendts's own (not shared with another process) is
+	// emptied of earlier runs' dumps by New.
 	WorkDir string
 	// Budget is the node's copy workers, shared with the other jobs: a
 	// worker copies a chunk only while it holds a slot. Nil: unbounded.
@@ -81,6 +85,16 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.RetryFor <= 0 {
 		cfg.RetryFor = 2 * time.Minute
+	}
+	if cfg.WorkDir != "" {
+		if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
+			cfg.Logger.Warn("cannot make the PostgreSQL work directory; using the system's", "dir", cfg.WorkDir, "err", err)
+			cfg.WorkDir = ""
+		} else if stale, _ := filepath.Glob(filepath.Join(cfg.WorkDir, "opendts-pg-*")); len(stale) > 0 {
+			for _, d := range stale {
+				os.RemoveAll(d)
+			}
+		}
 	}
 	return &Engine{cfg: cfg}
 }
