@@ -33,9 +33,16 @@ type chunk struct {
 	BlockLo, BlockHi int64 `json:",omitempty"`
 	// Whole chunks are a table in one piece.
 	Whole bool `json:",omitempty"`
-	// Rows is the planner's estimate, for progress.
-	Rows int64
+	// Rows is the planner's estimate, for the tables' progress; Bytes the
+	// chunk's share of its table's size with TOAST, for the job's
+	// progress and the order of the work (a table of few wide rows is
+	// much work for few rows).
+	Rows  int64
+	Bytes int64 `json:",omitempty"`
 }
+
+// weight is a chunk's share of the copy's work.
+func (c chunk) weight() int64 { return max(c.Bytes, c.Rows, 1) }
 
 func (c chunk) ref() engine.TableRef {
 	return engine.TableRef{Database: c.DB, Schema: c.Schema, Table: c.Table}
@@ -83,11 +90,11 @@ func (m *migration) plan(ctx context.Context) ([]chunk, error) {
 			n := max((rows+m.e.cfg.ChunkRows-1)/m.e.cfg.ChunkRows, (r.TotalBytes+m.e.cfg.ChunkBytes-1)/m.e.cfg.ChunkBytes)
 			base := chunk{DB: d.Name, Schema: r.Ref.Schema, Table: r.Ref.Table}
 			if n <= 1 {
-				base.Whole, base.Rows = true, rows
+				base.Whole, base.Rows, base.Bytes = true, rows, r.TotalBytes
 				out = append(out, base)
 				continue
 			}
-			per := rows / n
+			per, perBytes := rows/n, r.TotalBytes/n
 			if r.IntKey {
 				if c == nil {
 					var err error
@@ -112,7 +119,7 @@ func (m *migration) plan(ctx context.Context) ([]chunk, error) {
 				step := (*hi - *lo + n) / n
 				for i := int64(0); i < n; i++ {
 					ch := base
-					ch.Key, ch.Rows = r.Key[0], per
+					ch.Key, ch.Rows, ch.Bytes = r.Key[0], per, perBytes
 					if i > 0 {
 						v := *lo + i*step
 						ch.Lo = &v
@@ -129,7 +136,7 @@ func (m *migration) plan(ctx context.Context) ([]chunk, error) {
 			step := (pages + n - 1) / n
 			for i := int64(0); i < n; i++ {
 				ch := base
-				ch.Blocks, ch.Rows, ch.BlockLo, ch.BlockHi = true, per, i*step, (i+1)*step
+				ch.Blocks, ch.Rows, ch.Bytes, ch.BlockLo, ch.BlockHi = true, per, perBytes, i*step, (i+1)*step
 				if i == n-1 {
 					ch.BlockHi = -1
 				}
@@ -141,7 +148,7 @@ func (m *migration) plan(ctx context.Context) ([]chunk, error) {
 	// one large table at the end.
 	size := map[engine.TableRef]int64{}
 	for _, ch := range out {
-		size[ch.ref()] += ch.Rows
+		size[ch.ref()] += ch.weight()
 	}
 	slices.SortStableFunc(out, func(a, b chunk) int {
 		if sa, sb := size[a.ref()], size[b.ref()]; sa != sb {
@@ -211,7 +218,7 @@ func (m *migration) copyRound(ctx context.Context, report engine.CopyReport) err
 			rels[r.Ref] = r
 		}
 	}
-	todo, doneRows, committed, err := m.pending(ctx)
+	todo, doneWork, committed, err := m.pending(ctx)
 	if err != nil {
 		return err
 	}
@@ -220,10 +227,10 @@ func (m *migration) copyRound(ctx context.Context, report engine.CopyReport) err
 	}
 	var total int64
 	for _, ch := range m.state.Plan {
-		total += max(ch.Rows, 1)
+		total += ch.weight()
 	}
 	var copied atomic.Int64
-	copied.Store(doneRows)
+	copied.Store(doneWork)
 	progress := func() {
 		report.Copied(int(min(100, 100*copied.Load()/max(total, 1))))
 	}
@@ -275,7 +282,7 @@ func (m *migration) copyRound(ctx context.Context, report engine.CopyReport) err
 				if err != nil {
 					return err
 				}
-				copied.Add(max(ch.Rows, 1))
+				copied.Add(ch.weight())
 				progress()
 				report.Table(tables.add(ch, n))
 			}
@@ -285,13 +292,13 @@ func (m *migration) copyRound(ctx context.Context, report engine.CopyReport) err
 	return g.Wait()
 }
 
-// pending returns the chunks not committed on the target and the rows
-// estimated done. A table split by ctid that was partly copied by an
+// pending returns the chunks not committed on the target and the share of
+// the work they made. A table split by ctid that was partly copied by an
 // earlier snapshot starts again: in a new snapshot rows may have moved
 // between blocks, so its committed chunks cannot be trusted to match.
 func (m *migration) pending(ctx context.Context) ([]chunk, int64, map[engine.TableRef]int64, error) {
 	var todo []chunk
-	var doneRows int64
+	var doneWork int64
 	// committed counts each table's rows already on the target.
 	committed := map[engine.TableRef]int64{}
 	byDB := map[string][]chunk{}
@@ -314,7 +321,7 @@ func (m *migration) pending(ctx context.Context) ([]chunk, int64, map[engine.Tab
 			}
 			for _, ch := range byDB[d.Name] {
 				if n, ok := done[ch.ID]; ok && !partial[ch.ref()] {
-					doneRows += max(ch.Rows, 1)
+					doneWork += ch.weight()
 					committed[ch.ref()] += n
 					continue
 				}
@@ -337,7 +344,7 @@ func (m *migration) pending(ctx context.Context) ([]chunk, int64, map[engine.Tab
 			return nil, 0, nil, err
 		}
 	}
-	return todo, doneRows, committed, nil
+	return todo, doneWork, committed, nil
 }
 
 // tableTally keeps each table's rows committed and chunks left, for the
