@@ -129,7 +129,7 @@ func serve(args []string) error {
 	maxUnused := fs.Int("max-unused-jobs", int(envFloat("OPENDTS_MAX_UNUSED_JOBS", 1000)), "created but unstarted jobs allowed (OPENDTS_MAX_UNUSED_JOBS)")
 	workers := fs.Int("copy-workers", int(envFloat("OPENDTS_COPY_WORKERS", 4)), "parallel chunk copies per job (OPENDTS_COPY_WORKERS)")
 	maxWorkers := fs.Int("max-copy-workers", int(envFloat("OPENDTS_MAX_COPY_WORKERS", 16)), "chunks copied at once across all jobs, shared fairly; 0 is unlimited (OPENDTS_MAX_COPY_WORKERS)")
-	chunkRows := fs.Int64("chunk-rows", int64(envFloat("OPENDTS_CHUNK_ROWS", 50000)), "rows per chunk, the unit of a target transaction and of resuming (OPENDTS_CHUNK_ROWS)")
+	chunkRows := fs.Int64("chunk-rows", int64(envFloat("OPENDTS_CHUNK_ROWS", 0)), "rows per chunk, the unit of a target transaction and of resuming; 0: each family's own (MySQL 50000, PostgreSQL 250000) (OPENDTS_CHUNK_ROWS)")
 	logFormat := fs.String("log-format", env("OPENDTS_LOG_FORMAT", "text"), "text or json (OPENDTS_LOG_FORMAT)")
 	logLevel := fs.String("log-level", env("OPENDTS_LOG_LEVEL", "info"), "debug, info, warn or error (OPENDTS_LOG_LEVEL)")
 	debugListen := fs.String("debug-listen", env("OPENDTS_DEBUG_LISTEN", ""), "address for Go's /debug/pprof profiles, off when empty; keep it on loopback (OPENDTS_DEBUG_LISTEN)")
