@@ -1,0 +1,180 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/opendts/opendts/internal/engine"
+)
+
+// migration is one run of a Redis job.
+type migration struct {
+	e        *Engine
+	spec     engine.Spec
+	log      *slog.Logger
+	src, dst *goredis.Client // database 0 of each
+	dbs      dbSet
+	ext      externParams
+	cp       *checkpoint
+	// origSource holds the source settings to put back at Close.
+	origSource map[string]string
+}
+
+var _ engine.Migration = (*migration)(nil)
+
+// Open connects to the job's servers.
+func (e *Engine) Open(ctx context.Context, spec engine.Spec) (engine.Migration, error) {
+	dbs, err := selection(spec)
+	if err != nil {
+		return nil, engine.Permanent(err)
+	}
+	ext, err := parseExtern(spec.ExternParams)
+	if err != nil {
+		return nil, engine.Permanent(err)
+	}
+	m := &migration{e: e, spec: spec, log: e.cfg.Logger, dbs: dbs, ext: ext,
+		src: e.client(spec.Source, 0), dst: e.client(spec.Target, 0)}
+	m.cp = &checkpoint{c: m.dst, key: checkpointKey(spec.JobID)}
+	for _, side := range []struct {
+		what string
+		c    *goredis.Client
+	}{{"source", m.src}, {"target", m.dst}} {
+		in, err := info(ctx, side.c, "cluster")
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("connect to the %s: %w", side.what, err)
+		}
+		if in["cluster_enabled"] == "1" {
+			m.Close()
+			return nil, engine.Permanent(fmt.Errorf("the %s is a Redis cluster: opendts migrates standalone Redis servers only for now", side.what))
+		}
+	}
+	return m, nil
+}
+
+func (m *migration) Close() {
+	if m.origSource != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.e.cfg.DialTimeout)
+		if err := restoreSource(ctx, m.src, m.origSource); err != nil {
+			m.log.Warn("could not restore the source's replication settings", "job_id", m.spec.JobID, "err", err)
+		}
+		cancel()
+	}
+	m.src.Close()
+	m.dst.Close()
+}
+
+func (m *migration) Retry() engine.RetryPolicy {
+	return engine.RetryPolicy{For: m.e.cfg.RetryFor, Logger: m.log}
+}
+
+func (m *migration) LoadPhase(ctx context.Context) (engine.Phase, error) {
+	f, err := m.cp.get(ctx)
+	if err != nil {
+		return "", err
+	}
+	return engine.Phase(f[fieldPhase]), nil
+}
+
+func (m *migration) SavePhase(ctx context.Context, p engine.Phase) error {
+	return m.cp.set(ctx, fieldPhase, string(p))
+}
+
+func (m *migration) Forget(ctx context.Context) error {
+	// Settings saved by a run that changed the source are kept: they are
+	// the DBA's, and the source may still hold opendts's.
+	orig, err := m.cp.sourceConfig(ctx)
+	if err != nil {
+		return err
+	}
+	if err := m.dst.Del(ctx, m.cp.key).Err(); err != nil {
+		return fmt.Errorf("drop the checkpoint on the target: %w", err)
+	}
+	if len(orig) > 0 {
+		return m.cp.saveSourceConfig(ctx, orig)
+	}
+	return nil
+}
+
+// Finish keeps only the phase: a done job needs nothing else.
+func (m *migration) Finish(ctx context.Context) error {
+	if err := m.restoreSourceNow(ctx); err != nil {
+		return err
+	}
+	return m.cp.del(ctx, fieldReplID, fieldOffset, fieldCopying, fieldSourceConfig)
+}
+
+func (m *migration) Prepare(ctx context.Context) error { return nil }
+
+// HoldReadOnly: Redis has no read-only switch for ordinary users that
+// leaves the replication writes through; the check says so.
+func (m *migration) HoldReadOnly(ctx context.Context) (func(), error) {
+	return func() {}, nil
+}
+
+func (m *migration) RestoreReadOnly(ctx context.Context) error { return nil }
+
+// Structure: Redis keys carry their own structure.
+func (m *migration) Structure(ctx context.Context, progress func(done, total int)) error {
+	progress(1, 1)
+	return nil
+}
+
+func (m *migration) Objects(ctx context.Context, active bool) error { return nil }
+
+func (m *migration) FinalObjects(ctx context.Context) error { return nil }
+
+// Copy takes a full resync from the source and applies its RDB.
+func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
+	if err := m.applySourceSettings(ctx); err != nil {
+		return err
+	}
+	f, err := m.cp.get(ctx)
+	if err != nil {
+		return err
+	}
+	// A copy that was interrupted left part of an RDB on the target: it
+	// starts again from empty databases.
+	clear := f[fieldCopying] != "" || m.ext.WriteMode == writeClear
+	_, err = m.fullSync(ctx, report, clear)
+	return err
+}
+
+// applySourceSettings sets ExternParams's values on the source, saving
+// the DBA's in the checkpoint first so that a crash cannot lose them.
+func (m *migration) applySourceSettings(ctx context.Context) error {
+	if m.origSource != nil {
+		return nil
+	}
+	saved, err := m.cp.sourceConfig(ctx)
+	if err != nil {
+		return err
+	}
+	orig, err := applySource(ctx, m.src, m.ext, saved)
+	if len(orig) > 0 {
+		if serr := m.cp.saveSourceConfig(ctx, orig); serr != nil {
+			return errors.Join(err, serr)
+		}
+		m.origSource = orig
+	}
+	return err
+}
+
+func (m *migration) restoreSourceNow(ctx context.Context) error {
+	orig := m.origSource
+	if orig == nil {
+		var err error
+		if orig, err = m.cp.sourceConfig(ctx); err != nil {
+			return err
+		}
+	}
+	if err := restoreSource(ctx, m.src, orig); err != nil {
+		return err
+	}
+	m.origSource = nil
+	return nil
+}

@@ -1,0 +1,310 @@
+package redis
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/opendts/opendts/internal/engine"
+	"github.com/opendts/opendts/internal/engine/redis/rdb"
+)
+
+// writer pipelines commands to the target: a goroutine reads the replies
+// while more commands are written, so a round trip is paid per buffer,
+// not per key.
+type writer struct {
+	c       *conn
+	pending chan string // what each reply is for, in order ("" for no name)
+	done    chan error
+	db      int
+}
+
+func newWriter(c *conn) *writer {
+	w := &writer{c: c, pending: make(chan string, 8192), done: make(chan error, 1)}
+	go w.readReplies()
+	return w
+}
+
+func (w *writer) readReplies() {
+	var first error
+	for what := range w.pending {
+		_, err := w.c.reply()
+		var re RespError
+		if errors.As(err, &re) {
+			if first == nil {
+				first = fmt.Errorf("the target refused %s: %s", what, re)
+			}
+			continue
+		}
+		if err != nil {
+			if first == nil {
+				first = fmt.Errorf("reading the target's replies: %w", err)
+			}
+			w.c.Close() // the writer's next write fails
+			for range w.pending {
+			}
+			break
+		}
+	}
+	w.done <- first
+}
+
+// send queues one command; what names it in an error.
+func (w *writer) send(what string, args ...[]byte) error {
+	w.c.writeCmdBytes(args)
+	select {
+	case w.pending <- what:
+	default:
+		// The reader is behind: what is buffered must reach the target
+		// before waiting, or both would wait forever.
+		if err := w.c.flush(); err != nil {
+			return err
+		}
+		w.pending <- what
+	}
+	if w.c.w.Buffered() > 4<<20 {
+		return w.c.flush()
+	}
+	return nil
+}
+
+func (w *writer) selectDB(db int) error {
+	if db == w.db {
+		return nil
+	}
+	w.db = db
+	return w.send("SELECT", []byte("SELECT"), []byte(strconv.Itoa(db)))
+}
+
+// close flushes and waits for every reply.
+func (w *writer) close() error {
+	ferr := w.c.flush()
+	close(w.pending)
+	err := <-w.done
+	if err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// restoreFile writes the selected keys of the RDB at path to the target.
+func (m *migration) restoreFile(ctx context.Context, path string, progress func(pct int)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	p, err := rdb.NewParser(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return err
+	}
+	c, err := dial(ctx, m.spec.Target, m.e.cfg.DialTimeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	w := newWriter(c)
+	var keys int64
+	var werr error
+	for werr == nil {
+		if ctx.Err() != nil {
+			w.close()
+			return ctx.Err()
+		}
+		e, err := p.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			w.close()
+			return fmt.Errorf("reading the source's RDB: %w", err)
+		}
+		if len(e.Function) > 0 {
+			werr = w.send("FUNCTION LOAD", []byte("FUNCTION"), []byte("LOAD"), []byte("REPLACE"), e.Function)
+			continue
+		}
+		if !m.dbs.has(e.DB) || isOwnKey(string(e.Key)) {
+			continue
+		}
+		if werr = w.selectDB(e.DB); werr != nil {
+			break
+		}
+		werr = m.writeEntry(w, p.Version, e)
+		keys++
+		if keys%10000 == 0 && progress != nil && st.Size() > 0 {
+			progress(int(100 * p.Read / st.Size()))
+		}
+	}
+	if err := w.close(); err != nil {
+		return err
+	}
+	if werr != nil {
+		return fmt.Errorf("writing to the target: %w", werr)
+	}
+	m.log.Info("RDB applied to the target", "job_id", m.spec.JobID, "keys", keys, "bytes", st.Size())
+	return nil
+}
+
+// writeEntry restores one key: RESTORE of the source's own bytes with the
+// absolute expiry, or, for a value too large for one command, its
+// elements in bounded batches and then the expiry.
+func (m *migration) writeEntry(w *writer, version int, e *rdb.Entry) error {
+	what := "key " + strconv.Quote(string(e.Key))
+	ttl := []byte(strconv.FormatInt(e.ExpireMs, 10))
+	kind := rdb.KindOf(e.Type)
+	if len(e.Payload) <= m.e.cfg.BigKeyBytes || kind == rdb.KindStream || kind == rdb.KindModule {
+		return w.send(what, []byte("RESTORE"), e.Key, ttl, rdb.Payload(version, e.Type, e.Payload), []byte("REPLACE"), []byte("ABSTTL"))
+	}
+	v, err := rdb.Decode(e.Type, e.Payload)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := w.send(what, []byte("DEL"), e.Key); err != nil {
+		return err
+	}
+	n := m.e.cfg.BatchElements
+	batch := func(cmd string, items [][]byte) error {
+		for len(items) > 0 {
+			k := min(len(items), n)
+			args := append([][]byte{[]byte(cmd), e.Key}, items[:k]...)
+			if err := w.send(what, args...); err != nil {
+				return err
+			}
+			items = items[k:]
+		}
+		return nil
+	}
+	switch kind {
+	case rdb.KindString:
+		const chunk = 4 << 20
+		s := v.Str
+		for first := true; first || len(s) > 0; first = false {
+			k := min(len(s), chunk)
+			if err := w.send(what, []byte("APPEND"), e.Key, s[:k]); err != nil {
+				return err
+			}
+			s = s[k:]
+		}
+	case rdb.KindList:
+		err = batch("RPUSH", v.Items)
+	case rdb.KindSet:
+		err = batch("SADD", v.Items)
+	case rdb.KindHash:
+		flat := make([][]byte, 0, 2*len(v.Pairs))
+		for _, p := range v.Pairs {
+			flat = append(flat, p[0], p[1])
+		}
+		n *= 2
+		err = batch("HSET", flat)
+	case rdb.KindZSet:
+		flat := make([][]byte, 0, 2*len(v.Z))
+		for _, z := range v.Z {
+			flat = append(flat, []byte(strconv.FormatFloat(z.Score, 'g', 17, 64)), z.Member)
+		}
+		n *= 2
+		err = batch("ZADD", flat)
+	}
+	if err != nil {
+		return err
+	}
+	if e.ExpireMs != 0 {
+		return w.send(what, []byte("PEXPIREAT"), e.Key, ttl)
+	}
+	return nil
+}
+
+// fullSync empties what must be emptied, takes an RDB from the source
+// and applies it; it returns the replication position the target then
+// holds.
+func (m *migration) fullSync(ctx context.Context, report engine.CopyReport, clear bool) (position, error) {
+	if clear {
+		if err := m.flushTarget(ctx); err != nil {
+			return position{}, err
+		}
+	}
+	if err := m.cp.set(ctx, fieldCopying, "1"); err != nil {
+		return position{}, err
+	}
+	r, _, err := openReplica(ctx, m.spec.Source, m.e.cfg.Timeout, "", 0)
+	if err != nil {
+		return position{}, err
+	}
+	f, err := os.CreateTemp(m.e.cfg.TempDir, "opendts-rdb-*")
+	if err != nil {
+		r.Close()
+		return position{}, err
+	}
+	defer os.Remove(f.Name())
+	bw := bufio.NewWriterSize(f, 1<<20)
+	size, err := r.receiveRDB(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	// The stream resumes by a partial resync once the RDB is applied:
+	// holding the link meanwhile would only fill the source's output
+	// buffer for opendts.
+	r.Close()
+	if err == nil {
+		err = f.Sync()
+	}
+	f.Close()
+	if err != nil {
+		return position{}, err
+	}
+	pos := position{r.replid, r.offset}
+	m.log.Info("RDB received from the source", "job_id", m.spec.JobID, "bytes", size, "at", pos.String())
+	if report != nil {
+		report.Snapshotted()
+	}
+	progress := func(int) {}
+	if report != nil {
+		progress = report.Copied
+	}
+	if err := m.restoreFile(ctx, f.Name(), progress); err != nil {
+		return position{}, err
+	}
+	if err := m.cp.set(ctx, fieldReplID, pos.replid, fieldOffset, strconv.FormatInt(pos.offset, 10)); err != nil {
+		return position{}, err
+	}
+	if err := m.cp.del(ctx, fieldCopying); err != nil {
+		return position{}, err
+	}
+	return pos, nil
+}
+
+// flushTarget empties the selected databases of the target, keeping the
+// checkpoint.
+func (m *migration) flushTarget(ctx context.Context) error {
+	saved, err := m.cp.get(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := databases(ctx, m.dst)
+	if err != nil {
+		return fmt.Errorf("read the target's databases: %w", err)
+	}
+	for _, db := range m.dbs.list(n) {
+		c := m.e.client(m.spec.Target, db)
+		err := c.FlushDB(ctx).Err()
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("empty database %d of the target: %w", db, err)
+		}
+	}
+	if len(saved) > 0 {
+		kv := make([]string, 0, 2*len(saved))
+		for k, v := range saved {
+			kv = append(kv, k, v)
+		}
+		return m.cp.set(ctx, kv...)
+	}
+	return nil
+}

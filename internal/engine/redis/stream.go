@@ -1,0 +1,369 @@
+package redis
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opendts/opendts/internal/engine"
+)
+
+// fieldDB is the source's selected database at the offset applied: the
+// stream names a database only when it changes, so a resumed stream needs
+// it.
+const fieldDB = "db"
+
+// stream is the incremental phase: the source's command stream applied
+// to the target in transactions that carry the checkpoint.
+type stream struct {
+	m *migration
+
+	mu      sync.Mutex
+	applied position
+	db      int
+	// readAt is when the oldest command read and not yet applied arrived.
+	readAt  time.Time
+	samples []sample
+}
+
+type sample struct {
+	offset int64
+	at     time.Time
+}
+
+// OpenStream starts from the position the copy (or the last transaction
+// of an earlier run) saved.
+func (m *migration) OpenStream(ctx context.Context) (engine.ChangeStream, error) {
+	if err := m.applySourceSettings(ctx); err != nil {
+		return nil, err
+	}
+	pos, err := m.cp.loadPosition(ctx)
+	if err != nil {
+		return nil, engine.Permanent(err)
+	}
+	f, err := m.cp.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	db, _ := strconv.Atoi(f[fieldDB])
+	return &stream{m: m, applied: pos, db: db}, nil
+}
+
+func (s *stream) Close() {}
+
+func (s *stream) Applied() engine.Position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applied
+}
+
+func (s *stream) position() (position, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applied, s.db
+}
+
+// SourcePosition is the source's replication offset now.
+func (s *stream) SourcePosition(ctx context.Context) (engine.Position, error) {
+	in, err := info(ctx, s.m.src, "replication")
+	if err != nil {
+		return nil, err
+	}
+	off, err := strconv.ParseInt(in["master_repl_offset"], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("the source's INFO has no master_repl_offset")
+	}
+	return position{in["master_replid"], off}, nil
+}
+
+// Lag: bytes of the source's stream not applied, and the age of the
+// oldest of them: since it was read, or since the source's offset was
+// first seen beyond what is applied.
+func (s *stream) Lag(ctx context.Context) (engine.Lag, error) {
+	p, err := s.SourcePosition(ctx)
+	if err != nil {
+		return engine.Lag{}, err
+	}
+	src := p.(position).offset
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	behind := src - s.applied.offset
+	if behind <= 0 {
+		s.samples = s.samples[:0]
+		return engine.Lag{Known: true}, nil
+	}
+	s.samples = append(s.samples, sample{src, now})
+	i := 0
+	for i < len(s.samples)-1 && s.samples[i].offset <= s.applied.offset {
+		i++
+	}
+	s.samples = s.samples[i:]
+	oldest := s.samples[0]
+	// Seen only now: the age of those bytes is not known yet.
+	known := len(s.samples) > 1 || oldest.offset <= src && oldest.at.Before(now)
+	age := now.Sub(oldest.at)
+	if !s.readAt.IsZero() {
+		age = max(age, now.Sub(s.readAt))
+		known = true
+	}
+	return engine.Lag{Seconds: int64(age.Round(time.Second) / time.Second), Bytes: behind, Known: known}, nil
+}
+
+// Reconnect waits until both servers answer.
+func (s *stream) Reconnect(ctx context.Context) error {
+	return s.m.Retry().Do(ctx, "reconnect to the source and the target", func(error) bool { return true }, func() error {
+		if err := s.m.src.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("source: %w", err)
+		}
+		if err := s.m.dst.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("target: %w", err)
+		}
+		return nil
+	})
+}
+
+// tcmd is a command for the target, in the source database it ran in.
+type tcmd struct {
+	db   int
+	args [][]byte
+}
+
+// Run resumes the replication from the applied position and applies the
+// stream until ctl says stop.
+func (s *stream) Run(ctx context.Context, ctl *engine.StreamControl) error {
+	m := s.m
+	var r *replica
+	for {
+		pos, _ := s.position()
+		var err error
+		r, _, err = openReplica(ctx, m.spec.Source, m.e.cfg.Timeout, pos.replid, pos.offset)
+		if errors.Is(err, errBacklogLost) {
+			// The source no longer has what follows: start over from a
+			// new RDB on emptied databases, as a new replica would.
+			m.log.Warn("the source cannot continue the replication from the saved position; taking a full resync", "job_id", m.spec.JobID, "at", pos.String())
+			np, err := m.fullSync(ctx, nil, true)
+			if err != nil {
+				return err
+			}
+			s.mu.Lock()
+			s.applied, s.db = np, 0
+			s.mu.Unlock()
+			if err := m.cp.set(ctx, fieldDB, "0"); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	defer r.Close()
+	tc, err := dial(ctx, m.spec.Target, m.e.cfg.DialTimeout)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	// The connection belongs to this run: closing it ends a blocked read
+	// when ctx ends.
+	stop := context.AfterFunc(ctx, func() { r.Close(); tc.Close() })
+	defer stop()
+
+	ackDone := make(chan struct{})
+	defer close(ackDone)
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ackDone:
+				return
+			case <-t.C:
+				p, _ := s.position()
+				if r.ack(p.offset) != nil {
+					return
+				}
+			}
+		}
+	}()
+
+	pos, db := s.position()
+	r.replid = pos.replid
+	var batch []tcmd
+	size, inTx := 0, false
+	var firstRead time.Time
+	apply := func(to position) error {
+		if err := s.apply(tc, batch, to, db); err != nil {
+			return err
+		}
+		batch, size, firstRead = batch[:0], 0, time.Time{}
+		s.mu.Lock()
+		s.applied, s.db, s.readAt = to, db, time.Time{}
+		s.mu.Unlock()
+		return nil
+	}
+	last := pos
+	for {
+		if !inTx && len(batch) == 0 && ctl.ShouldStop(last) {
+			return nil
+		}
+		c, err := r.next(100 * time.Millisecond)
+		if err == errIdle {
+			if len(batch) > 0 && !inTx {
+				if err := apply(last); err != nil {
+					return err
+				}
+			} else if len(batch) == 0 && !inTx {
+				s.mu.Lock()
+				s.applied, s.db = last, db
+				s.mu.Unlock()
+			}
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		last = position{r.replid, c.offset}
+		if firstRead.IsZero() {
+			firstRead = c.at
+			s.mu.Lock()
+			s.readAt = c.at
+			s.mu.Unlock()
+		}
+		name := strings.ToLower(string(c.args[0]))
+		switch name {
+		case "ping":
+		case "replconf":
+			if len(c.args) > 1 && strings.EqualFold(string(c.args[1]), "getack") {
+				p, _ := s.position()
+				if err := r.ack(p.offset); err != nil {
+					return err
+				}
+			}
+		case "select":
+			if len(c.args) == 2 {
+				n, err := strconv.Atoi(string(c.args[1]))
+				if err != nil {
+					return engine.Permanent(fmt.Errorf("the source's stream selects database %q", c.args[1]))
+				}
+				db = n
+			}
+		case "multi":
+			inTx = true
+		case "exec":
+			inTx = false
+		case "flushall":
+			// Only the selected databases, and the checkpoint survives:
+			// the transaction rewrites it after.
+			n, err := databases(ctx, m.dst)
+			if err != nil {
+				return err
+			}
+			for _, d := range m.dbs.list(n) {
+				batch = append(batch, tcmd{d, [][]byte{[]byte("FLUSHDB")}})
+			}
+		default:
+			if m.dbs.has(db) && !touchesOwnKey(c.args) {
+				batch = append(batch, tcmd{db, c.args})
+				for _, a := range c.args {
+					size += len(a)
+				}
+			}
+		}
+		if !inTx && (len(batch) >= m.e.cfg.StreamBatch || size >= 4<<20 || r.c.r.Buffered() == 0) {
+			if len(batch) > 0 {
+				if err := apply(last); err != nil {
+					return err
+				}
+			} else {
+				s.mu.Lock()
+				s.applied, s.db, s.readAt = last, db, time.Time{}
+				s.mu.Unlock()
+				firstRead = time.Time{}
+			}
+		}
+	}
+}
+
+func touchesOwnKey(args [][]byte) bool {
+	return len(args) > 1 && bytes.HasPrefix(args[1], []byte("opendts:{"))
+}
+
+// apply runs cmds on the target in one MULTI/EXEC that also writes the
+// position reached and the source's database there: both or neither.
+func (s *stream) apply(tc *conn, cmds []tcmd, to position, db int) error {
+	m := s.m
+	tc.writeCmd("MULTI")
+	queued := 0
+	cur := 0 // each transaction starts and ends in database 0
+	for _, c := range cmds {
+		if c.db != cur {
+			tc.writeCmd("SELECT", strconv.Itoa(c.db))
+			cur = c.db
+			queued++
+		}
+		tc.writeCmdBytes(c.args)
+		queued++
+	}
+	if cur != 0 {
+		tc.writeCmd("SELECT", "0")
+		queued++
+	}
+	tc.writeCmd("HSET", m.cp.key, fieldPhase, string(engine.PhaseIncremental), fieldReplID, to.replid,
+		fieldOffset, strconv.FormatInt(to.offset, 10), fieldDB, strconv.Itoa(db))
+	queued++
+	tc.writeCmd("EXEC")
+	tc.nc.SetDeadline(time.Now().Add(m.e.cfg.Timeout))
+	defer tc.nc.SetDeadline(time.Time{})
+	if err := tc.flush(); err != nil {
+		return fmt.Errorf("write to the target: %w", err)
+	}
+	if _, err := tc.reply(); err != nil {
+		return fmt.Errorf("MULTI on the target: %w", err)
+	}
+	var queueErr error
+	for i := 0; i < queued; i++ {
+		_, err := tc.reply()
+		var re RespError
+		if errors.As(err, &re) {
+			if queueErr == nil {
+				queueErr = re
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading the target's replies: %w", err)
+		}
+	}
+	res, err := tc.reply()
+	var re RespError
+	if errors.As(err, &re) {
+		// Nothing ran: a command the target does not know or accept.
+		// Retrying cannot help.
+		return engine.Permanent(fmt.Errorf("the target refused a transaction of the change stream at %s: %v (%s)", to, queueErr, re))
+	}
+	if err != nil {
+		return fmt.Errorf("EXEC on the target: %w", err)
+	}
+	if arr, ok := res.([]any); ok {
+		for i, v := range arr {
+			if e, ok := v.(RespError); ok {
+				// The source ran the command; the target refused it
+				// (a type it does not hold as the source does): report.
+				m.log.Warn("the target refused a command of the change stream", "job_id", m.spec.JobID, "at", to.String(), "index", i, "err", string(e))
+			}
+		}
+	} else if res == nil {
+		return errors.New("the target aborted the transaction (EXEC returned nil)")
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package testredis
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Compare fails the test unless databases dbs of src and dst hold the
+// same keys with equal values (DUMP bytes, or equal reads where the
+// encodings differ) and remaining lives within toleranceMs. opendts's own
+// keys ("opendts:{...") on dst are left out.
+func Compare(t testing.TB, src, dst *Server, dbs []int, toleranceMs int64) {
+	t.Helper()
+	ctx := context.Background()
+	for _, db := range dbs {
+		a, b := src.Client(t, db), dst.Client(t, db)
+		sk, dk := keys(t, a), keys(t, b)
+		if len(sk) != len(dk) {
+			t.Errorf("database %d: the source holds %d keys, the target %d", db, len(sk), len(dk))
+		}
+		bad := 0
+		for k := range sk {
+			if !dk[k] {
+				if bad++; bad <= 10 {
+					t.Errorf("database %d: key %q is missing on the target", db, k)
+				}
+				continue
+			}
+			if msg := diffKey(ctx, a, b, k, toleranceMs); msg != "" {
+				if bad++; bad <= 10 {
+					t.Errorf("database %d: key %q: %s", db, k, msg)
+				}
+			}
+		}
+		for k := range dk {
+			if !sk[k] {
+				if bad++; bad <= 10 {
+					t.Errorf("database %d: key %q is on the target only", db, k)
+				}
+			}
+		}
+	}
+}
+
+func keys(t testing.TB, c *redis.Client) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	iter := c.Scan(context.Background(), 0, "", 1000).Iterator()
+	for iter.Next(context.Background()) {
+		if !strings.HasPrefix(iter.Val(), "opendts:{") {
+			out[iter.Val()] = true
+		}
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func diffKey(ctx context.Context, a, b *redis.Client, k string, tol int64) string {
+	ta, tb := a.Type(ctx, k).Val(), b.Type(ctx, k).Val()
+	if ta != tb {
+		return "type " + ta + " on the source, " + tb + " on the target"
+	}
+	pa, pb := a.PTTL(ctx, k).Val().Milliseconds(), b.PTTL(ctx, k).Val().Milliseconds()
+	if (pa < 0) != (pb < 0) || pa >= 0 && (pa-pb > tol || pb-pa > tol) {
+		return "remaining life " + strconv.FormatInt(pa, 10) + " ms on the source, " + strconv.FormatInt(pb, 10) + " ms on the target"
+	}
+	if a.Dump(ctx, k).Val() == b.Dump(ctx, k).Val() {
+		return ""
+	}
+	same := false
+	switch ta {
+	case "string":
+		same = a.Get(ctx, k).Val() == b.Get(ctx, k).Val()
+	case "list":
+		same = equal(a.LRange(ctx, k, 0, -1).Val(), b.LRange(ctx, k, 0, -1).Val())
+	case "set":
+		same = equal(sorted(a.SMembers(ctx, k).Val()), sorted(b.SMembers(ctx, k).Val()))
+	case "hash":
+		ha, hb := a.HGetAll(ctx, k).Val(), b.HGetAll(ctx, k).Val()
+		same = len(ha) == len(hb)
+		for f, v := range ha {
+			if hb[f] != v {
+				same = false
+			}
+		}
+	case "zset":
+		za, zb := a.ZRangeWithScores(ctx, k, 0, -1).Val(), b.ZRangeWithScores(ctx, k, 0, -1).Val()
+		same = len(za) == len(zb)
+		for i := range za {
+			if same && (za[i].Member != zb[i].Member || za[i].Score != zb[i].Score) {
+				same = false
+			}
+		}
+	}
+	if !same {
+		return "values differ"
+	}
+	return ""
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func sorted(s []string) []string {
+	slices.Sort(s)
+	return s
+}
