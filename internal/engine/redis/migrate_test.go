@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -180,7 +181,7 @@ func TestIncrementalAndResume(t *testing.T) {
 	}
 	testredis.Compare(t, src, dst, []int{0, 3}, 2000)
 	// The source's settings are back.
-	if v := fmt.Sprint(src.Do(t, "CONFIG", "GET", "repl-backlog-size")); v != "[repl-backlog-size 1048576]" {
+	if v := fmt.Sprint(src.Do(t, "CONFIG", "GET", "repl-backlog-size")); !strings.Contains(v, "1048576") {
 		t.Errorf("the source's repl-backlog-size was not restored: %s", v)
 	}
 }
