@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/usr/local/sbin"
 
 scripts/testdb.sh install
+scripts/redistestdb.sh install
 go mod download
 # The official Node.js SDK at the version tests/node pins, for the API tests
 # that use it as a client (they fail, not skip, when node is here and the

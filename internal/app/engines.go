@@ -3,6 +3,7 @@ package app
 import (
 	"github.com/opendts/opendts/internal/engine"
 	"github.com/opendts/opendts/internal/engine/mysql"
+	"github.com/opendts/opendts/internal/engine/redis"
 )
 
 // BuiltinEngines are the engines compiled into opendts; counters (nil for
@@ -10,5 +11,6 @@ import (
 func BuiltinEngines(cfg Config, counters mysql.Counters) engine.Registry {
 	return engine.Registry{
 		engine.FamilyMySQL: mysql.New(mysql.Config{Logger: cfg.Logger, Workers: cfg.CopyWorkers, ChunkRows: cfg.ChunkRows, Counters: counters}),
+		engine.FamilyRedis: redis.New(redis.Config{Logger: cfg.Logger}),
 	}
 }
