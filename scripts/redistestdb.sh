@@ -71,7 +71,7 @@ start_one() {
 	# the test, and a SAVE or a replica's sync still writes dir/dump.rdb.
 	setsid redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" \
 		--pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --daemonize no \
-		--save "" --appendonly no --protected-mode no \
+		--save "" --appendonly no --protected-mode no --enable-debug-command yes \
 		--cluster-config-file "$dir/nodes.conf" "$@" </dev/null >"$dir/redis.out" 2>&1 &
 	local pid=$!
 	echo "$pid" >"$dir/redis.pid"

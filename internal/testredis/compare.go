@@ -27,27 +27,55 @@ func Compare(t testing.TB, src, dst *Server, dbs []int, toleranceMs int64) {
 			t.Errorf("database %d: the source holds %d keys that are not about to expire, the target %d", db, len(sk), len(dk))
 		}
 		bad := 0
-		for k := range sk {
-			if !dk[k] {
-				if bad++; bad <= 10 {
-					t.Errorf("database %d: key %q is missing on the target", db, k)
-				}
-				continue
+		report := func(format string, args ...any) {
+			if bad++; bad <= 10 {
+				t.Errorf(format, args...)
 			}
-			if msg := diffKey(ctx, a, b, k, toleranceMs); msg != "" {
-				if bad++; bad <= 10 {
-					t.Errorf("database %d: key %q: %s", db, k, msg)
-				}
+		}
+		var common []string
+		for k := range sk {
+			if dk[k] {
+				common = append(common, k)
+			} else {
+				report("database %d: key %q is missing on the target", db, k)
 			}
 		}
 		for k := range dk {
 			if !sk[k] {
-				if bad++; bad <= 10 {
-					t.Errorf("database %d: key %q is on the target only", db, k)
-				}
+				report("database %d: key %q is on the target only", db, k)
 			}
 		}
+		for len(common) > 0 {
+			n := min(len(common), 1000)
+			sa, sb := states(ctx, a, common[:n]), states(ctx, b, common[:n])
+			for i, k := range common[:n] {
+				if sa[i] == sb[i] {
+					continue
+				}
+				if msg := diffKey(ctx, a, b, k, toleranceMs); msg != "" {
+					report("database %d: key %q: %s", db, k, msg)
+				}
+			}
+			common = common[n:]
+		}
 	}
+}
+
+// states reads each key's type, DUMP and whether it expires, pipelined.
+func states(ctx context.Context, c *redis.Client, keys []string) []string {
+	pipe := c.Pipeline()
+	types := make([]*redis.StatusCmd, len(keys))
+	dumps := make([]*redis.StringCmd, len(keys))
+	ttls := make([]*redis.DurationCmd, len(keys))
+	for i, k := range keys {
+		types[i], dumps[i], ttls[i] = pipe.Type(ctx, k), pipe.Dump(ctx, k), pipe.PTTL(ctx, k)
+	}
+	pipe.Exec(ctx)
+	out := make([]string, len(keys))
+	for i := range keys {
+		out[i] = types[i].Val() + "\x00" + dumps[i].Val() + "\x00" + strconv.FormatBool(ttls[i].Val() < 0)
+	}
+	return out
 }
 
 func keys(t testing.TB, c *redis.Client) map[string]bool {
@@ -125,20 +153,30 @@ func sorted(s []string) []string {
 	return s
 }
 
-// dropExpiring removes from both sets the keys c says expire within 5 s.
+// dropExpiring removes from both sets the keys c says expire within 5 s
+// (or are gone).
 func dropExpiring(ctx context.Context, c *redis.Client, sets ...map[string]bool) {
-	for k := range sets[0] {
-		if d := c.PTTL(ctx, k).Val(); d >= 0 && d.Milliseconds() < 5000 || d == -2 {
-			for _, s := range sets {
-				delete(s, k)
-			}
+	for _, m := range sets {
+		var ks []string
+		for k := range m {
+			ks = append(ks, k)
 		}
-	}
-	for k := range sets[1] {
-		if d := c.PTTL(ctx, k).Val(); d >= 0 && d.Milliseconds() < 5000 || d == -2 {
-			for _, s := range sets {
-				delete(s, k)
+		for len(ks) > 0 {
+			n := min(len(ks), 1000)
+			pipe := c.Pipeline()
+			cmds := make([]*redis.DurationCmd, n)
+			for i, k := range ks[:n] {
+				cmds[i] = pipe.PTTL(ctx, k)
 			}
+			pipe.Exec(ctx)
+			for i, k := range ks[:n] {
+				if d := cmds[i].Val(); d >= 0 && d.Milliseconds() < 5000 || d == -2 {
+					for _, s := range sets {
+						delete(s, k)
+					}
+				}
+			}
+			ks = ks[n:]
 		}
 	}
 }

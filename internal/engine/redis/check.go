@@ -58,6 +58,12 @@ func (e *Engine) Check(ctx context.Context, spec engine.Spec, progress engine.Ch
 		{"ModuleCheck", "sd", (*checkRun).modules},
 		{"ExternParamsCheck", "s", (*checkRun).extern},
 	}
+	if spec.TargetReadOnly {
+		items = append(items, checkItem{"ReadOnlyPrivilegeCheck", "d", func(*checkRun, context.Context) engine.CheckItem {
+			return warn("Keep the applications off the target until the migration completes.",
+				"DstInfo.ReadOnly is 1, but Redis has no read-only switch for ordinary users that lets the replication writes through: opendts leaves the target writable")
+		}})
+	}
 	out := make([]engine.CheckItem, 0, len(items))
 	for i, it := range items {
 		var res engine.CheckItem
