@@ -29,6 +29,7 @@ type stream struct {
 	// readAt is when the oldest command read and not yet applied arrived.
 	readAt  time.Time
 	samples []sample
+	lastLag time.Time
 }
 
 type sample struct {
@@ -93,6 +94,8 @@ func (s *stream) Lag(ctx context.Context) (engine.Lag, error) {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	prev := s.lastLag
+	s.lastLag = now
 	behind := src - s.applied.offset
 	if behind <= 0 {
 		s.samples = s.samples[:0]
@@ -104,15 +107,20 @@ func (s *stream) Lag(ctx context.Context) (engine.Lag, error) {
 		i++
 	}
 	s.samples = s.samples[i:]
-	oldest := s.samples[0]
-	// Seen only now: the age of those bytes is not known yet.
-	known := len(s.samples) > 1 || oldest.offset <= src && oldest.at.Before(now)
-	age := now.Sub(oldest.at)
-	if !s.readAt.IsZero() {
-		age = max(age, now.Sub(s.readAt))
+	var age time.Duration
+	known := false
+	if oldest := s.samples[0]; oldest.at.Before(now) {
+		// Beyond what is applied already at an earlier call.
+		age, known = now.Sub(oldest.at), true
+	} else if !prev.IsZero() {
+		// What is left was written after the previous call, which saw
+		// everything before it applied: less than a call ago.
 		known = true
 	}
-	return engine.Lag{Seconds: int64(age.Round(time.Second) / time.Second), Bytes: behind, Known: known}, nil
+	if !s.readAt.IsZero() {
+		age, known = max(age, now.Sub(s.readAt)), true
+	}
+	return engine.Lag{Seconds: int64(age / time.Second), Bytes: behind, Known: known}, nil
 }
 
 // Reconnect waits until both servers answer.
