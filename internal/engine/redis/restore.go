@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/opendts/opendts/internal/engine"
 	"github.com/opendts/opendts/internal/engine/redis/rdb"
@@ -91,18 +92,11 @@ func (w *writer) close() error {
 	return err
 }
 
-// restoreFile writes the selected keys of the RDB at path to the target.
-func (m *migration) restoreFile(ctx context.Context, path string, progress func(pct int)) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	p, err := rdb.NewParser(bufio.NewReaderSize(f, 1<<20))
+// restore writes the selected keys of the RDB read from in to the target;
+// total is about how many there are (the source's count at the start),
+// for progress.
+func (m *migration) restore(ctx context.Context, in io.Reader, total int64, progress func(pct int)) error {
+	p, err := rdb.NewParser(in)
 	if err != nil {
 		return err
 	}
@@ -139,8 +133,8 @@ func (m *migration) restoreFile(ctx context.Context, path string, progress func(
 		}
 		werr = m.writeEntry(w, p.Version, e)
 		keys++
-		if keys%10000 == 0 && progress != nil && st.Size() > 0 {
-			progress(int(100 * p.Read / st.Size()))
+		if keys%10000 == 0 && total > 0 {
+			progress(int(min(99, 100*keys/total)))
 		}
 	}
 	if err := w.close(); err != nil {
@@ -149,7 +143,7 @@ func (m *migration) restoreFile(ctx context.Context, path string, progress func(
 	if werr != nil {
 		return fmt.Errorf("writing to the target: %w", werr)
 	}
-	m.log.Info("RDB applied to the target", "job_id", m.spec.JobID, "keys", keys, "bytes", st.Size())
+	m.log.Info("RDB applied to the target", "job_id", m.spec.JobID, "keys", keys, "bytes", p.Read)
 	return nil
 }
 
@@ -243,32 +237,40 @@ func (m *migration) fullSync(ctx context.Context, report engine.CopyReport, clea
 		return position{}, err
 	}
 	defer os.Remove(f.Name())
-	bw := bufio.NewWriterSize(f, 1<<20)
-	size, err := r.receiveRDB(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	// The stream resumes by a partial resync once the RDB is applied:
-	// holding the link meanwhile would only fill the source's output
-	// buffer for opendts.
-	r.Close()
-	if err == nil {
-		err = f.Sync()
-	}
-	f.Close()
-	if err != nil {
-		return position{}, err
-	}
+	defer f.Close()
 	pos := position{r.replid, r.offset}
-	m.log.Info("RDB received from the source", "job_id", m.spec.JobID, "bytes", size, "at", pos.String())
+	m.log.Info("receiving the RDB from the source", "job_id", m.spec.JobID, "at", pos.String())
 	if report != nil {
 		report.Snapshotted()
 	}
+	sp := newSpool(f)
+	received := make(chan struct{})
+	go func() {
+		defer close(received)
+		bw := bufio.NewWriterSize(sp, 1<<20)
+		size, err := r.receiveRDB(bw)
+		if err == nil {
+			err = bw.Flush()
+		}
+		// The stream resumes by a partial resync once the RDB is
+		// applied: holding the link meanwhile would only fill the
+		// source's output buffer for opendts.
+		r.Close()
+		if err == nil {
+			m.log.Info("RDB received from the source", "job_id", m.spec.JobID, "bytes", size)
+		}
+		sp.finish(err)
+	}()
 	progress := func(int) {}
 	if report != nil {
 		progress = report.Copied
 	}
-	if err := m.restoreFile(ctx, f.Name(), progress); err != nil {
+	err = m.restore(ctx, bufio.NewReaderSize(sp.reader(), 1<<20), m.sourceKeys(ctx), progress)
+	if err != nil {
+		r.Close() // ends the transfer if it still runs
+	}
+	<-received
+	if err != nil {
 		return position{}, err
 	}
 	if err := m.cp.set(ctx, fieldReplID, pos.replid, fieldOffset, strconv.FormatInt(pos.offset, 10)); err != nil {
@@ -307,4 +309,20 @@ func (m *migration) flushTarget(ctx context.Context) error {
 		return m.cp.set(ctx, kv...)
 	}
 	return nil
+}
+
+// sourceKeys is the number of keys in the selected databases of the
+// source now (0 when unknown).
+func (m *migration) sourceKeys(ctx context.Context) int64 {
+	in, err := info(ctx, m.src, "keyspace")
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for k := range in {
+		if db, err := strconv.Atoi(strings.TrimPrefix(k, "db")); err == nil && m.dbs.has(db) {
+			n += keyspace(in, db)
+		}
+	}
+	return n
 }
