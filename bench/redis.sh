@@ -55,6 +55,7 @@ command -v curl >/dev/null || die "curl is needed"
 work=$(mktemp -d "${TMPDIR:-/tmp}/opendts-bench-redis.XXXXXX")
 started=()
 cleanup() {
+	set +e # everything is stopped, whatever fails on the way
 	for d in "${started[@]}"; do
 		scripts/redistestdb.sh stop "$d" >/dev/null 2>&1 || true
 	done

@@ -84,6 +84,9 @@ func New(cfg Config) *Engine {
 	if cfg.StreamBatch <= 0 {
 		cfg.StreamBatch = 1000
 	}
+	// go-redis logs its pool's dial failures itself; the engine reports
+	// what fails, with the job, through its own logger.
+	goredis.SetLogger(quietLogger{})
 	return &Engine{cfg: cfg}
 }
 
@@ -177,3 +180,7 @@ func databases(ctx context.Context, c *goredis.Client) (int, error) {
 // isOwnKey reports whether key is opendts's own (a checkpoint), never
 // migrated, compared or counted.
 func isOwnKey(key string) bool { return strings.HasPrefix(key, "opendts:{") }
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}

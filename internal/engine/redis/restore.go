@@ -25,7 +25,7 @@ type writer struct {
 }
 
 func newWriter(c *conn) *writer {
-	w := &writer{c: c, pending: make(chan string, 8192), done: make(chan error, 1)}
+	w := &writer{c: c, pending: make(chan string, 65536), done: make(chan error, 1)}
 	go w.readReplies()
 	return w
 }
@@ -67,7 +67,7 @@ func (w *writer) send(what string, args ...[]byte) error {
 		}
 		w.pending <- what
 	}
-	if w.c.w.Buffered() > 4<<20 {
+	if w.c.w.Buffered() > 256<<10 {
 		return w.c.flush()
 	}
 	return nil
@@ -161,6 +161,7 @@ func (m *migration) writeEntry(w *writer, version int, e *rdb.Entry) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	m.log.Info("a large key is written in pieces", "job_id", m.spec.JobID, "db", e.DB, "key", truncate(e.Key, 100), "type", kind, "bytes", len(e.Payload))
 	if err := w.send(what, []byte("DEL"), e.Key); err != nil {
 		return err
 	}
