@@ -120,16 +120,27 @@ func (r *checkRun) connect(role string, ep engine.Endpoint, err error) engine.Ch
 }
 
 func (r *checkRun) cluster(ctx context.Context) engine.CheckItem {
-	for _, s := range []struct {
-		role string
-		in   map[string]string
-	}{{"source", r.srcInfo}, {"target", r.dstInfo}} {
-		if s.in["cluster_enabled"] == "1" {
-			return fail("Migrate between standalone servers, or migrate each shard of the cluster into a standalone server.",
-				"the %s runs in cluster mode: opendts migrates standalone Redis servers only for now", s.role)
+	srcC, dstC := r.srcInfo["cluster_enabled"] == "1", r.dstInfo["cluster_enabled"] == "1"
+	if !srcC && !dstC {
+		return pass("source and target are standalone servers")
+	}
+	if r.spec.MigrateType.Incremental() {
+		return fail("Use MigrateType 2 (full) for a cluster, or standalone servers for full + incremental.", "%v", errClusterIncremental)
+	}
+	dbs, err := selection(r.spec)
+	if err == nil && !dbs.all && (len(dbs.dbs) != 1 || dbs.dbs[0] != 0) {
+		return fail(`Select database 0 only: [{"Database":"0"}].`, "a Redis cluster has database 0 only, and DatabaseInfo selects %s", joinInts(dbs.dbs))
+	}
+	if !srcC {
+		for k := range r.srcInfo {
+			if db, err := strconv.Atoi(strings.TrimPrefix(k, "db")); err == nil && db != 0 && strings.HasPrefix(k, "db") && keyspace(r.srcInfo, db) > 0 {
+				return fail(`Select database 0 only ([{"Database":"0"}]) or move those keys into database 0 first.`,
+					"the target is a cluster, which has database 0 only, and the source holds keys in database %d", db)
+			}
 		}
 	}
-	return pass("source and target are standalone servers")
+	what := map[bool]string{true: "a cluster (each master read on its own)", false: "a standalone server"}
+	return pass("full migration from %s into %s", what[srcC], map[bool]string{true: "a cluster (keys sent to the master of their slot)", false: "a standalone server"}[dstC])
 }
 
 // versionOf is major, minor of redis_version.
@@ -265,9 +276,24 @@ func (r *checkRun) dstEmpty(ctx context.Context) engine.CheckItem {
 	}
 	ext, _ := parseExtern(r.spec.ExternParams)
 	var busy []string
+	counts := func(db int) int64 { return keyspace(r.dstInfo, db) }
+	if r.dstInfo["cluster_enabled"] == "1" {
+		// Every master holds part of database 0.
+		sel = []int{0}
+		var total int64
+		nodes, _ := r.e.masters(ctx, r.spec.Target)
+		for _, n := range nodes {
+			c := r.e.client(n, 0)
+			total += c.DBSize(ctx).Val()
+			own, _ := c.Keys(ctx, "opendts:{*").Result()
+			total -= int64(len(own))
+			c.Close()
+		}
+		counts = func(int) int64 { return total }
+	}
 	for _, db := range sel {
-		n := keyspace(r.dstInfo, db)
-		if db == 0 && n > 0 {
+		n := counts(db)
+		if db == 0 && n > 0 && r.dstInfo["cluster_enabled"] != "1" {
 			// opendts's own checkpoints do not count.
 			own, _ := r.dst.Keys(ctx, "opendts:{*").Result()
 			n -= int64(len(own))

@@ -90,10 +90,3 @@ func TestCheckFailures(t *testing.T) {
 	sp.Objects = []engine.ObjectSelection{{Database: "99"}}
 	want(t, items(t, sp), "SourceObjectsCheck", engine.ResultFail)
 }
-
-func TestCheckRefusesACluster(t *testing.T) {
-	src := testredis.Start(t)
-	c := testredis.StartCluster(t)
-	dst := c.Nodes[0]
-	want(t, items(t, spec("job-check", src, dst, engine.MigrateFull)), "ClusterCheck", engine.ResultFail)
-}

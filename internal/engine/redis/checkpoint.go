@@ -32,7 +32,7 @@ const (
 )
 
 type checkpoint struct {
-	c   *goredis.Client // target, database 0
+	c   goredis.UniversalClient // target, database 0
 	key string
 }
 

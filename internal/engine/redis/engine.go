@@ -149,7 +149,7 @@ func selection(spec engine.Spec) (dbSet, error) {
 }
 
 // info reads INFO section as a map.
-func info(ctx context.Context, c *goredis.Client, section string) (map[string]string, error) {
+func info(ctx context.Context, c goredis.Cmdable, section string) (map[string]string, error) {
 	text, err := c.Info(ctx, section).Result()
 	if err != nil {
 		return nil, err
@@ -165,7 +165,7 @@ func info(ctx context.Context, c *goredis.Client, section string) (map[string]st
 }
 
 // databases is the server's number of logical databases.
-func databases(ctx context.Context, c *goredis.Client) (int, error) {
+func databases(ctx context.Context, c goredis.Cmdable) (int, error) {
 	v, err := c.ConfigGet(ctx, "databases").Result()
 	if err != nil {
 		return 0, err

@@ -13,13 +13,19 @@ import (
 
 // migration is one run of a Redis job.
 type migration struct {
-	e        *Engine
-	spec     engine.Spec
-	log      *slog.Logger
-	src, dst *goredis.Client // database 0 of each
-	dbs      dbSet
-	ext      externParams
-	cp       *checkpoint
+	e    *Engine
+	spec engine.Spec
+	log  *slog.Logger
+	src  *goredis.Client // database 0 (of the first master for a cluster)
+	dst  goredis.UniversalClient
+	// srcNodes are the source's masters, each read on its own; one for
+	// a standalone source.
+	srcNodes   []engine.Endpoint
+	srcCluster bool
+	dstCluster bool
+	dbs        dbSet
+	ext        externParams
+	cp         *checkpoint
 	// origSource holds the source settings to put back at Close.
 	origSource map[string]string
 }
@@ -36,23 +42,35 @@ func (e *Engine) Open(ctx context.Context, spec engine.Spec) (engine.Migration, 
 	if err != nil {
 		return nil, engine.Permanent(err)
 	}
-	m := &migration{e: e, spec: spec, log: e.cfg.Logger, dbs: dbs, ext: ext,
-		src: e.client(spec.Source, 0), dst: e.client(spec.Target, 0)}
-	m.cp = &checkpoint{c: m.dst, key: checkpointKey(spec.JobID)}
-	for _, side := range []struct {
-		what string
-		c    *goredis.Client
-	}{{"source", m.src}, {"target", m.dst}} {
-		in, err := info(ctx, side.c, "cluster")
-		if err != nil {
-			m.Close()
-			return nil, fmt.Errorf("connect to the %s: %w", side.what, err)
-		}
-		if in["cluster_enabled"] == "1" {
-			m.Close()
-			return nil, engine.Permanent(fmt.Errorf("the %s is a Redis cluster: opendts migrates standalone Redis servers only for now", side.what))
-		}
+	srcNodes, err := e.masters(ctx, spec.Source)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the source: %w", err)
 	}
+	dstNodes, err := e.masters(ctx, spec.Target)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the target: %w", err)
+	}
+	m := &migration{e: e, spec: spec, log: e.cfg.Logger, dbs: dbs, ext: ext,
+		srcNodes: srcNodes, srcCluster: srcNodes != nil, dstCluster: dstNodes != nil}
+	if m.srcCluster || m.dstCluster {
+		if spec.MigrateType.Incremental() {
+			return nil, engine.Permanent(errClusterIncremental)
+		}
+		if !dbs.all && (len(dbs.dbs) != 1 || dbs.dbs[0] != 0) {
+			return nil, engine.Permanent(errors.New("a Redis cluster has database 0 only: select database 0"))
+		}
+		m.dbs = dbSet{dbs: []int{0}}
+	}
+	if !m.srcCluster {
+		m.srcNodes = []engine.Endpoint{spec.Source}
+	}
+	m.src = e.client(m.srcNodes[0], 0)
+	if m.dstCluster {
+		m.dst = e.clusterClient(spec.Target)
+	} else {
+		m.dst = e.client(spec.Target, 0)
+	}
+	m.cp = &checkpoint{c: m.dst, key: checkpointKey(spec.JobID)}
 	return m, nil
 }
 
@@ -140,14 +158,23 @@ func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
 	// A copy that was interrupted left part of an RDB on the target: it
 	// starts again from empty databases.
 	clear := f[fieldCopying] != "" || m.ext.WriteMode == writeClear
-	_, err = m.fullSync(ctx, report, clear)
-	return err
+	for i, node := range m.srcNodes {
+		if i > 0 {
+			report, clear = nil, false
+		}
+		if _, err := m.fullSync(ctx, node, report, clear); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // applySourceSettings sets ExternParams's values on the source, saving
 // the DBA's in the checkpoint first so that a crash cannot lose them.
 func (m *migration) applySourceSettings(ctx context.Context) error {
-	if m.origSource != nil {
+	// A cluster source is only read once, its RDB drained at once into
+	// the spool: its masters keep their settings.
+	if m.origSource != nil || m.srcCluster {
 		return nil
 	}
 	saved, err := m.cp.sourceConfig(ctx)

@@ -3,94 +3,17 @@ package redis
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/opendts/opendts/internal/engine"
 	"github.com/opendts/opendts/internal/engine/redis/rdb"
 )
-
-// writer pipelines commands to the target: a goroutine reads the replies
-// while more commands are written, so a round trip is paid per buffer,
-// not per key.
-type writer struct {
-	c       *conn
-	pending chan string // what each reply is for, in order ("" for no name)
-	done    chan error
-	db      int
-}
-
-func newWriter(c *conn) *writer {
-	w := &writer{c: c, pending: make(chan string, 65536), done: make(chan error, 1)}
-	go w.readReplies()
-	return w
-}
-
-func (w *writer) readReplies() {
-	var first error
-	for what := range w.pending {
-		_, err := w.c.reply()
-		var re RespError
-		if errors.As(err, &re) {
-			if first == nil {
-				first = fmt.Errorf("the target refused %s: %s", what, re)
-			}
-			continue
-		}
-		if err != nil {
-			if first == nil {
-				first = fmt.Errorf("reading the target's replies: %w", err)
-			}
-			w.c.Close() // the writer's next write fails
-			for range w.pending {
-			}
-			break
-		}
-	}
-	w.done <- first
-}
-
-// send queues one command; what names it in an error.
-func (w *writer) send(what string, args ...[]byte) error {
-	w.c.writeCmdBytes(args)
-	select {
-	case w.pending <- what:
-	default:
-		// The reader is behind: what is buffered must reach the target
-		// before waiting, or both would wait forever.
-		if err := w.c.flush(); err != nil {
-			return err
-		}
-		w.pending <- what
-	}
-	if w.c.w.Buffered() > 256<<10 {
-		return w.c.flush()
-	}
-	return nil
-}
-
-func (w *writer) selectDB(db int) error {
-	if db == w.db {
-		return nil
-	}
-	w.db = db
-	return w.send("SELECT", []byte("SELECT"), []byte(strconv.Itoa(db)))
-}
-
-// close flushes and waits for every reply.
-func (w *writer) close() error {
-	ferr := w.c.flush()
-	close(w.pending)
-	err := <-w.done
-	if err == nil {
-		err = ferr
-	}
-	return err
-}
 
 // restore writes the selected keys of the RDB read from in to the target;
 // total is about how many there are (the source's count at the start),
@@ -100,12 +23,10 @@ func (m *migration) restore(ctx context.Context, in io.Reader, total int64, prog
 	if err != nil {
 		return err
 	}
-	c, err := dial(ctx, m.spec.Target, m.e.cfg.DialTimeout)
+	w, err := m.newSink(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	w := newWriter(c)
 	var keys int64
 	var werr error
 	for werr == nil {
@@ -150,7 +71,7 @@ func (m *migration) restore(ctx context.Context, in io.Reader, total int64, prog
 // writeEntry restores one key: RESTORE of the source's own bytes with the
 // absolute expiry, or, for a value too large for one command, its
 // elements in bounded batches and then the expiry.
-func (m *migration) writeEntry(w *writer, version int, e *rdb.Entry) error {
+func (m *migration) writeEntry(w sink, version int, e *rdb.Entry) error {
 	what := "key " + strconv.Quote(string(e.Key))
 	ttl := []byte(strconv.FormatInt(e.ExpireMs, 10))
 	kind := rdb.KindOf(e.Type)
@@ -219,7 +140,7 @@ func (m *migration) writeEntry(w *writer, version int, e *rdb.Entry) error {
 // fullSync empties what must be emptied, takes an RDB from the source
 // and applies it; it returns the replication position the target then
 // holds.
-func (m *migration) fullSync(ctx context.Context, report engine.CopyReport, clear bool) (position, error) {
+func (m *migration) fullSync(ctx context.Context, from engine.Endpoint, report engine.CopyReport, clear bool) (position, error) {
 	if clear {
 		if err := m.flushTarget(ctx); err != nil {
 			return position{}, err
@@ -228,7 +149,7 @@ func (m *migration) fullSync(ctx context.Context, report engine.CopyReport, clea
 	if err := m.cp.set(ctx, fieldCopying, "1"); err != nil {
 		return position{}, err
 	}
-	r, _, err := openReplica(ctx, m.spec.Source, m.e.cfg.Timeout, "", 0)
+	r, _, err := openReplica(ctx, from, m.e.cfg.Timeout, "", 0)
 	if err != nil {
 		return position{}, err
 	}
@@ -293,6 +214,13 @@ func (m *migration) flushTarget(ctx context.Context) error {
 	n, err := databases(ctx, m.dst)
 	if err != nil {
 		return fmt.Errorf("read the target's databases: %w", err)
+	}
+	if cc, ok := m.dst.(*goredis.ClusterClient); ok {
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error { return c.FlushDB(ctx).Err() })
+		if err != nil {
+			return fmt.Errorf("empty the target cluster: %w", err)
+		}
+		n = 0
 	}
 	for _, db := range m.dbs.list(n) {
 		c := m.e.client(m.spec.Target, db)

@@ -155,7 +155,7 @@ func (s *stream) Run(ctx context.Context, ctl *engine.StreamControl) error {
 			// The source no longer has what follows: start over from a
 			// new RDB on emptied databases, as a new replica would.
 			m.log.Warn("the source cannot continue the replication from the saved position; taking a full resync", "job_id", m.spec.JobID, "at", pos.String())
-			np, err := m.fullSync(ctx, nil, true)
+			np, err := m.fullSync(ctx, m.spec.Source, nil, true)
 			if err != nil {
 				return err
 			}

@@ -45,12 +45,12 @@ func (m *migration) VerifyTables() []engine.TableRef {
 func (m *migration) VerifyCount(ctx context.Context, t engine.TableRef) (engine.TableVerification, error) {
 	res := engine.TableVerification{Database: t.Database, Table: t.Table, Method: "count"}
 	db, _ := strconv.Atoi(t.Database)
-	src, dst := m.e.client(m.spec.Source, db), m.e.client(m.spec.Target, db)
-	defer src.Close()
-	defer dst.Close()
+	src, dst, done := m.verifySides(ctx, db)
+	defer done()
 	var counts [2]int64
-	for i, c := range []*goredis.Client{src, dst} {
-		err := scanKeys(ctx, c, func(keys []string) error {
+	for i, side := range []verifySide{src, dst} {
+		c := side.look
+		err := side.scan(ctx, func(keys []string) error {
 			ttls, err := pttls(ctx, c, keys)
 			if err != nil {
 				return err
@@ -80,16 +80,16 @@ func (m *migration) VerifyCount(ctx context.Context, t engine.TableRef) (engine.
 func (m *migration) VerifyContent(ctx context.Context, t engine.TableRef, pct int) (engine.TableVerification, error) {
 	res := engine.TableVerification{Database: t.Database, Table: t.Table, Method: "content"}
 	db, _ := strconv.Atoi(t.Database)
-	src, dst := m.e.client(m.spec.Source, db), m.e.client(m.spec.Target, db)
-	defer src.Close()
-	defer dst.Close()
+	srcSide, dstSide, done := m.verifySides(ctx, db)
+	defer done()
+	src, dst := srcSide.look, dstSide.look
 	differ := func(key string) {
 		res.Differences++
 		if len(res.FirstKeys) < 10 {
 			res.FirstKeys = append(res.FirstKeys, strconv.Quote(key))
 		}
 	}
-	err := scanKeys(ctx, src, func(keys []string) error {
+	err := srcSide.scan(ctx, func(keys []string) error {
 		var picked []string
 		for _, k := range keys {
 			if !isOwnKey(k) && (pct >= 100 || int(crc32.ChecksumIEEE([]byte(k))%100) < pct) {
@@ -119,7 +119,7 @@ func (m *migration) VerifyContent(ctx context.Context, t engine.TableRef, pct in
 		return res, err
 	}
 	if pct >= 100 {
-		err = scanKeys(ctx, dst, func(keys []string) error {
+		err = dstSide.scan(ctx, func(keys []string) error {
 			var theirs []string
 			for _, k := range keys {
 				if !isOwnKey(k) {
@@ -174,7 +174,7 @@ func scanKeys(ctx context.Context, c *goredis.Client, fn func([]string) error) e
 	}
 }
 
-func pttls(ctx context.Context, c *goredis.Client, keys []string) ([]int64, error) {
+func pttls(ctx context.Context, c goredis.Cmdable, keys []string) ([]int64, error) {
 	pipe := c.Pipeline()
 	cmds := make([]*goredis.DurationCmd, len(keys))
 	for i, k := range keys {
@@ -201,7 +201,7 @@ type keyState struct {
 	pttl    int64
 }
 
-func snapshot(ctx context.Context, c *goredis.Client, keys []string) ([]keyState, error) {
+func snapshot(ctx context.Context, c goredis.Cmdable, keys []string) ([]keyState, error) {
 	out := make([]keyState, len(keys))
 	if len(keys) == 0 {
 		return out, nil
@@ -277,4 +277,52 @@ func normal(v *rdb.Value) *rdb.Value {
 		slices.SortFunc(v.Z, func(a, b rdb.ZMember) int { return bytes.Compare(a.Member, b.Member) })
 	}
 	return v
+}
+
+// verifySide is one side of a comparison: where its keys are scanned
+// (each master of a cluster) and a client that finds any key.
+type verifySide struct {
+	scanners []*goredis.Client
+	look     goredis.Cmdable
+}
+
+func (v verifySide) scan(ctx context.Context, fn func([]string) error) error {
+	for _, c := range v.scanners {
+		if err := scanKeys(ctx, c, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verifySides connects to database db of both sides.
+func (m *migration) verifySides(ctx context.Context, db int) (src, dst verifySide, done func()) {
+	var closers []func() error
+	side := func(ep engine.Endpoint, nodes []engine.Endpoint, cluster bool) verifySide {
+		if !cluster {
+			c := m.e.client(ep, db)
+			closers = append(closers, c.Close)
+			return verifySide{scanners: []*goredis.Client{c}, look: c}
+		}
+		cc := m.e.clusterClient(ep)
+		closers = append(closers, cc.Close)
+		v := verifySide{look: cc}
+		for _, n := range nodes {
+			c := m.e.client(n, 0)
+			closers = append(closers, c.Close)
+			v.scanners = append(v.scanners, c)
+		}
+		return v
+	}
+	src = side(m.spec.Source, m.srcNodes, m.srcCluster)
+	var dstNodes []engine.Endpoint
+	if m.dstCluster {
+		dstNodes, _ = m.e.masters(ctx, m.spec.Target)
+	}
+	dst = side(m.spec.Target, dstNodes, m.dstCluster)
+	return src, dst, func() {
+		for _, c := range closers {
+			c()
+		}
+	}
 }
