@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -34,18 +35,19 @@ func compareCluster(t *testing.T, src, dst goredis.UniversalClient, srcScan []*g
 			}
 		}
 	}
-	var total int64
+	var total atomic.Int64
 	if cc, ok := dst.(*goredis.ClusterClient); ok {
+		// ForEachMaster calls at once, one goroutine a master.
 		cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
-			total += c.DBSize(ctx).Val()
+			total.Add(c.DBSize(ctx).Val())
 			return nil
 		})
 	} else {
-		total = dst.DBSize(ctx).Val()
+		total.Store(dst.DBSize(ctx).Val())
 	}
 	// The target also holds the job's checkpoint key.
-	if total-1 != int64(n) {
-		t.Errorf("the source holds %d keys, the target %d besides the checkpoint", n, total-1)
+	if total.Load()-1 != int64(n) {
+		t.Errorf("the source holds %d keys, the target %d besides the checkpoint", n, total.Load()-1)
 	}
 }
 
