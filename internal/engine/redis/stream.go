@@ -3,6 +3,7 @@ package redis
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -202,7 +203,9 @@ func (s *stream) Run(ctx context.Context, ctl *engine.StreamControl) error {
 	}()
 
 	pos, db := s.position()
-	r.replid = pos.replid
+	// After a failover the source may continue under a new replication
+	// id (psync2): positions from here on carry it.
+	pos.replid = r.replid
 	var batch []tcmd
 	size, inTx := 0, false
 	var firstRead time.Time
@@ -326,8 +329,15 @@ func (s *stream) apply(tc *conn, cmds []tcmd, to position, db int) error {
 		tc.writeCmd("SELECT", "0")
 		queued++
 	}
-	tc.writeCmd("HSET", m.cp.key, fieldPhase, string(engine.PhaseIncremental), fieldReplID, to.replid,
-		fieldOffset, strconv.FormatInt(to.offset, 10), fieldDB, strconv.Itoa(db))
+	cp := []string{"HSET", m.cp.key, fieldPhase, string(engine.PhaseIncremental), fieldReplID, to.replid,
+		fieldOffset, strconv.FormatInt(to.offset, 10), fieldDB, strconv.Itoa(db)}
+	if m.origSource != nil {
+		// A FLUSHDB of database 0 in the batch drops the whole hash:
+		// the DBA's settings are written again with the rest.
+		b, _ := json.Marshal(m.origSource)
+		cp = append(cp, fieldSourceConfig, string(b))
+	}
+	tc.writeCmd(cp...)
 	queued++
 	tc.writeCmd("EXEC")
 	tc.nc.SetDeadline(time.Now().Add(m.e.cfg.Timeout))
