@@ -142,3 +142,56 @@ func TestRedisIncrementalThroughAPISurvivesKill(t *testing.T) {
 		t.Error("a password is in opendts's log")
 	}
 }
+
+// kill -9 of `opendts serve` while the RDB is being written to the
+// target: the restarted job empties what it wrote and starts over, then
+// replicates and completes with the target equal to the source.
+func TestRedisKillDuringRDB(t *testing.T) {
+	src := testredis.Start(t)
+	dst := testredis.Start(t)
+	src.Do(t, "DEBUG", "POPULATE", 400000, "k", 100)
+	s := startServer(t)
+	req := redisJob(src, dst, 3, "")
+	req.MigrateOption.MigrateObject = ip(1)
+	resp, err := s.client().CreateMigrateJob(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := *resp.Response.JobId
+	check := sdk.NewCreateMigrateCheckJobRequest()
+	check.JobId = &id
+	if _, err := s.client().CreateMigrateCheckJob(check); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(id, 4, 30*time.Second)
+	start := sdk.NewStartMigrateJobRequest()
+	start.JobId = &id
+	if _, err := s.client().StartMigrateJob(start); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	var n int64
+	for n < 1000 && time.Now().Before(deadline) {
+		n, _ = dst.Do(t, "DBSIZE").(int64)
+		time.Sleep(time.Millisecond)
+	}
+	s.kill()
+	if n >= 400000 || n < 1000 {
+		t.Fatalf("the kill did not land during the RDB (%d keys on the target)", n)
+	}
+	t.Logf("killed with %d of 400000 keys on the target", n)
+	// Changes while opendts is down: a delete must not survive the
+	// restart of the copy.
+	src.Do(t, "DEL", "k:1", "k:2")
+	src.Do(t, "SET", "while-down", "1")
+	s.start()
+	s.wait(id, 8, 120*time.Second)
+	src.Do(t, "INCR", "after")
+	complete := sdk.NewCompleteMigrateJobRequest()
+	complete.JobId = &id
+	if _, err := s.client().CompleteMigrateJob(complete); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(id, 9, 120*time.Second)
+	testredis.Compare(t, src, dst, []int{0}, 2000)
+}
