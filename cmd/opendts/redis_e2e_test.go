@@ -109,6 +109,17 @@ func TestRedisIncrementalThroughAPISurvivesKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.wait(id, 8, 60*time.Second)
+	lagReq := sdk.NewDescribeMigrateJobsRequest()
+	lagReq.JobId = &id
+	lagResp, err := s.client().DescribeMigrateJobs(lagReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := lagResp.Response.JobList[0].Detail; d == nil || d.SecondsBehindMaster == nil || *d.SecondsBehindMaster > 1 || d.MasterSlaveDistance == nil {
+		t.Errorf("status 8 without a lag of at most 1 s in Detail: %+v", d)
+	} else {
+		t.Logf("at status 8 under load: SecondsBehindMaster %d, MasterSlaveDistance %d", *d.SecondsBehindMaster, *d.MasterSlaveDistance)
+	}
 	time.Sleep(500 * time.Millisecond)
 	s.kill()
 	time.Sleep(500 * time.Millisecond)
