@@ -124,8 +124,8 @@ func (r *checkRun) cluster(ctx context.Context) engine.CheckItem {
 	if !srcC && !dstC {
 		return pass("source and target are standalone servers")
 	}
-	if r.spec.MigrateType.Incremental() {
-		return fail("Use MigrateType 2 (full) for a cluster, or standalone servers for full + incremental.", "%v", errClusterIncremental)
+	if r.spec.MigrateType.Incremental() && srcC {
+		return fail("Use MigrateType 2 (full) from a cluster, or a standalone source for full + incremental.", "%v", errClusterIncremental)
 	}
 	dbs, err := selection(r.spec)
 	if err == nil && !dbs.all && (len(dbs.dbs) != 1 || dbs.dbs[0] != 0) {

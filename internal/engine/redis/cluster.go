@@ -17,12 +17,11 @@ import (
 // Redis Cluster: a cluster source is read shard by shard (opendts is a
 // replica of each master), and keys go to a cluster target's master that
 // owns their slot, following MOVED and ASK when a slot moves meanwhile.
-// Only full migrations (MigrateType 2) involve a cluster for now: the
-// change stream's exactly-once rests on MULTI/EXEC, which a cluster
-// allows within one slot only.
+// A cluster target also takes the change stream (clusterstream.go); a
+// cluster source is read for full migrations (MigrateType 2) only.
 
 // errClusterIncremental refuses what is not built.
-var errClusterIncremental = errors.New("full + incremental migration (MigrateType 3) from or into a Redis cluster is not built yet: use MigrateType 2, or standalone servers")
+var errClusterIncremental = errors.New("full + incremental migration (MigrateType 3) from a Redis cluster is not built yet: use MigrateType 2, or a standalone source")
 
 // masters lists a cluster's masters as endpoints with ep's credentials,
 // or nil when ep is not a cluster.

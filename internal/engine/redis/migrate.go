@@ -53,7 +53,7 @@ func (e *Engine) Open(ctx context.Context, spec engine.Spec) (engine.Migration, 
 	m := &migration{e: e, spec: spec, log: e.cfg.Logger, dbs: dbs, ext: ext,
 		srcNodes: srcNodes, srcCluster: srcNodes != nil, dstCluster: dstNodes != nil}
 	if m.srcCluster || m.dstCluster {
-		if spec.MigrateType.Incremental() {
+		if spec.MigrateType.Incremental() && m.srcCluster {
 			return nil, engine.Permanent(errClusterIncremental)
 		}
 		if !dbs.all && (len(dbs.dbs) != 1 || dbs.dbs[0] != 0) {
@@ -112,6 +112,9 @@ func (m *migration) Forget(ctx context.Context) error {
 	if err := m.dst.Del(ctx, m.cp.key).Err(); err != nil {
 		return fmt.Errorf("drop the checkpoint on the target: %w", err)
 	}
+	if err := m.dropSlotCheckpoints(ctx); err != nil {
+		return fmt.Errorf("drop the slots' checkpoints on the target: %w", err)
+	}
 	if len(orig) > 0 {
 		return m.cp.saveSourceConfig(ctx, orig)
 	}
@@ -121,6 +124,9 @@ func (m *migration) Forget(ctx context.Context) error {
 // Finish keeps only the phase: a done job needs nothing else.
 func (m *migration) Finish(ctx context.Context) error {
 	if err := m.restoreSourceNow(ctx); err != nil {
+		return err
+	}
+	if err := m.dropSlotCheckpoints(ctx); err != nil {
 		return err
 	}
 	return m.cp.del(ctx, fieldReplID, fieldOffset, fieldCopying, fieldSourceConfig)

@@ -141,6 +141,8 @@ func (s *stream) Reconnect(ctx context.Context) error {
 type tcmd struct {
 	db   int
 	args [][]byte
+	// offset is where the command ends in the source's stream.
+	offset int64
 }
 
 // Run resumes the replication from the applied position and applies the
@@ -179,6 +181,13 @@ func (s *stream) Run(ctx context.Context, ctl *engine.StreamControl) error {
 		return err
 	}
 	defer tc.Close()
+	var ca *clusterApplier
+	if m.dstCluster {
+		if ca, err = m.newClusterApplier(ctx); err != nil {
+			return err
+		}
+		defer ca.close()
+	}
 	// The connection belongs to this run: closing it ends a blocked read
 	// when ctx ends.
 	stop := context.AfterFunc(ctx, func() { r.Close(); tc.Close() })
@@ -210,7 +219,13 @@ func (s *stream) Run(ctx context.Context, ctl *engine.StreamControl) error {
 	size, inTx := 0, false
 	var firstRead time.Time
 	apply := func(to position) error {
-		if err := s.apply(tc, batch, to, db); err != nil {
+		var err error
+		if ca != nil {
+			err = ca.apply(ctx, batch, to)
+		} else {
+			err = s.apply(tc, batch, to, db)
+		}
+		if err != nil {
 			return err
 		}
 		batch, size, firstRead = batch[:0], 0, time.Time{}
@@ -280,11 +295,11 @@ func (s *stream) Run(ctx context.Context, ctl *engine.StreamControl) error {
 				return err
 			}
 			for _, d := range m.dbs.list(n) {
-				batch = append(batch, tcmd{d, [][]byte{[]byte("FLUSHDB")}})
+				batch = append(batch, tcmd{d, [][]byte{[]byte("FLUSHDB")}, c.offset})
 			}
 		default:
 			if m.dbs.has(db) && !touchesOwnKey(c.args) {
-				batch = append(batch, tcmd{db, c.args})
+				batch = append(batch, tcmd{db, c.args, c.offset})
 				for _, a := range c.args {
 					size += len(a)
 				}
