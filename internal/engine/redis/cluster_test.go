@@ -3,11 +3,11 @@ package redis_test
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"time"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
