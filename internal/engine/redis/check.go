@@ -124,9 +124,6 @@ func (r *checkRun) cluster(ctx context.Context) engine.CheckItem {
 	if !srcC && !dstC {
 		return pass("source and target are standalone servers")
 	}
-	if r.spec.MigrateType.Incremental() && srcC {
-		return fail("Use MigrateType 2 (full) from a cluster, or a standalone source for full + incremental.", "%v", errClusterIncremental)
-	}
 	dbs, err := selection(r.spec)
 	if err == nil && !dbs.all && (len(dbs.dbs) != 1 || dbs.dbs[0] != 0) {
 		return fail(`Select database 0 only: [{"Database":"0"}].`, "a Redis cluster has database 0 only, and DatabaseInfo selects %s", joinInts(dbs.dbs))
@@ -139,8 +136,9 @@ func (r *checkRun) cluster(ctx context.Context) engine.CheckItem {
 			}
 		}
 	}
-	what := map[bool]string{true: "a cluster (each master read on its own)", false: "a standalone server"}
-	return pass("full migration from %s into %s", what[srcC], map[bool]string{true: "a cluster (keys sent to the master of their slot)", false: "a standalone server"}[dstC])
+	from := map[bool]string{true: "a cluster (each master read as its own replica)", false: "a standalone server"}[srcC]
+	into := map[bool]string{true: "a cluster (each key to the master of its slot; the change stream in one transaction a slot)", false: "a standalone server"}[dstC]
+	return pass("database 0 from %s into %s", from, into)
 }
 
 // versionOf is major, minor of redis_version.

@@ -29,6 +29,8 @@ const (
 	// fieldSourceConfig holds the source's settings as they were before
 	// ExternParams changed them (JSON).
 	fieldSourceConfig = "source-config"
+	// fieldShards lists the source's masters as the copy read them.
+	fieldShards = "shards"
 )
 
 type checkpoint struct {
@@ -73,25 +75,36 @@ func (p position) Before(o engine.Position) bool {
 
 func (p position) String() string { return p.replid + ":" + strconv.FormatInt(p.offset, 10) }
 
-// loadPosition reads the position saved after the copy or by the stream.
-func (cp *checkpoint) loadPosition(ctx context.Context) (position, error) {
+// shardSuffix names the checkpoint fields of source shard i: none for
+// the first (a standalone source), ":i" for the others of a cluster.
+func shardSuffix(i int) string {
+	if i == 0 {
+		return ""
+	}
+	return ":" + strconv.Itoa(i)
+}
+
+// loadPosition reads the position of the shard with suffix saved after
+// the copy or by the stream.
+func (cp *checkpoint) loadPosition(ctx context.Context, suffix string) (position, error) {
 	m, err := cp.get(ctx)
 	if err != nil {
 		return position{}, err
 	}
-	off, err := strconv.ParseInt(m[fieldOffset], 10, 64)
-	if m[fieldReplID] == "" || err != nil {
+	off, err := strconv.ParseInt(m[fieldOffset+suffix], 10, 64)
+	if m[fieldReplID+suffix] == "" || err != nil {
 		return position{}, errors.New("the checkpoint on the target has no replication position: the copy did not finish")
 	}
-	return position{m[fieldReplID], off}, nil
+	return position{m[fieldReplID+suffix], off}, nil
 }
 
-func (cp *checkpoint) sourceConfig(ctx context.Context) (map[string]string, error) {
+// sourceConfig is the DBA's settings of each source master, by address.
+func (cp *checkpoint) sourceConfig(ctx context.Context) (map[string]map[string]string, error) {
 	m, err := cp.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]string{}
+	out := map[string]map[string]string{}
 	if s := m[fieldSourceConfig]; s != "" {
 		if err := json.Unmarshal([]byte(s), &out); err != nil {
 			return nil, fmt.Errorf("the checkpoint's source settings: %w", err)
@@ -100,7 +113,7 @@ func (cp *checkpoint) sourceConfig(ctx context.Context) (map[string]string, erro
 	return out, nil
 }
 
-func (cp *checkpoint) saveSourceConfig(ctx context.Context, orig map[string]string) error {
+func (cp *checkpoint) saveSourceConfig(ctx context.Context, orig map[string]map[string]string) error {
 	b, _ := json.Marshal(orig)
 	return cp.set(ctx, fieldSourceConfig, string(b))
 }

@@ -17,11 +17,10 @@ import (
 // Redis Cluster: a cluster source is read shard by shard (opendts is a
 // replica of each master), and keys go to a cluster target's master that
 // owns their slot, following MOVED and ASK when a slot moves meanwhile.
-// A cluster target also takes the change stream (clusterstream.go); a
-// cluster source is read for full migrations (MigrateType 2) only.
+// A cluster target takes the change stream one slot a transaction
+// (clusterstream.go); a cluster source's masters each have their own
+// stream (multistream.go).
 
-// errClusterIncremental refuses what is not built.
-var errClusterIncremental = errors.New("full + incremental migration (MigrateType 3) from a Redis cluster is not built yet: use MigrateType 2, or a standalone source")
 
 // masters lists a cluster's masters as endpoints with ep's credentials,
 // or nil when ep is not a cluster.

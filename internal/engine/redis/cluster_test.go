@@ -132,17 +132,6 @@ func TestClusterToCluster(t *testing.T) {
 	}
 }
 
-func TestClusterSourceRefusesIncremental(t *testing.T) {
-	src := testredis.StartCluster(t)
-	dst := testredis.Start(t)
-	sp := spec("job-c-incr", dst, dst, engine.MigrateFullAndIncremental)
-	sp.Source = clusterEndpoint(src)
-	if _, err := newEngine().Open(context.Background(), sp); err == nil {
-		t.Fatal("a full + incremental job from a cluster was accepted")
-	}
-	want(t, items(t, sp), "ClusterCheck", engine.ResultFail)
-}
-
 // A full + incremental job into a cluster under a load of non-idempotent
 // commands, multi-key DEL and MSET across slots, and expiring keys,
 // stopped in the middle of its stream and resumed: exactly once per slot.
@@ -251,4 +240,103 @@ func valueOf(ctx context.Context, c goredis.UniversalClient, k string) string {
 		return fmt.Sprint(c.ZRangeWithScores(ctx, k, 0, -1).Val())
 	}
 	return c.Dump(ctx, k).Val()
+}
+
+// Full + incremental from a cluster: each master's stream on its own,
+// into a cluster and into a standalone server, stopped and resumed in the
+// middle under load: counters exact, keys equal.
+func TestClusterSourceIncremental(t *testing.T) {
+	for _, into := range []string{"cluster", "standalone"} {
+		t.Run(into, func(t *testing.T) {
+			src := testredis.StartCluster(t)
+			sc := src.Client(t)
+			ctx := context.Background()
+			for i := range 3000 {
+				sc.Set(ctx, fmt.Sprintf("key:%d", i), i, 0)
+			}
+			sp := spec("job-c-incr-"+into, src.Nodes[0], src.Nodes[0], engine.MigrateFullAndIncremental)
+			sp.Source = clusterEndpoint(src)
+			var dst goredis.UniversalClient
+			if into == "cluster" {
+				d := testredis.StartCluster(t)
+				sp.Target, dst = clusterEndpoint(d), d.Client(t)
+			} else {
+				d := testredis.Start(t)
+				sp.Target, dst = endpoint(d), d.Client(t, 0)
+			}
+			stop := make(chan struct{})
+			loaded := make(chan struct{})
+			go func() {
+				defer close(loaded)
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					pipe := sc.Pipeline()
+					for k := range 8 {
+						pipe.Incr(ctx, fmt.Sprintf("counter:%d", k))
+					}
+					pipe.LPush(ctx, "log", i)
+					pipe.Append(ctx, "appended", "x")
+					pipe.Set(ctx, fmt.Sprintf("short:%d", i), i, 200*time.Millisecond)
+					pipe.Del(ctx, fmt.Sprintf("key:%d", i%3000))
+					if _, err := pipe.Exec(ctx); err != nil {
+						t.Errorf("load: %v", err)
+						return
+					}
+				}
+			}()
+			e := newEngine()
+			run := func(resume, last bool) {
+				sp.Resume = resume
+				rec := newRecorder()
+				cctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				complete := make(chan string, 1)
+				done := make(chan error, 1)
+				go func() { done <- driver.Migrate(cctx, e, sp, rec, complete) }()
+				select {
+				case <-rec.caught:
+				case err := <-done:
+					t.Fatalf("ended before catching up: %v", err)
+				case <-time.After(90 * time.Second):
+					t.Fatal("not caught up")
+				}
+				time.Sleep(500 * time.Millisecond)
+				if !last {
+					cancel()
+					<-done
+					return
+				}
+				close(stop)
+				<-loaded
+				complete <- engine.CompleteWaitForSync
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+			}
+			run(false, false)
+			run(true, true)
+			for k := range 8 {
+				key := fmt.Sprintf("counter:%d", k)
+				if a, b := sc.Get(ctx, key).Val(), dst.Get(ctx, key).Val(); a != b || a == "" {
+					t.Errorf("%s: %q on the source, %q on the target", key, a, b)
+				}
+			}
+			if a, b := sc.LLen(ctx, "log").Val(), dst.LLen(ctx, "log").Val(); a != b {
+				t.Errorf("log: %d on the source, %d on the target", a, b)
+			}
+			if a, b := sc.Get(ctx, "appended").Val(), dst.Get(ctx, "appended").Val(); a != b {
+				t.Errorf("appended: %d bytes on the source, %d on the target", len(a), len(b))
+			}
+			time.Sleep(300 * time.Millisecond)
+			var scans []*goredis.Client
+			for _, n := range src.Nodes {
+				scans = append(scans, n.Client(t, 0))
+			}
+			compareClusterSkipping(t, sc, dst, scans, "opendts:{")
+		})
+	}
 }

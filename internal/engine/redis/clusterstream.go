@@ -40,16 +40,18 @@ func slotCheckpointKey(jobID string, slot int) string {
 
 // clusterApplier applies batches to a cluster target.
 type clusterApplier struct {
-	m     *migration
-	owner [16384]int
-	nodes []*conn
+	m *migration
+	// suffix is the source shard's, in the checkpoints' names.
+	suffix string
+	owner  [16384]int
+	nodes  []*conn
 	// applied is each slot's checkpoint as read at the start and kept
 	// since: commands at or below it are already on the target.
 	applied [16384]int64
 }
 
-func (m *migration) newClusterApplier(ctx context.Context) (*clusterApplier, error) {
-	a := &clusterApplier{m: m}
+func (m *migration) newClusterApplier(ctx context.Context, suffix string) (*clusterApplier, error) {
+	a := &clusterApplier{m: m, suffix: suffix}
 	slots, err := m.dst.ClusterSlots(ctx).Result()
 	if err != nil {
 		return nil, fmt.Errorf("CLUSTER SLOTS on the target: %w", err)
@@ -87,7 +89,7 @@ func (m *migration) newClusterApplier(ctx context.Context) (*clusterApplier, err
 	pipe := m.dst.Pipeline()
 	cmds := make([]*goredis.StringCmd, len(a.applied))
 	for sl := range a.applied {
-		cmds[sl] = pipe.HGet(ctx, slotCheckpointKey(m.spec.JobID, sl), fieldOffset)
+		cmds[sl] = pipe.HGet(ctx, slotCheckpointKey(m.spec.JobID, sl)+a.suffix, fieldOffset)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
 		a.close()
@@ -200,7 +202,7 @@ func (a *clusterApplier) apply(ctx context.Context, cmds []tcmd, to position) er
 			c.writeCmdBytes(sc.args)
 		}
 		last := g[len(g)-1].offset
-		c.writeCmd("HSET", slotCheckpointKey(m.spec.JobID, slot), fieldOffset, strconv.FormatInt(last, 10), fieldReplID, to.replid)
+		c.writeCmd("HSET", slotCheckpointKey(m.spec.JobID, slot)+a.suffix, fieldOffset, strconv.FormatInt(last, 10), fieldReplID, to.replid)
 		c.writeCmd("EXEC")
 		perNode[i] = append(perNode[i], sent{slot, len(g) + 1, last})
 	}
@@ -272,7 +274,7 @@ func (a *clusterApplier) apply(ctx context.Context, cmds []tcmd, to position) er
 		return retry
 	}
 	// Everything up to to is applied in every slot: the floor moves.
-	return m.cp.set(ctx, fieldPhase, string(engine.PhaseIncremental), fieldReplID, to.replid, fieldOffset, strconv.FormatInt(to.offset, 10), fieldDB, "0")
+	return m.cp.set(ctx, fieldPhase, string(engine.PhaseIncremental), fieldReplID+a.suffix, to.replid, fieldOffset+a.suffix, strconv.FormatInt(to.offset, 10), fieldDB+a.suffix, "0")
 }
 
 // dropSlotCheckpoints removes the job's slot checkpoints from a cluster
@@ -282,7 +284,7 @@ func (m *migration) dropSlotCheckpoints(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	pattern := "opendts:{*}:" + m.spec.JobID
+	pattern := "opendts:{*}:" + m.spec.JobID + "*"
 	return cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
 		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
 		for iter.Next(ctx) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -26,8 +27,9 @@ type migration struct {
 	dbs        dbSet
 	ext        externParams
 	cp         *checkpoint
-	// origSource holds the source settings to put back at Close.
-	origSource map[string]string
+	// origSource holds the source settings to put back at Close, by
+	// master address.
+	origSource map[string]map[string]string
 }
 
 var _ engine.Migration = (*migration)(nil)
@@ -53,9 +55,6 @@ func (e *Engine) Open(ctx context.Context, spec engine.Spec) (engine.Migration, 
 	m := &migration{e: e, spec: spec, log: e.cfg.Logger, dbs: dbs, ext: ext,
 		srcNodes: srcNodes, srcCluster: srcNodes != nil, dstCluster: dstNodes != nil}
 	if m.srcCluster || m.dstCluster {
-		if spec.MigrateType.Incremental() && m.srcCluster {
-			return nil, engine.Permanent(errClusterIncremental)
-		}
 		if !dbs.all && (len(dbs.dbs) != 1 || dbs.dbs[0] != 0) {
 			return nil, engine.Permanent(errors.New("a Redis cluster has database 0 only: select database 0"))
 		}
@@ -77,7 +76,7 @@ func (e *Engine) Open(ctx context.Context, spec engine.Spec) (engine.Migration, 
 func (m *migration) Close() {
 	if m.origSource != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.e.cfg.DialTimeout)
-		if err := restoreSource(ctx, m.src, m.origSource); err != nil {
+		if err := m.restoreSourceNow(ctx); err != nil {
 			m.log.Warn("could not restore the source's replication settings", "job_id", m.spec.JobID, "err", err)
 		}
 		cancel()
@@ -129,7 +128,10 @@ func (m *migration) Finish(ctx context.Context) error {
 	if err := m.dropSlotCheckpoints(ctx); err != nil {
 		return err
 	}
-	return m.cp.del(ctx, fieldReplID, fieldOffset, fieldCopying, fieldSourceConfig)
+	if err := m.dst.Del(ctx, m.cp.key).Err(); err != nil {
+		return err
+	}
+	return m.cp.set(ctx, fieldPhase, string(engine.PhaseDone))
 }
 
 func (m *migration) Prepare(ctx context.Context) error { return nil }
@@ -164,11 +166,20 @@ func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
 	// A copy that was interrupted left part of an RDB on the target: it
 	// starts again from empty databases.
 	clear := f[fieldCopying] != "" || m.ext.WriteMode == writeClear
+	// The shards' addresses as the copy found them: the stream reads the
+	// same shards.
+	addrs := make([]string, len(m.srcNodes))
+	for i, n := range m.srcNodes {
+		addrs[i] = n.Address()
+	}
+	if err := m.cp.set(ctx, fieldShards, strings.Join(addrs, ",")); err != nil {
+		return err
+	}
 	for i, node := range m.srcNodes {
 		if i > 0 {
 			report, clear = nil, false
 		}
-		if _, err := m.fullSync(ctx, node, report, clear); err != nil {
+		if _, err := m.fullSync(ctx, node, shardSuffix(i), report, clear); err != nil {
 			return err
 		}
 	}
@@ -178,23 +189,34 @@ func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
 // applySourceSettings sets ExternParams's values on the source, saving
 // the DBA's in the checkpoint first so that a crash cannot lose them.
 func (m *migration) applySourceSettings(ctx context.Context) error {
-	// A cluster source is only read once, its RDB drained at once into
-	// the spool: its masters keep their settings.
-	if m.origSource != nil || m.srcCluster {
+	if m.origSource != nil {
 		return nil
 	}
 	saved, err := m.cp.sourceConfig(ctx)
 	if err != nil {
 		return err
 	}
-	orig, err := applySource(ctx, m.src, m.ext, saved)
-	if len(orig) > 0 {
-		if serr := m.cp.saveSourceConfig(ctx, orig); serr != nil {
-			return errors.Join(err, serr)
+	all := map[string]map[string]string{}
+	var errs []error
+	for _, node := range m.srcNodes {
+		c := m.e.client(node, 0)
+		orig, err := applySource(ctx, c, m.ext, saved[node.Address()])
+		c.Close()
+		if len(orig) > 0 {
+			all[node.Address()] = orig
 		}
-		m.origSource = orig
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
 	}
-	return err
+	if len(all) > 0 {
+		if err := m.cp.saveSourceConfig(ctx, all); err != nil {
+			errs = append(errs, err)
+		}
+		m.origSource = all
+	}
+	return errors.Join(errs...)
 }
 
 func (m *migration) restoreSourceNow(ctx context.Context) error {
@@ -205,8 +227,17 @@ func (m *migration) restoreSourceNow(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := restoreSource(ctx, m.src, orig); err != nil {
-		return err
+	for addr, settings := range orig {
+		ep, err := withAddr(m.spec.Source, addr)
+		if err != nil {
+			return err
+		}
+		c := m.e.client(ep, 0)
+		err = restoreSource(ctx, c, settings)
+		c.Close()
+		if err != nil {
+			return err
+		}
 	}
 	m.origSource = nil
 	return nil

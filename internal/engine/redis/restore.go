@@ -140,7 +140,7 @@ func (m *migration) writeEntry(w sink, version int, e *rdb.Entry) error {
 // fullSync empties what must be emptied, takes an RDB from the source
 // and applies it; it returns the replication position the target then
 // holds.
-func (m *migration) fullSync(ctx context.Context, from engine.Endpoint, report engine.CopyReport, clear bool) (position, error) {
+func (m *migration) fullSync(ctx context.Context, from engine.Endpoint, suffix string, report engine.CopyReport, clear bool) (position, error) {
 	if clear {
 		if err := m.flushTarget(ctx); err != nil {
 			return position{}, err
@@ -195,7 +195,7 @@ func (m *migration) fullSync(ctx context.Context, from engine.Endpoint, report e
 	if err != nil {
 		return position{}, err
 	}
-	if err := m.cp.set(ctx, fieldReplID, pos.replid, fieldOffset, strconv.FormatInt(pos.offset, 10)); err != nil {
+	if err := m.cp.set(ctx, fieldReplID+suffix, pos.replid, fieldOffset+suffix, strconv.FormatInt(pos.offset, 10), fieldDB+suffix, "0"); err != nil {
 		return position{}, err
 	}
 	if err := m.cp.del(ctx, fieldCopying); err != nil {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/opendts/opendts/internal/engine"
 )
 
@@ -19,10 +21,17 @@ import (
 // it.
 const fieldDB = "db"
 
-// stream is the incremental phase: the source's command stream applied
-// to the target in transactions that carry the checkpoint.
-type stream struct {
-	m *migration
+// shard is the incremental phase of one source master: its command
+// stream applied to the target in transactions that carry the checkpoint
+// of that shard (fields with its suffix).
+type shard struct {
+	m      *migration
+	src    engine.Endpoint
+	client *goredis.Client
+	suffix string
+	// multi: one of several shards; a full resync, which empties the
+	// target, is not possible for one of them alone.
+	multi bool
 
 	mu      sync.Mutex
 	applied position
@@ -38,41 +47,21 @@ type sample struct {
 	at     time.Time
 }
 
-// OpenStream starts from the position the copy (or the last transaction
-// of an earlier run) saved.
-func (m *migration) OpenStream(ctx context.Context) (engine.ChangeStream, error) {
-	if err := m.applySourceSettings(ctx); err != nil {
-		return nil, err
-	}
-	pos, err := m.cp.loadPosition(ctx)
-	if err != nil {
-		return nil, engine.Permanent(err)
-	}
-	f, err := m.cp.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	db, _ := strconv.Atoi(f[fieldDB])
-	return &stream{m: m, applied: pos, db: db}, nil
-}
-
-func (s *stream) Close() {}
-
-func (s *stream) Applied() engine.Position {
+func (s *shard) Applied() engine.Position {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.applied
 }
 
-func (s *stream) position() (position, int) {
+func (s *shard) position() (position, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.applied, s.db
 }
 
 // SourcePosition is the source's replication offset now.
-func (s *stream) SourcePosition(ctx context.Context) (engine.Position, error) {
-	in, err := info(ctx, s.m.src, "replication")
+func (s *shard) SourcePosition(ctx context.Context) (engine.Position, error) {
+	in, err := info(ctx, s.client, "replication")
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +75,7 @@ func (s *stream) SourcePosition(ctx context.Context) (engine.Position, error) {
 // Lag: bytes of the source's stream not applied, and the age of the
 // oldest of them: since it was read, or since the source's offset was
 // first seen beyond what is applied.
-func (s *stream) Lag(ctx context.Context) (engine.Lag, error) {
+func (s *shard) Lag(ctx context.Context) (engine.Lag, error) {
 	p, err := s.SourcePosition(ctx)
 	if err != nil {
 		return engine.Lag{}, err
@@ -124,19 +113,6 @@ func (s *stream) Lag(ctx context.Context) (engine.Lag, error) {
 	return engine.Lag{Seconds: int64(age / time.Second), Bytes: behind, Known: known}, nil
 }
 
-// Reconnect waits until both servers answer.
-func (s *stream) Reconnect(ctx context.Context) error {
-	return s.m.Retry().Do(ctx, "reconnect to the source and the target", func(error) bool { return true }, func() error {
-		if err := s.m.src.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("source: %w", err)
-		}
-		if err := s.m.dst.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("target: %w", err)
-		}
-		return nil
-	})
-}
-
 // tcmd is a command for the target, in the source database it ran in.
 type tcmd struct {
 	db   int
@@ -147,27 +123,27 @@ type tcmd struct {
 
 // Run resumes the replication from the applied position and applies the
 // stream until ctl says stop.
-func (s *stream) Run(ctx context.Context, ctl *engine.StreamControl) error {
+func (s *shard) Run(ctx context.Context, ctl *engine.StreamControl) error {
 	m := s.m
 	var r *replica
 	for {
 		pos, _ := s.position()
 		var err error
-		r, _, err = openReplica(ctx, m.spec.Source, m.e.cfg.Timeout, pos.replid, pos.offset)
+		r, _, err = openReplica(ctx, s.src, m.e.cfg.Timeout, pos.replid, pos.offset)
+		if errors.Is(err, errBacklogLost) && s.multi {
+			return engine.Permanent(fmt.Errorf("the source master %s no longer holds the replication position opendts reached (%s): raise ReplBacklogSize and start the job again", s.src.Address(), pos))
+		}
 		if errors.Is(err, errBacklogLost) {
 			// The source no longer has what follows: start over from a
 			// new RDB on emptied databases, as a new replica would.
 			m.log.Warn("the source cannot continue the replication from the saved position; taking a full resync", "job_id", m.spec.JobID, "at", pos.String())
-			np, err := m.fullSync(ctx, m.spec.Source, nil, true)
+			np, err := m.fullSync(ctx, s.src, s.suffix, nil, true)
 			if err != nil {
 				return err
 			}
 			s.mu.Lock()
 			s.applied, s.db = np, 0
 			s.mu.Unlock()
-			if err := m.cp.set(ctx, fieldDB, "0"); err != nil {
-				return err
-			}
 			continue
 		}
 		if err != nil {
@@ -183,7 +159,7 @@ func (s *stream) Run(ctx context.Context, ctl *engine.StreamControl) error {
 	defer tc.Close()
 	var ca *clusterApplier
 	if m.dstCluster {
-		if ca, err = m.newClusterApplier(ctx); err != nil {
+		if ca, err = m.newClusterApplier(ctx, s.suffix); err != nil {
 			return err
 		}
 		defer ca.close()
@@ -236,7 +212,7 @@ func (s *stream) Run(ctx context.Context, ctl *engine.StreamControl) error {
 	}
 	last := pos
 	for {
-		if !inTx && len(batch) == 0 && ctl.ShouldStop(last) {
+		if !inTx && len(batch) == 0 && ctl.ShouldStop(shardPos{s.suffix, last}) {
 			return nil
 		}
 		c, err := r.next(100 * time.Millisecond)
@@ -326,7 +302,7 @@ func touchesOwnKey(args [][]byte) bool {
 
 // apply runs cmds on the target in one MULTI/EXEC that also writes the
 // position reached and the source's database there: both or neither.
-func (s *stream) apply(tc *conn, cmds []tcmd, to position, db int) error {
+func (s *shard) apply(tc *conn, cmds []tcmd, to position, db int) error {
 	m := s.m
 	tc.writeCmd("MULTI")
 	queued := 0
@@ -344,8 +320,8 @@ func (s *stream) apply(tc *conn, cmds []tcmd, to position, db int) error {
 		tc.writeCmd("SELECT", "0")
 		queued++
 	}
-	cp := []string{"HSET", m.cp.key, fieldPhase, string(engine.PhaseIncremental), fieldReplID, to.replid,
-		fieldOffset, strconv.FormatInt(to.offset, 10), fieldDB, strconv.Itoa(db)}
+	cp := []string{"HSET", m.cp.key, fieldPhase, string(engine.PhaseIncremental), fieldReplID + s.suffix, to.replid,
+		fieldOffset + s.suffix, strconv.FormatInt(to.offset, 10), fieldDB + s.suffix, strconv.Itoa(db)}
 	if m.origSource != nil {
 		// A FLUSHDB of database 0 in the batch drops the whole hash:
 		// the DBA's settings are written again with the rest.
