@@ -21,7 +21,6 @@ import (
 // (clusterstream.go); a cluster source's masters each have their own
 // stream (multistream.go).
 
-
 // masters lists a cluster's masters as endpoints with ep's credentials,
 // or nil when ep is not a cluster.
 func (e *Engine) masters(ctx context.Context, ep engine.Endpoint) ([]engine.Endpoint, error) {

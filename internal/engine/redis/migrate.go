@@ -27,8 +27,8 @@ type migration struct {
 	dbs        dbSet
 	ext        externParams
 	cp         *checkpoint
-	// origSource holds the source settings to put back at Close, by
-	// master address.
+	// origSource holds the source settings to put back when the job
+	// succeeds, by master address.
 	origSource map[string]map[string]string
 }
 
@@ -73,14 +73,12 @@ func (e *Engine) Open(ctx context.Context, spec engine.Spec) (engine.Migration, 
 	return m, nil
 }
 
+// Close leaves the source's settings as ExternParams set them: a run
+// ends on a shutdown too, and the run that resumes needs the backlog
+// (shrinking it drops what opendts has not read yet). The DBA's values
+// come back when the job succeeds (Finish); they stay saved in the
+// checkpoint meanwhile.
 func (m *migration) Close() {
-	if m.origSource != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), m.e.cfg.DialTimeout)
-		if err := m.restoreSourceNow(ctx); err != nil {
-			m.log.Warn("could not restore the source's replication settings", "job_id", m.spec.JobID, "err", err)
-		}
-		cancel()
-	}
 	m.src.Close()
 	m.dst.Close()
 }
