@@ -79,6 +79,7 @@ type jobView struct {
 		Rows, Differences               int64
 		FirstKeys                       []string
 	}
+	copyView
 }
 
 func decode(resp map[string]any, v any) error {
@@ -106,11 +107,13 @@ func describe(ctx context.Context, c *client.Client, params map[string]any) ([]j
 
 const friendlyUsage = `Usage:
   opendts jobs [client flags]                         every job as a table: type, status, progress, lag
-  opendts job <JobId> [client flags]                  one job: steps, errors, check items with advice, verification
+  opendts job <JobId> [client flags]                  one job: steps, copy by table (rows, rows/s, ETA), errors, check items with advice, verification
   opendts watch <JobId> [--until-ready] [client flags]
       progress and lag until the job ends (exit 0 at 9, 1 at 10); with
-      --until-ready, until status 8 (ready to complete). On a terminal the
-      line is redrawn in place; otherwise one line is printed per change.
+      --until-ready, until status 8 (ready to complete). While rows are
+      copied: rows, rows per second and the copy's ETA. On a terminal the
+      line is redrawn in place, with the tables being copied under it;
+      otherwise one line is printed per change.
 
 Client flags: --endpoint, --region, --secret-id, --secret-key,
 --credentials-file, as in opendts dts -h.
@@ -204,6 +207,7 @@ func showJob(ctx context.Context, c *client.Client, id string, w io.Writer) int 
 	for _, st := range j.Detail.StepInfo {
 		fmt.Fprintf(w, "    %d. %-9s %-8s %-62s %s\n", st.StepNo, st.StepId, stepStatus[st.Status], st.StepName, when(st.StartTime))
 	}
+	showCopy(w, j.copyView)
 	for _, e := range j.ErrorInfo {
 		fmt.Fprintf(w, "  error      %s\n", e.ErrorLog)
 	}
@@ -259,8 +263,13 @@ func bar(pct string, width int) string {
 // watchJob redraws a job's progress until it ends (9 or 10), or reaches 8
 // with untilReady. Exit 0 on success (or ready), 1 on failure.
 func watchJob(ctx context.Context, c *client.Client, id string, untilReady bool, w io.Writer) int {
-	tty := isTerminal(w)
+	return watchJobOn(ctx, c, id, untilReady, w, isTerminal(w))
+}
+
+func watchJobOn(ctx context.Context, c *client.Client, id string, untilReady bool, w io.Writer, tty bool) int {
 	last := ""
+	// drawn counts the lines drawn on the terminal.
+	drawn := 0
 	// The current step and when this watch first saw it, for the ETA.
 	var stepSeen string
 	var stepSince time.Time
@@ -288,14 +297,27 @@ func watchJob(ctx context.Context, c *client.Client, id string, untilReady bool,
 		if step != stepSeen {
 			stepSeen, stepSince = step, time.Now()
 		}
-		if pct, _ := strconv.Atoi(j.Detail.CurrentStepProgress); j.Status == 7 && step != "sinker" {
+		// While rows are copied, the server's figures: rows, rate, the
+		// copy's ETA and the tables being copied.
+		var copyEta string
+		var tables []string
+		if step == "loader" && j.Status == 7 {
+			var add string
+			add, copyEta, tables = watchCopy(j.copyView)
+			line += add
+		}
+		pct, _ := strconv.Atoi(j.Detail.CurrentStepProgress)
+		switch {
+		case copyEta != "":
+			line += "  copy ends in ~" + copyEta
+		case j.Status == 7 && step != "sinker":
 			if left, ok := eta(time.Since(stepSince), pct); ok {
 				line += "  step ends in ~" + left.String()
 			}
 		}
 		switch {
 		case tty:
-			fmt.Fprintf(w, "\r%s\033[K", line)
+			drawn = redraw(w, drawn, append([]string{line}, tables...))
 		case line != last:
 			fmt.Fprintln(w, line)
 		}

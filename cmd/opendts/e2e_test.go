@@ -21,6 +21,7 @@ import (
 	sdk "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/dts/v20180330"
 
 	"github.com/opendts/opendts/internal/testdb"
+	"github.com/opendts/opendts/internal/testpg"
 )
 
 // runCLI runs the binary with env added to the test's, fails the test
@@ -45,7 +46,7 @@ func runCLI(t *testing.T, bin string, env []string, want int, args ...string) st
 func TestMain(m *testing.M) {
 	// The binary built for the tests is 27 MB: it goes with the run, passed
 	// or failed.
-	testdb.Main(m, func() {
+	testdb.Main(m, testpg.Stop, func() {
 		if built.dir != "" {
 			os.RemoveAll(built.dir)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/opendts/opendts/internal/app"
+	"github.com/opendts/opendts/internal/console"
 )
 
 const usage = `opendts: a self-hosted data transmission service (Tencent Cloud DTS 2018-03-30 API)
@@ -131,6 +132,7 @@ func serve(args []string) error {
 	logFormat := fs.String("log-format", env("OPENDTS_LOG_FORMAT", "text"), "text or json (OPENDTS_LOG_FORMAT)")
 	logLevel := fs.String("log-level", env("OPENDTS_LOG_LEVEL", "info"), "debug, info, warn or error (OPENDTS_LOG_LEVEL)")
 	debugListen := fs.String("debug-listen", env("OPENDTS_DEBUG_LISTEN", ""), "address for Go's /debug/pprof profiles, off when empty; keep it on loopback (OPENDTS_DEBUG_LISTEN)")
+	consoleOn := fs.Bool("console", envBool("OPENDTS_CONSOLE", true), "serve the web console at /console/ (OPENDTS_CONSOLE; -console=false turns it off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -195,6 +197,9 @@ func serve(args []string) error {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	if *consoleOn {
+		console.Mount(mux)
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -226,6 +231,9 @@ func serve(args []string) error {
 		serveFn = func() error { return srv.ServeTLS(ln, *tlsCert, *tlsKey) }
 	}
 	logger.Info("opendts serving", "url", scheme+"://"+ln.Addr().String(), "data_dir", *dataDir, "regions", regionList)
+	if *consoleOn {
+		logger.Info("web console served", "url", scheme+"://"+ln.Addr().String()+console.Prefix)
+	}
 	err = a.Serve(ctx, srv, serveFn, 30*time.Second)
 	logger.Info("opendts stopped")
 	return err
@@ -242,4 +250,17 @@ func envFloat(name string, def float64) float64 {
 		return def
 	}
 	return f
+}
+
+func envBool(name string, def bool) bool {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "opendts: %s=%q is not true or false; using %t\n", name, v, def)
+		return def
+	}
+	return b
 }

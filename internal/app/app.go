@@ -70,7 +70,11 @@ type App struct {
 	Metrics *prometheus.Registry
 	// CredentialsFile is set when the credentials came from a file.
 	CredentialsFile string
-	logger          *slog.Logger
+	// Lag keeps the recent lag of migrating jobs (the opendts extension
+	// action DescribeMigrateJobLagHistory).
+	Lag     *jobs.LagHistory
+	stopLag context.CancelFunc
+	logger  *slog.Logger
 }
 
 // New assembles a server and resumes the jobs that were active when it last
@@ -116,10 +120,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	cat := catalog.Open(cfg.InstancesFile)
 	svc := jobs.New(jobs.Config{
 		Store:         st,
 		Engines:       cfg.Engines,
-		Catalog:       catalog.Open(cfg.InstancesFile),
+		Catalog:       cat,
 		Regions:       cfg.Regions,
 		Logger:        log,
 		MaxUnusedJobs: cfg.MaxUnusedJobs,
@@ -134,6 +139,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Observe:     m.ObserveRequest,
 	})
 	dtsapi.Register(srv, svc, cfg.Regions, cfg.Rates)
+	lag := jobs.NewLagHistory(svc)
+	dtsapi.RegisterLagHistory(srv, svc, lag)
+	dtsapi.RegisterSourceObjects(srv, cat, svc)
 	m.KnownActions(srv.Actions())
 	m.WatchJobs(svc)
 	if err := svc.Resume(ctx); err != nil {
@@ -141,12 +149,17 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("resume jobs: %w", err)
 	}
-	return &App{Handler: srv, Jobs: svc, Store: st, Metrics: m.Registry, CredentialsFile: credFile, logger: log}, nil
+	lagCtx, stopLag := context.WithCancel(context.Background())
+	go lag.Run(lagCtx)
+	return &App{Handler: srv, Jobs: svc, Store: st, Metrics: m.Registry, CredentialsFile: credFile, Lag: lag, stopLag: stopLag, logger: log}, nil
 }
 
 // Close stops the job service (running work keeps its status and resumes
 // at the next start) and closes the store.
 func (a *App) Close() error {
+	if a.stopLag != nil {
+		a.stopLag()
+	}
 	a.Jobs.Close()
 	return a.Store.Close()
 }

@@ -179,5 +179,25 @@ func jobOut(j *jobs.Job, loc *time.Location) migrateJobInfo {
 			Differences: v.Differences, FirstKeys: keys, Detail: v.Detail,
 		})
 	}
+	out.CopyProgress, out.TableProgress = copyOut(j.Detail.Copy)
 	return out
+}
+
+// copyOut shows a job's copy progress; a job whose copy has not reported
+// shows zeros, an unknown ETA and no tables.
+func copyOut(c *jobs.CopyProgress) (copyProgressOut, []tableProgressOut) {
+	tables := []tableProgressOut{}
+	if c == nil {
+		return copyProgressOut{EtaSeconds: -1}, tables
+	}
+	for _, t := range c.Tables {
+		tables = append(tables, tableProgressOut{
+			Database: t.Database, Schema: t.Schema, Table: t.Table,
+			RowsDone: t.RowsDone, RowsTotal: t.RowsTotal, RowsPerSecond: t.RowsPerSecond, Status: t.Status,
+		})
+	}
+	return copyProgressOut{
+		RowsDone: c.RowsDone, RowsTotal: c.RowsTotal, RowsPerSecond: c.RowsPerSecond, EtaSeconds: c.EtaSeconds,
+		TablesDone: int64(c.TablesDone), TablesTotal: int64(c.TablesTotal),
+	}, tables
 }

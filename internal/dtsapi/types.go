@@ -211,6 +211,30 @@ type migrateJobInfo struct {
 	// ConsistencyResult is an opendts extension: the consistency check's
 	// findings per table (ConsistencyType 2, 3, 4). SDKs ignore it.
 	ConsistencyResult []consistencyOut
+	// CopyProgress and TableProgress are opendts extensions: where the
+	// copy of rows is, for the job and table by table (TableProgress
+	// lists at most 40 tables: jobs.CopyProgress.Tables).
+	CopyProgress  copyProgressOut
+	TableProgress []tableProgressOut
+}
+
+type copyProgressOut struct {
+	RowsDone      int64
+	RowsTotal     int64
+	RowsPerSecond int64
+	EtaSeconds    int64
+	TablesDone    int64
+	TablesTotal   int64
+}
+
+type tableProgressOut struct {
+	Database      string
+	Schema        string
+	Table         string
+	RowsDone      int64
+	RowsTotal     int64
+	RowsPerSecond int64
+	Status        string
 }
 
 type consistencyOut struct {

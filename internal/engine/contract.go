@@ -52,6 +52,24 @@ type CopyReport interface {
 	Snapshotted()
 	// Copied gives the share of rows copied, 0..100.
 	Copied(pct int)
+	// Table gives one table's progress: once for each table before its
+	// rows move (RowsDone then counts what earlier runs committed, the
+	// baseline of its rate), then after each chunk committed. It may be
+	// called from several goroutines and must stay cheap; the reports of
+	// chunks committed at once may arrive out of order, so a receiver
+	// keeps a table's largest RowsDone, and Done once it is set.
+	Table(p TableProgress)
+}
+
+// TableProgress is where the copy of one table is.
+type TableProgress struct {
+	Table TableRef
+	// RowsDone counts the rows committed on the target, those of chunks
+	// committed by an earlier run of the job included; RowsTotal is the
+	// estimate made when the copy was planned (RowsDone may pass it).
+	RowsDone, RowsTotal int64
+	// Done says every chunk of the table is committed.
+	Done bool
 }
 
 // Migration is one run of a job on a family's servers: the units the
@@ -137,6 +155,9 @@ type Reporter interface {
 	CaughtUp()
 	// Verified gives the consistency check's findings, table by table.
 	Verified(tables []TableVerification)
+	// TableProgress passes on the copy's progress of one table
+	// (CopyReport.Table); called often, from several goroutines.
+	TableProgress(p TableProgress)
 }
 
 // Complete modes of CompleteMigrateJob.

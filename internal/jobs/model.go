@@ -109,6 +109,9 @@ type Detail struct {
 	MasterSlaveDistance int64
 	SecondsBehindMaster int64
 	Steps               []Step
+	// Copy is where the copy of rows is, table by table (nil before a
+	// copy reports).
+	Copy *CopyProgress `json:",omitempty"`
 }
 
 // Step statuses, as the API numbers them.

@@ -374,6 +374,7 @@ func (s *Service) runMigration(ctx context.Context, id string, r *run, resume bo
 			rep := newReporter(s, id)
 			err = s.cfg.Migrate(ctx, eng, spec, rep, r.complete)
 			rep.flush()
+			s.endCopy(id, rep.copy)
 		}
 	}
 	s.mu.Lock()
@@ -534,12 +535,14 @@ type reporter struct {
 	hasProg   bool
 	hasLag    bool
 	saveEvery time.Duration
+	// copy keeps the tables' reports (copyprogress.go).
+	copy *copyTracker
 }
 
 var _ engine.Reporter = (*reporter)(nil)
 
 func newReporter(s *Service, id string) *reporter {
-	return &reporter{s: s, id: id, saveEvery: 250 * time.Millisecond}
+	return &reporter{s: s, id: id, saveEvery: 250 * time.Millisecond, copy: s.trackCopy(id)}
 }
 
 // Plan lays out the steps. A run that resumes the job keeps what the steps
@@ -628,10 +631,11 @@ func (r *reporter) flush() {
 	r.hasProg, r.hasLag = false, false
 	r.lastSave = time.Now()
 	r.mu.Unlock()
-	if !hasProg && !hasLag {
+	copied := r.copy.toStore()
+	if !hasProg && !hasLag && copied == nil {
 		return
 	}
-	p := Progress{HasProgress: hasProg, HasLag: hasLag, Overall: prog[0], Current: prog[1], LagSeconds: lag[0]}
+	p := Progress{HasProgress: hasProg, HasLag: hasLag, Overall: prog[0], Current: prog[1], LagSeconds: lag[0], Copy: copied}
 	if hasLag {
 		p.LagMegabyte = (lag[1] + (1<<20 - 1)) >> 20
 	}

@@ -62,6 +62,8 @@ type Service struct {
 	// live holds the latest progress each running migration reported.
 	liveMu sync.Mutex
 	live   map[string]Progress
+	// copies holds the copy figures of each migration running here.
+	copies map[string]*copyTracker
 	// ctx ends every run when the service closes.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -199,6 +201,7 @@ func (s *Service) Get(ctx context.Context, id string) (*Job, error) {
 	if err != nil {
 		return nil, storeErr("get job", err)
 	}
+	s.withCopy(j)
 	return j, nil
 }
 
@@ -208,6 +211,9 @@ func (s *Service) List(ctx context.Context, q Query) ([]*Job, int, error) {
 	list, total, err := s.cfg.Store.ListJobs(ctx, q)
 	if err != nil {
 		return nil, 0, storeErr("list jobs", err)
+	}
+	for _, j := range list {
+		s.withCopy(j)
 	}
 	return list, total, nil
 }

@@ -43,9 +43,9 @@ type Store interface {
 	// databases or the whole instance; every unfinished job of those
 	// targets when databases is empty. It may return more, never fewer.
 	WritingInto(ctx context.Context, targets, databases []string) ([]*Job, error)
-	// SaveProgress records a migrating job's progress and lag (only while
-	// its status is one of MigratingStatuses), without rewriting the rest
-	// of the job.
+	// SaveProgress records a migrating job's progress and lag, and its
+	// copy's summary when p.Copy is set (only while its status is one of
+	// MigratingStatuses), without rewriting the rest of the job.
 	SaveProgress(ctx context.Context, id string, p Progress) error
 }
 
@@ -84,6 +84,9 @@ type Progress struct {
 	HasProgress             bool
 	LagSeconds, LagMegabyte int64
 	HasLag                  bool
+	// Copy, when set, is the copy's summary to store as the job's
+	// Detail.Copy.
+	Copy *CopyProgress
 	// ended is when the migration ended (zero while it runs); kept in
 	// memory only.
 	ended time.Time

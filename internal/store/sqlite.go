@@ -15,7 +15,8 @@
 //
 // Who writes: the job service of one process. A job's row, its tags and its
 // targets are written in one transaction (CreateJob, UpdateJob); DeleteJob
-// removes all three; SaveProgress writes four columns of one row.
+// removes all three; SaveProgress writes four columns of one row, and the
+// copy's summary into its document (Detail.Copy).
 //
 // In memory, for the one process that owns the file: every job's name
 // (JobName matches a part of a name, which no index answers; names.go),

@@ -151,9 +151,19 @@ func (s *Store) DeleteJob(ctx context.Context, id string) error {
 	return nil
 }
 
-// SaveProgress writes the progress and lag columns of a migrating job.
+// SaveProgress writes the progress and lag columns of a migrating job,
+// and its copy's summary into the document (Detail.Copy) when p.Copy is
+// set.
 func (s *Store) SaveProgress(ctx context.Context, id string, p jobs.Progress) error {
-	args := []any{p.HasProgress, p.Overall, p.Current, p.HasLag, p.LagSeconds, p.LagMegabyte, id}
+	var copied any // NULL leaves the document as it is
+	if p.Copy != nil {
+		b, err := json.Marshal(p.Copy)
+		if err != nil {
+			return fmt.Errorf("encode the copy progress of job %s: %w", id, err)
+		}
+		copied = string(b)
+	}
+	args := []any{p.HasProgress, p.Overall, p.Current, p.HasLag, p.LagSeconds, p.LagMegabyte, id, copied}
 	migrating := jobs.MigratingStatuses()
 	for _, st := range migrating {
 		args = append(args, int(st))
@@ -162,7 +172,8 @@ func (s *Store) SaveProgress(ctx context.Context, id string, p jobs.Progress) er
 		progress      = CASE WHEN ?1 THEN ?2 ELSE progress END,
 		step_progress = CASE WHEN ?1 THEN ?3 ELSE step_progress END,
 		lag_seconds   = CASE WHEN ?4 THEN ?5 ELSE lag_seconds END,
-		lag_megabytes = CASE WHEN ?4 THEN ?6 ELSE lag_megabytes END
+		lag_megabytes = CASE WHEN ?4 THEN ?6 ELSE lag_megabytes END,
+		doc           = CASE WHEN ?8 IS NULL THEN doc ELSE json_set(doc, '$.Detail.Copy', json(?8)) END
 		WHERE job_id = ?7 AND status IN (`+placeholders(len(migrating))+`)`, args...)
 	return err
 }

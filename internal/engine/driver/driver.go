@@ -227,3 +227,7 @@ func (c copyReport) Copied(pct int) {
 	pct = max(0, min(pct, 100))
 	c.r.report.Progress(bandStructureEnd+pct*(bandCopyEnd-bandStructureEnd)/100, pct)
 }
+
+// Table passes a table's progress on as it is: the job service keeps the
+// rates.
+func (c copyReport) Table(p engine.TableProgress) { c.r.report.TableProgress(p) }

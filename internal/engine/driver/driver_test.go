@@ -60,6 +60,7 @@ func (f *fake) Structure(_ context.Context, p func(int, int)) error {
 func (f *fake) Copy(_ context.Context, r engine.CopyReport) error {
 	f.call("copy")
 	r.Snapshotted()
+	r.Table(engine.TableProgress{Table: engine.TableRef{Database: "d", Table: "a"}, RowsDone: 5, RowsTotal: 10})
 	r.Copied(50)
 	return f.copyErr
 }
@@ -149,6 +150,7 @@ type rec struct {
 	progress [][2]int
 	caught   bool
 	verified []engine.TableVerification
+	tables   []engine.TableProgress
 }
 
 func (r *rec) Plan(s []engine.StepDef) {
@@ -165,6 +167,11 @@ func (r *rec) Progress(o, c int) {
 func (r *rec) Lag(int64, int64)                      {}
 func (r *rec) CaughtUp()                             { r.mu.Lock(); r.caught = true; r.mu.Unlock() }
 func (r *rec) Verified(v []engine.TableVerification) { r.verified = v }
+func (r *rec) TableProgress(p engine.TableProgress) {
+	r.mu.Lock()
+	r.tables = append(r.tables, p)
+	r.mu.Unlock()
+}
 
 func spec(t engine.MigrateType) engine.Spec {
 	return engine.Spec{JobID: "dts-test", MigrateType: t, ConsistencyType: engine.ConsistencyNone}
@@ -200,6 +207,11 @@ func TestFullJobRunsEveryPhaseInOrder(t *testing.T) {
 	}
 	if got := f.saved; len(got) != 3 || got[2] != engine.PhaseDone {
 		t.Errorf("phases saved: %v", got)
+	}
+	// A table's progress reaches the job service as the copy said it.
+	want1 := engine.TableProgress{Table: engine.TableRef{Database: "d", Table: "a"}, RowsDone: 5, RowsTotal: 10}
+	if len(r.tables) != 1 || r.tables[0] != want1 {
+		t.Errorf("table progress: %+v, want %+v", r.tables, want1)
 	}
 }
 

@@ -3,7 +3,10 @@
 // and is driven by the test. Its check passes unless the source user is
 // "denied"; its copy reports 6 % and then waits for Finish (full jobs) or
 // ends at once (full + incremental jobs, whose stream reports a lag of
-// 1 s and 3 MiB and runs until Complete, a cancel or Finish).
+// 1 s and 3 MiB and runs until Complete, a cancel or Finish). Its copy
+// reports two tables: shop.users done (10 of 10 rows) and shop.orders half
+// copied (500 of 1,000) while it waits, and shop.orders done when it ends
+// without an error.
 package enginetest
 
 import (
@@ -89,16 +92,25 @@ func (m *migration) VerifyContent(context.Context, engine.TableRef, int) (engine
 
 func (m *migration) Copy(ctx context.Context, r engine.CopyReport) error {
 	r.Snapshotted()
+	orders := engine.TableRef{Database: "shop", Table: "orders"}
+	users := engine.TableRef{Database: "shop", Table: "users"}
+	r.Table(engine.TableProgress{Table: orders, RowsTotal: 1000})
+	r.Table(engine.TableProgress{Table: users, RowsTotal: 10})
+	r.Table(engine.TableProgress{Table: users, RowsDone: 10, RowsTotal: 10, Done: true})
+	r.Table(engine.TableProgress{Table: orders, RowsDone: 500, RowsTotal: 1000})
 	r.Copied(6)
-	if m.spec.MigrateType.Incremental() {
-		return nil
+	if !m.spec.MigrateType.Incremental() {
+		select {
+		case err := <-m.s.releaseCh(m.spec.JobID):
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	select {
-	case err := <-m.s.releaseCh(m.spec.JobID):
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	r.Table(engine.TableProgress{Table: orders, RowsDone: 1000, RowsTotal: 1000, Done: true})
+	return nil
 }
 
 func (m *migration) OpenStream(context.Context) (engine.ChangeStream, error) {

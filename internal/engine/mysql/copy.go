@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/opendts/opendts/internal/engine"
 )
 
 // copier moves the planned chunks from the snapshot to the target with a
@@ -25,6 +27,8 @@ type copier struct {
 	cp     *checkpoint
 	// maxStmt bounds one INSERT statement.
 	maxStmt int
+	// report receives each table's progress (engine.CopyReport.Table).
+	report engine.CopyReport
 
 	// noLoadData is set once the target refused LOAD DATA LOCAL.
 	noLoadData atomic.Bool
@@ -36,6 +40,12 @@ type copier struct {
 
 // run copies every chunk not in done.
 func (c *copier) run(ctx context.Context, chunks []chunk, done map[int][2]int64) error {
+	// Each table's baseline (what earlier runs committed) comes before any
+	// of its chunks.
+	tables, order := planTables(chunks, done)
+	for _, t := range order {
+		c.report.Table(t.progress(0, 0))
+	}
 	todo := make(chan chunk)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -58,10 +68,12 @@ func (c *copier) run(ctx context.Context, chunks []chunk, done map[int][2]int64)
 	for i := range c.snap.readers {
 		g.Go(func() error {
 			for ch := range todo {
-				if err := c.copyChunkWithRetry(gctx, i, ch); err != nil {
+				rows, err := c.copyChunkWithRetry(gctx, i, ch)
+				if err != nil {
 					return err
 				}
 				c.chunksDone.Add(1)
+				c.report.Table(tables[tableID(ch.DB, ch.Table)].progress(rows, 1))
 			}
 			return nil
 		})
@@ -94,26 +106,29 @@ func interleave(chunks []chunk) []chunk {
 }
 
 // copyChunkWithRetry copies a chunk, starting it over on a new connection
-// when one side drops. A reader that lost its connection lost its snapshot
-// too: the new one starts a snapshot of its own, which the log says.
-func (c *copier) copyChunkWithRetry(ctx context.Context, worker int, ch chunk) error {
+// when one side drops, and returns the rows it committed. A reader that
+// lost its connection lost its snapshot too: the new one starts a snapshot
+// of its own, which the log says.
+func (c *copier) copyChunkWithRetry(ctx context.Context, worker int, ch chunk) (committed int64, err error) {
 	t := c.tables[tableID(ch.DB, ch.Table)]
 	if t == nil {
-		return fmt.Errorf("chunk %d belongs to %s.%s, which is no longer on the source", ch.ID, quoteIdent(ch.DB), quoteIdent(ch.Table))
+		return 0, fmt.Errorf("chunk %d belongs to %s.%s, which is no longer on the source", ch.ID, quoteIdent(ch.DB), quoteIdent(ch.Table))
 	}
 	attempt := 0
-	return c.e.retry(ctx, fmt.Sprintf("copy chunk %d of %s", ch.ID, t), func() error {
+	err = c.e.retry(ctx, fmt.Sprintf("copy chunk %d of %s", ch.ID, t), func() error {
 		attempt++
 		if attempt > 1 {
 			// The last attempt's commit may have landed with its answer
 			// lost: then the chunk is done.
-			var n int
-			err := c.dst.QueryRowContext(ctx, "SELECT COUNT(*) FROM `"+checkpointDB+"`.`migrate_chunks` WHERE job_id = ? AND chunk_id = ?", c.cp.jobID, ch.ID).Scan(&n)
-			if err != nil {
-				return err
-			}
-			if n > 0 {
+			var landed int64
+			err := c.dst.QueryRowContext(ctx, "SELECT row_count FROM `"+checkpointDB+"`.`migrate_chunks` WHERE job_id = ? AND chunk_id = ?", c.cp.jobID, ch.ID).Scan(&landed)
+			if err == nil {
+				committed = landed
+				c.rows.Add(landed)
 				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
 			}
 		}
 		if c.snap.readers[worker] == nil {
@@ -148,8 +163,10 @@ func (c *copier) copyChunkWithRetry(ctx context.Context, worker int, ch chunk) e
 		c.rows.Add(rows)
 		c.bytes.Add(bytes)
 		c.e.cfg.Counters.CopiedRows(c.cp.jobID, rows, bytes)
+		committed = rows
 		return nil
 	})
+	return committed, err
 }
 
 // readError marks a failure on the source side of a chunk.

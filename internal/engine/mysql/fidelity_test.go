@@ -173,6 +173,8 @@ func (r *recordingReporter) Lag(seconds, bytes int64) {}
 
 func (r *recordingReporter) Verified([]engine.TableVerification) {}
 
+func (r *recordingReporter) TableProgress(engine.TableProgress) {}
+
 func (r *recordingReporter) CaughtUp() {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -331,7 +331,7 @@ func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
 		return fmt.Errorf("read the target's max_allowed_packet: %w", err)
 	}
 	c := &copier{e: m.e, src: m.src, dst: m.dst, snap: snap, tables: byID, cp: m.cp,
-		maxStmt: min(m.e.cfg.BatchBytes, maxPacket/2)}
+		maxStmt: min(m.e.cfg.BatchBytes, maxPacket/2), report: report}
 	var estRows int64
 	for _, ch := range m.state.Plan {
 		estRows += ch.EstRows

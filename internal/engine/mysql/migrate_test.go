@@ -22,6 +22,7 @@ type recorder struct {
 	started  []string
 	progress [][2]int
 	verified []engine.TableVerification
+	tables   []engine.TableProgress
 }
 
 func (r *recorder) Plan(s []engine.StepDef) { r.mu.Lock(); r.steps = s; r.mu.Unlock() }
@@ -42,6 +43,11 @@ func (r *recorder) Verified(v []engine.TableVerification) {
 	r.mu.Unlock()
 }
 func (r *recorder) CaughtUp() {}
+func (r *recorder) TableProgress(p engine.TableProgress) {
+	r.mu.Lock()
+	r.tables = append(r.tables, p)
+	r.mu.Unlock()
+}
 
 func fullSpec(jobID string, src, dst *testdb.Server, db string) engine.Spec {
 	return engine.Spec{
@@ -127,6 +133,9 @@ func TestMigrateResumesFromChunks(t *testing.T) {
 	if last != [2]int{100, 100} {
 		t.Errorf("last progress %v", last)
 	}
+	checkTableProgress(t, rec.tables, "big", int64(before), 60000)
+	// nokey is one chunk, done before the cancel or not.
+	checkTableProgress(t, rec.tables, "nokey", -1, 3)
 	// What is left of the job is its "done" mark: no chunks.
 	var left int
 	_ = dst.DB(t).QueryRow("SELECT COUNT(*) FROM __opendts.migrate_chunks WHERE job_id = 'dts-resume01'").Scan(&left)
@@ -140,6 +149,38 @@ func TestMigrateResumesFromChunks(t *testing.T) {
 	}
 	if got, want := checksums(t, dst, db, "big", "nokey"), checksums(t, src, db, "big", "nokey"); got != want {
 		t.Errorf("after a late resume: target %s, source %s", got, want)
+	}
+}
+
+// checkTableProgress checks a run's reports of a table: the first is the
+// baseline of the rows committed before the run (when baseline is not
+// -1), the rows never go past those on the source, and the table ends done
+// with all of them.
+func checkTableProgress(t *testing.T, reports []engine.TableProgress, table string, baseline, rows int64) {
+	t.Helper()
+	var mine []engine.TableProgress
+	for _, p := range reports {
+		if p.Table.Table == table {
+			mine = append(mine, p)
+		}
+	}
+	if len(mine) == 0 || !mine[0].Done && len(mine) < 2 {
+		t.Fatalf("%s: progress reports %+v, want a baseline and one per chunk", table, mine)
+	}
+	if first := mine[0]; baseline >= 0 && (first.RowsDone != baseline || first.Done || first.RowsTotal <= 0) {
+		t.Errorf("%s: first report %+v, want the baseline of %d rows", table, first, baseline)
+	}
+	var most int64
+	done := false
+	for _, p := range mine {
+		most = max(most, p.RowsDone)
+		done = done || p.Done
+		if p.RowsDone > rows {
+			t.Errorf("%s: %d rows reported of %d", table, p.RowsDone, rows)
+		}
+	}
+	if most != rows || !done {
+		t.Errorf("%s: ends at %d rows, done %v; want %d, done", table, most, done, rows)
 	}
 }
 

@@ -41,7 +41,8 @@ func (r *recorder) Lag(s, b int64) {
 	defer r.mu.Unlock()
 	r.lag = engine.Lag{Seconds: s, Bytes: b}
 }
-func (r *recorder) CaughtUp() { r.once.Do(func() { close(r.caught) }) }
+func (r *recorder) CaughtUp()                          { r.once.Do(func() { close(r.caught) }) }
+func (r *recorder) TableProgress(engine.TableProgress) {}
 func (r *recorder) Verified(v []engine.TableVerification) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -1,0 +1,517 @@
+-- fidelity.sql: a database that holds one of everything issue 12 lists
+-- under "Structure" and "Rows", for proving a PostgreSQL migration
+-- faithful (load it on a source, migrate, testpg.CompareDatabase).
+--
+-- Loaded by testpg.LoadFidelity with psql -v ON_ERROR_STOP=1 and these
+-- variables: owner, reader, writer (login roles the caller created on this
+-- cluster; the same names must exist on the target unless the migration
+-- moves roles), dbname (the database being loaded).
+--
+-- Values are deterministic (setseed) except the few uuids/now() defaults
+-- that are computed once here and copied, never recomputed. Big values
+-- are generated in SQL so that this file stays small.
+\set ON_ERROR_STOP 1
+SET client_min_messages = warning;
+SELECT setseed(0.4242);
+
+COMMENT ON DATABASE :"dbname" IS 'opendts fidelity data set';
+GRANT CONNECT, TEMPORARY ON DATABASE :"dbname" TO :"reader";
+
+-- ------------------------------------------------------------ schemas
+CREATE SCHEMA fid;
+CREATE SCHEMA "Odd Schema" AUTHORIZATION :"owner";
+CREATE SCHEMA ext;
+COMMENT ON SCHEMA fid IS 'most of the data set';
+GRANT USAGE ON SCHEMA fid TO :"reader", :"writer";
+GRANT USAGE ON SCHEMA "Odd Schema" TO :"reader";
+
+-- Extensions from Debian's postgresql-15 contrib: one in its own schema,
+-- one in public, one that others depend on (btree_gist for an exclusion
+-- constraint mixing = and &&).
+CREATE EXTENSION hstore WITH SCHEMA ext;
+CREATE EXTENSION citext;
+CREATE EXTENSION btree_gist WITH SCHEMA ext;
+
+-- ------------------------------------------------------------ types
+CREATE TYPE fid.mood AS ENUM ('sad', 'ok', 'happy');
+-- A label added later sorts before 'ok': its OID order differs from its
+-- sort order, which a copy must keep.
+ALTER TYPE fid.mood ADD VALUE 'meh' BEFORE 'ok';
+CREATE TYPE fid.address AS (street text, zip integer, tags text[]);
+CREATE DOMAIN fid.posint AS integer DEFAULT 1
+	CONSTRAINT posint_positive CHECK (VALUE > 0);
+CREATE DOMAIN fid.email AS citext
+	CONSTRAINT email_at CHECK (VALUE ~ '@') NOT NULL;
+CREATE TYPE fid.floatrange AS RANGE (subtype = float8, subtype_diff = float8mi);
+COMMENT ON TYPE fid.mood IS 'feelings';
+COMMENT ON DOMAIN fid.posint IS 'a positive integer';
+
+-- ------------------------------------------------------------ functions
+CREATE FUNCTION fid.add_tax(numeric) RETURNS numeric
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+	AS $$ SELECT round($1 * 1.2, 2) $$;
+CREATE FUNCTION fid.add_tax(integer) RETURNS integer -- an overload
+	LANGUAGE sql IMMUTABLE AS 'SELECT $1 + 1';
+CREATE FUNCTION fid.norm(t text) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE
+	AS $$
+BEGIN
+	RETURN lower(btrim(t));
+END
+$$;
+CREATE FUNCTION fid.secret_count() RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, fid
+	AS $$ BEGIN RETURN (SELECT count(*) FROM fid.all_props); END $$;
+REVOKE EXECUTE ON FUNCTION fid.secret_count() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION fid.secret_count() TO :"reader";
+CREATE PROCEDURE fid.bump(IN by_n integer DEFAULT 1)
+	LANGUAGE plpgsql
+	AS $$ BEGIN PERFORM nextval('fid.counter'); END $$;
+CREATE PROCEDURE fid.noop_sql()
+	LANGUAGE sql
+	BEGIN ATOMIC
+		SELECT 1;
+	END;
+CREATE FUNCTION fid.stamp() RETURNS trigger
+	LANGUAGE plpgsql
+	AS $$
+BEGIN
+	-- A copy that fires this trigger while loading rows changes them:
+	-- the comparison then fails, as it should.
+	NEW.note := coalesce(NEW.note, '') || ' [stamped]';
+	RETURN NEW;
+END
+$$;
+CREATE FUNCTION fid.audit() RETURNS trigger
+	LANGUAGE plpgsql
+	AS $$
+BEGIN
+	INSERT INTO fid.audit_log (tbl, op, n) VALUES (TG_TABLE_NAME, TG_OP,
+		(SELECT count(*) FROM new_rows));
+	RETURN NULL;
+END
+$$;
+CREATE FUNCTION fid.check_deferred() RETURNS trigger
+	LANGUAGE plpgsql
+	AS $$ BEGIN RETURN NULL; END $$;
+CREATE AGGREGATE fid.product(numeric) (sfunc = numeric_mul, stype = numeric, initcond = '1');
+COMMENT ON FUNCTION fid.norm(text) IS 'trim and lower';
+COMMENT ON PROCEDURE fid.bump(integer) IS 'advances fid.counter';
+ALTER FUNCTION fid.norm(text) OWNER TO :"owner";
+
+-- ------------------------------------------------------------ sequences
+CREATE SEQUENCE fid.counter AS bigint START 1000 INCREMENT -3
+	MINVALUE -1000000 MAXVALUE 5000 CACHE 5 CYCLE;
+SELECT nextval('fid.counter') FROM generate_series(1, 7);
+CREATE SEQUENCE fid.near_max AS bigint START 9223372036854775000
+	MAXVALUE 9223372036854775806;
+SELECT setval('fid.near_max', 9223372036854775800);
+CREATE SEQUENCE fid.not_called AS smallint START 10;
+SELECT setval('fid.not_called', 42, false); -- is_called false: next is 42
+CREATE SEQUENCE fid.untouched;
+COMMENT ON SEQUENCE fid.counter IS 'counts down, cycles';
+GRANT USAGE, SELECT ON SEQUENCE fid.counter TO :"writer";
+
+-- ------------------------------------------------------------ column properties
+CREATE TABLE fid.all_props (
+	id integer GENERATED ALWAYS AS IDENTITY (START WITH 100 INCREMENT BY 7) PRIMARY KEY,
+	b bigint GENERATED BY DEFAULT AS IDENTITY (MINVALUE -50 START WITH -50 CACHE 3),
+	s serial,
+	name text COLLATE "C" NOT NULL DEFAULT 'nobody',
+	name_de text COLLATE "de-x-icu",
+	name_posix varchar(40) COLLATE "POSIX",
+	price numeric(12, 2) CONSTRAINT price_nonneg CHECK (price >= 0),
+	total numeric GENERATED ALWAYS AS (fid.add_tax(price)) STORED,
+	qty fid.posint,
+	mail fid.email DEFAULT 'x@example.org',
+	mood fid.mood DEFAULT 'meh',
+	made timestamptz NOT NULL DEFAULT '2020-02-29 12:00:00+00',
+	owned bigint DEFAULT nextval('fid.untouched'),
+	note text,
+	blob text COMPRESSION lz4,
+	ext_col text,
+	CONSTRAINT name_not_price CHECK (name <> price::text) NO INHERIT,
+	CONSTRAINT later_check CHECK (qty < 1000000) NOT VALID
+);
+ALTER TABLE fid.all_props ALTER COLUMN ext_col SET STORAGE EXTERNAL;
+ALTER TABLE fid.all_props ALTER COLUMN note SET STATISTICS 500;
+ALTER TABLE fid.all_props SET (fillfactor = 80, autovacuum_enabled = false);
+ALTER SEQUENCE fid.untouched OWNED BY fid.all_props.owned;
+CREATE STATISTICS fid.all_props_stats (dependencies, ndistinct) ON name, mood FROM fid.all_props;
+COMMENT ON TABLE fid.all_props IS 'every column property';
+COMMENT ON COLUMN fid.all_props.total IS 'generated: price with tax';
+COMMENT ON CONSTRAINT price_nonneg ON fid.all_props IS 'no negative prices';
+ALTER TABLE fid.all_props OWNER TO :"owner";
+GRANT SELECT ON fid.all_props TO :"reader";
+GRANT SELECT (id, name), UPDATE (note) ON fid.all_props TO :"writer";
+GRANT INSERT ON fid.all_props TO :"writer" WITH GRANT OPTION;
+
+INSERT INTO fid.all_props (name, name_de, name_posix, price, qty, mail, mood, note, blob, ext_col)
+VALUES ('Ärger', 'Ärger', 'abc', 10.50, 3, 'A@Example.org', 'happy', 'first', repeat('lz4 ', 2000), 'ext'),
+	('zebra', 'Zebra', NULL, 0, 1, 'b@example.org', 'sad', NULL, NULL, NULL),
+	('Zebra', 'zebra', '', NULL, NULL, 'c@example.org', 'meh', '', '', repeat('x', 10000));
+INSERT INTO fid.all_props (name, b, price) VALUES ('explicit b', 12345, 99999999.99);
+INSERT INTO fid.all_props (id, name) OVERRIDING SYSTEM VALUE VALUES (7, 'overridden id');
+-- A gap in the identity: a copy that recomputes identity values is caught.
+DELETE FROM fid.all_props WHERE name = 'zebra';
+
+-- ------------------------------------------------------------ numbers
+CREATE TABLE fid.numbers (
+	id integer PRIMARY KEY,
+	i2 smallint, i4 integer, i8 bigint,
+	n numeric, n_fixed numeric(30, 10),
+	f4 real, f8 double precision,
+	m money, o oid
+);
+INSERT INTO fid.numbers VALUES
+	(1, -32768, -2147483648, -9223372036854775808, 'NaN', -0.0000000001, 'NaN', 'NaN', '-92233720368547758.08', 0),
+	(2, 32767, 2147483647, 9223372036854775807, 'Infinity', 12345678901234567890.0123456789, 'Infinity', 'Infinity', '92233720368547758.07', 4294967295),
+	(3, 0, 0, 0, '-Infinity', 0, '-Infinity', '-Infinity', 0, 1),
+	(4, -1, -1, -1, 0.000, 1, '-0', '-0', '-0.01', NULL),
+	(5, NULL, NULL, NULL, 1.500000, NULL, 1.4e-45, 4.9e-324, NULL, NULL),
+	(6, 1, 1, 1, -0.1, NULL, 3.4028235e38, 1.7976931348623157e308, 1, NULL),
+	(7, 2, 2, 2, 0.1, NULL, 0.1, 0.1, 2, NULL),
+	(8, 3, 3, 3, 1e-16383, NULL, 1.17549435e-38, 2.2250738585072014e-308, 3, NULL);
+-- Huge precision: 1000 integer digits and 16383 decimals (numeric's
+-- maximum scale), and 131072 integer digits (its maximum).
+INSERT INTO fid.numbers (id, n) VALUES
+	(9, (repeat('9', 1000) || '.' || repeat('0123456789', 1638) || '123')::numeric),
+	(10, -(repeat('1234567', 18724) || '3')::numeric),
+	(11, repeat('9', 131072)::numeric);
+
+-- ------------------------------------------------------------ text
+CREATE TABLE fid.texts (
+	id integer PRIMARY KEY,
+	t text, vc varchar(20), c char(5), ch "char", nm name, ci citext,
+	h ext.hstore
+);
+INSERT INTO fid.texts VALUES
+	(1, '', '', '', 'a', '', '', ''),
+	(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+	(3, E'tab\there\nnewline\r\\backslash \\N \N', 'trailing  ', 'ab', E'\\', 'name', 'MiXeD', 'a=>1, "b c"=>NULL, "=>"=>"\""'),
+	(4, '\N', 'NULL', 'NULL', '"', repeat('n', 63), 'ß', '"\\"=>"\\\\"'),
+	(5, ' ', ' ', ' ', ' ', ' ', ' ', '"" => ""');
+-- Every ASCII character but NUL, and one character from each of the 17
+-- Unicode planes (plus the edges of the 1-, 2- and 3-byte UTF-8 forms,
+-- U+FFFD and the noncharacter U+FFFF).
+INSERT INTO fid.texts (id, t)
+SELECT 6, string_agg(chr(c), '' ORDER BY c) FROM generate_series(1, 127) c;
+INSERT INTO fid.texts (id, t)
+SELECT 7, string_agg(chr(p * 65536 + 256 + p), '' ORDER BY p) FROM generate_series(0, 16) p;
+INSERT INTO fid.texts (id, t) VALUES
+	(8, chr(128) || chr(2047) || chr(2048) || chr(55295) || chr(57344) || chr(65533) || chr(65535) || chr(65536) || chr(1114111)),
+	(9, 'e' || chr(769) || ' ' || chr(1488) || chr(1489) || ' 👨‍👩‍👧 🏳️‍🌈 ' || chr(917505) || chr(917604));
+
+-- ------------------------------------------------------------ bytes and bits
+CREATE TABLE fid.bytes (id integer PRIMARY KEY, b bytea, b8 bit(8), vb bit varying, vb10 varbit(10));
+INSERT INTO fid.bytes VALUES
+	(1, (SELECT string_agg(set_byte('\x00'::bytea, 0, i), ''::bytea ORDER BY i) FROM generate_series(0, 255) i),
+		B'10101010', B'', B'1'),
+	(2, '', B'00000000', B'0', B'1111111111'),
+	(3, NULL, NULL, NULL, NULL),
+	(4, '\x5c4e0a09', B'11111111', (SELECT string_agg((random() < 0.5)::int::text, '')::varbit FROM generate_series(1, 1001)), B'0000');
+
+-- ------------------------------------------------------------ time
+CREATE TABLE fid.times (
+	id integer PRIMARY KEY,
+	ts timestamp, tstz timestamptz, d date, t time, tz timetz, iv interval, ts0 timestamp(0), iv_ym interval YEAR TO MONTH
+);
+INSERT INTO fid.times VALUES
+	(1, 'infinity', 'infinity', 'infinity', '24:00:00', '24:00:00-15:59', '178000000 years', 'infinity', '-178000000 years'),
+	(2, '-infinity', '-infinity', '-infinity', '00:00:00', '00:00:00+15:59', '-178000000 years', '-infinity', '1 year 11 months'),
+	(3, '4713-01-01 00:00:00 BC', '4713-01-01 00:00:00+00 BC', '4713-01-01 BC', '23:59:59.999999', '12:34:56.789+05:30', '1 mon -1 day 00:00:00.000001', '0001-01-01 00:00:00 BC', NULL),
+	(4, '294276-12-31 23:59:59.999999', '294276-12-31 23:59:59.999999+00', '5874897-12-31', '12:00', '12:00-00:00:01', '-1 mon +1 day -00:00:00.000001', '294276-12-31 23:59:59', NULL),
+	(5, '2000-02-29 01:02:03.456789', '2000-02-29 01:02:03.456789-08', '2000-02-29', '01:02:03.4', '01:02:03.4+00', 'P1Y2M3DT4H5M6.789S', '2000-02-29 01:02:03.5', '0'),
+	(6, '1970-01-01', '1970-01-01 00:00:00+14', '0001-01-01', NULL, NULL, '0', NULL, NULL),
+	(7, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+
+-- ------------------------------------------------------------ network, ids, search
+CREATE TABLE fid.misc (
+	id integer PRIMARY KEY,
+	u uuid, i inet, c cidr, m macaddr, m8 macaddr8,
+	tv tsvector, tq tsquery, x xml, lsn pg_lsn, snap pg_snapshot, b boolean
+);
+INSERT INTO fid.misc VALUES
+	(1, '00000000-0000-0000-0000-000000000000', '10.1.2.3/8', '10.0.0.0/8', '08:00:2b:01:02:03', '08:00:2b:01:02:03:04:05',
+		$$'a':1A 'fat':2B,4C 'cat':5D 'it''s' 'ü':7$$, $$'fat' & ('rat' | !'cat') <-> 'sa':*AB$$,
+		'<?xml version="1.0"?><doc xmlns:a="urn:a"><a:x attr=''1''>t &amp; <![CDATA[<raw>]]></a:x>  </doc>', '16/B374D848', '10:20:10,14,15', true),
+	(2, 'ffffffff-ffff-ffff-ffff-ffffffffffff', '::ffff:1.2.3.4/128', '2001:db8::/32', 'ff:ff:ff:ff:ff:ff', '00:00:00:00:00:00:00:00',
+		'', '', 'text only, a fragment <b>bold</b> tail', '0/0', '1:1:', false),
+	(3, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '2001:db8::1', '0.0.0.0/0', NULL, NULL, NULL, NULL, '<empty/>', 'FFFFFFFF/FFFFFFFF', NULL, NULL),
+	(4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+
+-- ------------------------------------------------------------ json
+CREATE TABLE fid.docs (id integer PRIMARY KEY, j json, jb jsonb);
+INSERT INTO fid.docs VALUES
+	(1, E'{ "b" : 1,\n\t"a":2, "a" : 3 ,"\\u00e9":"\\u0000"}', '{"b": 1, "a": 2, "a": 3}'),
+	(2, '  "scalar"  ', '"scalar"'),
+	(3, '[1, 1.0, 1e400, -0, 0.1e-5, true, null, {}]', '[1, 1.0, 1e400, -0, 0.1e-5, true, null, {}]'),
+	(4, 'null', 'null'),
+	(5, NULL, NULL),
+	(6, '{"nested": {"deep": [[[[[[[]]]]]]], "emoji": "😀", "esc": "\ud83d\ude00 \" \\ /"}}',
+		'{"nested": {"deep": [[[[[[[]]]]]]], "emoji": "😀", "esc": "\ud83d\ude00 \" \\ /"}}');
+
+-- ------------------------------------------------------------ arrays
+CREATE TABLE fid.arrays (
+	id integer PRIMARY KEY,
+	ia integer[], ta text[], na numeric[], ma fid.mood[], ca fid.address[], ja jsonb[], da date[]
+);
+INSERT INTO fid.arrays VALUES
+	(1, '{{1,NULL,3},{4,5,NULL}}', '{"NULL",NULL,"a,b","q\"uote","back\\slash","{}",""," "}', '{NaN,1.5,-0.0}',
+		'{happy,meh}', ARRAY[ROW('Main St', 1, '{a,b}')::fid.address, NULL], ARRAY['{"a":1}'::jsonb, 'null'], '{infinity,-infinity}'),
+	(2, '[0:1][-1:0]={{1,2},{3,4}}', '{}', '{}', '{}', '{}', '{}', '{}'),
+	(3, '{{{1,2},{3,4}},{{5,6},{7,NULL}}}', '{{a,b},{c,NULL}}', NULL, NULL, NULL, NULL, NULL),
+	(4, NULL, ARRAY[NULL]::text[], ARRAY[NULL]::numeric[], NULL, NULL, NULL, NULL);
+
+-- ------------------------------------------------------------ geometry
+CREATE TABLE fid.geo (
+	id integer PRIMARY KEY,
+	p point, l line, s lseg, b box, pa path, pc path, po polygon, c circle
+);
+INSERT INTO fid.geo VALUES
+	(1, '(1.5,-2.25)', '{1,-1,0}', '[(0,0),(1,1)]', '(3,4),(1,2)', '[(0,0),(1,1),(2,0)]', '((0,0),(1,1),(2,0))',
+		'((0,0),(0,1),(1,1),(1,0))', '<(0,0),1.5>'),
+	(2, '(NaN,Infinity)', '{0,1,-1e300}', '[(-0,0),(1e-300,1e300)]', '(0,0),(0,0)', '[(0.1,0.2)]', '((1,1))', '((0.1,0.2))', '<(1e300,-1e300),0>'),
+	(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+
+-- ------------------------------------------------------------ ranges, enums, domains, composites
+CREATE TABLE fid.ranges (
+	id integer PRIMARY KEY,
+	ir int4range, br int8range, nr numrange, tr tsrange, tzr tstzrange, dr daterange, fr fid.floatrange,
+	imr int4multirange, dmr datemultirange, fmr fid.floatmultirange,
+	mood fid.mood, qty fid.posint, addr fid.address
+);
+INSERT INTO fid.ranges VALUES
+	(1, 'empty', '(,)', '[1.5,2.50]', '[2020-01-01,infinity)', '(-infinity,2020-01-01 00:00:00+00]', '[2020-01-01,2020-01-02]',
+		'[-Infinity,NaN]', '{[1,3),[5,7)}', '{}', '{[1.5,2.5],(3,4)}', 'happy', 5, ROW('Main "St"', NULL, '{x,NULL}')),
+	(2, '[1,2)', '[-9223372036854775808,9223372036854775807)', 'empty', 'empty', 'empty', '(,)', '(,)',
+		'{(,)}', '{[-infinity,infinity]}', '{}', 'meh', 1, ROW(NULL, NULL, NULL)),
+	(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+
+-- ------------------------------------------------------------ TOAST
+-- Several MB per value: random bytes and random CJK text that pglz cannot
+-- shrink (stored out of line, uncompressed), a long repetitive text that it
+-- can, and a big jsonb.
+CREATE TABLE fid.toasted (id integer PRIMARY KEY, b bytea, t text, j jsonb);
+INSERT INTO fid.toasted (id, b)
+SELECT 1, decode(string_agg(lpad(to_hex((random() * 4294967295)::bigint), 8, '0'), ''), 'hex')
+FROM generate_series(1, 1048576); -- 4 MiB
+INSERT INTO fid.toasted (id, t)
+SELECT 2, string_agg(chr(19968 + (random() * 20000)::int), '') FROM generate_series(1, 1048576); -- 3 MiB
+INSERT INTO fid.toasted (id, t) VALUES (3, repeat('compressible ', 600000)); -- 7.8 MB
+INSERT INTO fid.toasted (id, j)
+SELECT 4, jsonb_object_agg('k' || g, md5(g::text)) FROM generate_series(1, 40000) g;
+
+-- ------------------------------------------------------------ keys: none, composite, text
+CREATE TABLE fid.nokey (a integer, b text, c double precision);
+INSERT INTO fid.nokey VALUES (1, 'dup', 1.5), (1, 'dup', 1.5), (1, 'dup', 1.5),
+	(NULL, NULL, NULL), (NULL, NULL, NULL), (2, 'once', 'NaN'), (2, 'once', 'NaN');
+-- Big enough to be split by ctid block ranges, with duplicates spread out.
+CREATE TABLE fid.nokey_big (g integer, v text);
+INSERT INTO fid.nokey_big SELECT g % 40000, md5((g % 40000)::text) FROM generate_series(1, 120000) g;
+ALTER TABLE fid.nokey_big REPLICA IDENTITY FULL;
+
+CREATE TABLE fid.composite_pk (
+	a integer, b text COLLATE "C", c date, v text,
+	PRIMARY KEY (a, b, c)
+);
+INSERT INTO fid.composite_pk
+SELECT g % 7, chr(65 + g % 26) || g, DATE '2024-01-01' + g % 400, repeat('v', g % 50)
+FROM generate_series(1, 5000) g;
+
+-- Text keys whose order depends on the collation ('a' < 'B' in de, not
+-- in C): splitting into key ranges must not lose or repeat rows.
+CREATE TABLE fid.text_pk (code text COLLATE "de-x-icu" PRIMARY KEY, v integer);
+INSERT INTO fid.text_pk SELECT k, row_number() OVER ()
+FROM (SELECT DISTINCT k FROM (SELECT (ARRAY['a', 'B', 'ä', 'Z', 'ß', 'é', 'E', '_', ' '])[1 + g % 9] || g AS k
+	FROM generate_series(1, 3000) g) s) d;
+
+-- 250,000 rows of a sparse integer key, negative and positive.
+CREATE TABLE fid.big (id bigint PRIMARY KEY, v integer NOT NULL, t text);
+INSERT INTO fid.big SELECT g * 3 - 300000, g % 1000, CASE WHEN g % 10 = 0 THEN NULL ELSE 'row ' || g END
+FROM generate_series(1, 250000) g;
+
+-- ------------------------------------------------------------ partitions
+CREATE TABLE fid.measure (
+	id bigint NOT NULL, at date NOT NULL, region text NOT NULL, v numeric,
+	PRIMARY KEY (id, at)
+) PARTITION BY RANGE (at);
+CREATE TABLE fid.measure_2023 PARTITION OF fid.measure FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+-- A partition that is itself partitioned (by id: a key must hold every
+-- partitioning column), with a default.
+CREATE TABLE fid.measure_2024 PARTITION OF fid.measure FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')
+	PARTITION BY RANGE (id);
+CREATE TABLE fid.measure_2024_low PARTITION OF fid.measure_2024 FOR VALUES FROM (MINVALUE) TO (10000);
+CREATE TABLE fid.measure_2024_other PARTITION OF fid.measure_2024 DEFAULT;
+CREATE TABLE fid.measure_default PARTITION OF fid.measure DEFAULT;
+-- Attached rather than created as a partition: its own column order.
+CREATE TABLE fid.measure_old (v numeric, region text NOT NULL, at date NOT NULL, id bigint NOT NULL);
+ALTER TABLE fid.measure ATTACH PARTITION fid.measure_old FOR VALUES FROM (MINVALUE) TO ('2023-01-01');
+CREATE INDEX measure_region ON fid.measure (region);
+INSERT INTO fid.measure
+SELECT g, DATE '2022-06-01' + (g % 1200), (ARRAY['eu', 'uk', 'us', 'jp'])[1 + g % 4], g / 7.0
+FROM generate_series(1, 20000) g;
+
+CREATE TABLE fid.by_list (k text, v integer) PARTITION BY LIST (k);
+CREATE TABLE fid.by_list_ab PARTITION OF fid.by_list FOR VALUES IN ('a', 'b');
+CREATE TABLE fid.by_list_null PARTITION OF fid.by_list FOR VALUES IN (NULL);
+INSERT INTO fid.by_list VALUES ('a', 1), ('b', 2), (NULL, 3), (NULL, 3);
+
+CREATE TABLE fid.by_hash (id integer PRIMARY KEY, v text) PARTITION BY HASH (id);
+CREATE TABLE fid.by_hash_0 PARTITION OF fid.by_hash FOR VALUES WITH (MODULUS 3, REMAINDER 0);
+CREATE TABLE fid.by_hash_1 PARTITION OF fid.by_hash FOR VALUES WITH (MODULUS 3, REMAINDER 1);
+CREATE TABLE fid.by_hash_2 PARTITION OF fid.by_hash FOR VALUES WITH (MODULUS 3, REMAINDER 2);
+INSERT INTO fid.by_hash SELECT g, md5(g::text) FROM generate_series(1, 3000) g;
+
+-- ------------------------------------------------------------ inheritance
+CREATE TABLE fid.animal (id integer PRIMARY KEY, name text NOT NULL, legs integer DEFAULT 4 CHECK (legs >= 0));
+CREATE TABLE fid.pet (owner_name text) INHERITS (fid.animal);
+CREATE TABLE fid.dog (good boolean DEFAULT true, legs integer DEFAULT 4) INHERITS (fid.pet);
+INSERT INTO fid.animal VALUES (1, 'snake', 0), (2, 'spider', 8);
+INSERT INTO fid.pet VALUES (1, 'cat', 4, 'ann'); -- the same id as the parent's: no key across tables
+INSERT INTO fid.dog VALUES (3, 'rex', 3, 'bob', false), (4, 'fido', DEFAULT, NULL, DEFAULT);
+
+-- ------------------------------------------------------------ indexes of every kind
+CREATE TABLE fid.indexed (
+	id integer PRIMARY KEY,
+	code text NOT NULL, email citext, tags text[], doc jsonb, body tsvector,
+	at timestamp, spot point, area box, during tsrange, room integer, ip inet, ci fid.floatrange
+);
+INSERT INTO fid.indexed
+SELECT g, 'c' || g, 'u' || g || '@example.org', ARRAY['t' || g % 5, 't' || g % 3],
+	jsonb_build_object('k', g % 10, 'g', g), to_tsvector('english', 'row number ' || g || ' of many'),
+	TIMESTAMP '2024-01-01' + g * interval '1 minute', point(g, -g), box(point(g, g), point(g + 1, g + 1)),
+	tsrange(TIMESTAMP '2024-01-01' + g * interval '1 hour', TIMESTAMP '2024-01-01' + (g + 1) * interval '1 hour'),
+	g % 10, ('10.0.' || g % 256 || '.' || g % 200)::inet, fid.floatrange(g, g + 0.5)
+FROM generate_series(1, 2000) g;
+CREATE UNIQUE INDEX indexed_code_desc ON fid.indexed (code DESC NULLS FIRST) INCLUDE (email) WITH (fillfactor = 70);
+CREATE INDEX indexed_code_pattern ON fid.indexed (code text_pattern_ops);
+CREATE INDEX indexed_code_collated ON fid.indexed (code COLLATE "de-x-icu");
+CREATE INDEX indexed_hash ON fid.indexed USING hash (code);
+CREATE INDEX indexed_tags ON fid.indexed USING gin (tags);
+CREATE INDEX indexed_doc ON fid.indexed USING gin (doc jsonb_path_ops);
+CREATE INDEX indexed_body ON fid.indexed USING gist (body);
+CREATE INDEX indexed_area ON fid.indexed USING gist (area);
+CREATE INDEX indexed_spot ON fid.indexed USING spgist (spot);
+CREATE INDEX indexed_at ON fid.indexed USING brin (at) WITH (pages_per_range = 16);
+CREATE INDEX indexed_partial ON fid.indexed (room) WHERE room > 5;
+CREATE INDEX indexed_expr ON fid.indexed (fid.norm(code), (doc ->> 'k'));
+CREATE UNIQUE INDEX indexed_email_nnd ON fid.indexed (email) NULLS NOT DISTINCT;
+ALTER TABLE fid.indexed CLUSTER ON indexed_code_desc;
+ALTER TABLE fid.indexed ADD CONSTRAINT no_double_booking
+	EXCLUDE USING gist (room WITH =, during WITH &&);
+ALTER TABLE fid.indexed ADD CONSTRAINT no_overlap_ci EXCLUDE USING gist (ci WITH &&) DEFERRABLE;
+COMMENT ON INDEX fid.indexed_partial IS 'rooms above 5';
+ALTER TABLE fid.indexed REPLICA IDENTITY USING INDEX indexed_code_desc;
+
+-- ------------------------------------------------------------ keys and foreign keys
+CREATE TABLE fid.parent (
+	id integer PRIMARY KEY,
+	code text UNIQUE,
+	alt integer,
+	pair_a integer, pair_b integer, rank integer,
+	up integer REFERENCES fid.parent (id) ON DELETE SET NULL, -- self reference
+	CONSTRAINT parent_alt_key UNIQUE (alt),
+	CONSTRAINT parent_rank_key UNIQUE (rank) DEFERRABLE INITIALLY DEFERRED,
+	CONSTRAINT parent_pair UNIQUE (pair_a, pair_b)
+);
+CREATE TABLE fid.child (
+	id integer PRIMARY KEY,
+	parent_id integer NOT NULL REFERENCES fid.parent ON DELETE CASCADE,
+	parent_code text REFERENCES fid.parent (code) ON UPDATE CASCADE ON DELETE SET DEFAULT DEFAULT NULL,
+	alt integer,
+	pa integer, pb integer,
+	m_id bigint, m_at date,
+	CONSTRAINT child_alt_fk FOREIGN KEY (alt) REFERENCES fid.parent (alt) DEFERRABLE INITIALLY DEFERRED,
+	CONSTRAINT child_pair_fk FOREIGN KEY (pa, pb) REFERENCES fid.parent (pair_a, pair_b) MATCH FULL,
+	CONSTRAINT child_measure_fk FOREIGN KEY (m_id, m_at) REFERENCES fid.measure ON DELETE RESTRICT
+);
+INSERT INTO fid.parent SELECT g, 'p' || g, g * 10, g, -g, g, CASE WHEN g > 1 THEN g - 1 END FROM generate_series(1, 100) g;
+-- Ranks swapped in one statement: only a deferred unique check allows it.
+UPDATE fid.parent SET rank = 101 - rank;
+-- A child before its parent: only the deferred foreign key allows it.
+BEGIN;
+INSERT INTO fid.child (id, parent_id, alt) VALUES (5000, 1, 10010);
+INSERT INTO fid.parent (id, code, alt) VALUES (1001, NULL, 10010);
+COMMIT;
+INSERT INTO fid.child
+SELECT g, 1 + g % 100, CASE WHEN g % 3 = 0 THEN 'p' || (1 + g % 100) END, CASE WHEN g % 2 = 0 THEN (1 + g % 100) * 10 END,
+	CASE WHEN g % 5 = 0 THEN 1 + g % 100 END, CASE WHEN g % 5 = 0 THEN -(1 + g % 100) END,
+	CASE WHEN g % 4 = 0 THEN g END, CASE WHEN g % 4 = 0 THEN DATE '2022-06-01' + (g % 1200) END
+FROM generate_series(1, 1000) g;
+-- A foreign key added NOT VALID, with a row that breaks it: a copy must
+-- keep it not valid (validating it would fail).
+CREATE TABLE fid.loose (id integer PRIMARY KEY, parent_id integer);
+INSERT INTO fid.loose VALUES (1, 1), (2, 999999);
+ALTER TABLE fid.loose ADD CONSTRAINT loose_parent_fk FOREIGN KEY (parent_id) REFERENCES fid.parent NOT VALID;
+COMMENT ON CONSTRAINT loose_parent_fk ON fid.loose IS 'not valid on purpose';
+
+-- ------------------------------------------------------------ triggers and rules
+CREATE TABLE fid.audit_log (id bigserial PRIMARY KEY, tbl text, op text, n bigint, at timestamptz DEFAULT '2000-01-01 00:00:00+00');
+CREATE TABLE fid.stamped (id integer PRIMARY KEY, note text);
+CREATE TRIGGER stamp BEFORE INSERT OR UPDATE OF note ON fid.stamped
+	FOR EACH ROW WHEN (NEW.id > 0) EXECUTE FUNCTION fid.stamp();
+CREATE TRIGGER audit_ins AFTER INSERT ON fid.stamped
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION fid.audit();
+CREATE CONSTRAINT TRIGGER deferred_check AFTER INSERT ON fid.stamped
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fid.check_deferred();
+CREATE TRIGGER disabled_stamp BEFORE INSERT ON fid.stamped FOR EACH ROW EXECUTE FUNCTION fid.stamp();
+ALTER TABLE fid.stamped DISABLE TRIGGER disabled_stamp;
+CREATE TRIGGER replica_only BEFORE INSERT ON fid.stamped FOR EACH ROW EXECUTE FUNCTION fid.stamp();
+ALTER TABLE fid.stamped ENABLE REPLICA TRIGGER replica_only;
+COMMENT ON TRIGGER stamp ON fid.stamped IS 'appends [stamped]';
+INSERT INTO fid.stamped VALUES (1, 'one'), (2, NULL), (-1, 'not stamped');
+-- Rows: a copy that fires these rules or triggers adds or changes rows.
+CREATE RULE log_delete AS ON DELETE TO fid.stamped DO ALSO
+	INSERT INTO fid.audit_log (tbl, op, n) VALUES ('stamped', 'rule delete', OLD.id);
+CREATE RULE no_insert_nokey AS ON INSERT TO fid.nokey WHERE NEW.a = -1 DO INSTEAD NOTHING;
+DELETE FROM fid.stamped WHERE id = 2;
+
+-- ------------------------------------------------------------ views
+CREATE VIEW fid.cheap AS
+	SELECT id, name, price FROM fid.all_props WHERE price < 100
+	WITH CASCADED CHECK OPTION;
+CREATE VIEW fid.cheaper WITH (security_barrier = true) AS SELECT * FROM fid.cheap WHERE price < 50;
+CREATE VIEW fid.invoker WITH (security_invoker = true) AS SELECT id, name FROM fid.all_props;
+CREATE RECURSIVE VIEW fid.countdown (n) AS SELECT 10 UNION ALL SELECT n - 1 FROM countdown WHERE n > 0;
+CREATE VIEW "Odd Schema"."Mixed Case View" AS SELECT p.id AS "Id", c.id AS "child id"
+	FROM fid.parent p JOIN fid.child c ON c.parent_id = p.id;
+ALTER VIEW "Odd Schema"."Mixed Case View" OWNER TO :"owner";
+CREATE VIEW fid.writable AS SELECT id, note FROM fid.stamped;
+CREATE RULE writable_ins AS ON INSERT TO fid.writable DO INSTEAD
+	INSERT INTO fid.stamped (id, note) VALUES (NEW.id, NEW.note);
+COMMENT ON VIEW fid.cheap IS 'under 100';
+GRANT SELECT ON fid.cheap TO :"reader";
+CREATE MATERIALIZED VIEW fid.mood_counts AS
+	SELECT mood, count(*) AS n, fid.product(price) AS p FROM fid.all_props GROUP BY mood;
+CREATE UNIQUE INDEX mood_counts_mood ON fid.mood_counts (mood);
+CREATE MATERIALIZED VIEW fid.big_stats AS SELECT v, count(*) AS n, min(id), max(id) FROM fid.big GROUP BY v;
+CREATE MATERIALIZED VIEW fid.never_filled AS SELECT id FROM fid.big WITH NO DATA;
+COMMENT ON MATERIALIZED VIEW fid.big_stats IS 'refreshed on load';
+
+-- ------------------------------------------------------------ row-level security
+CREATE TABLE fid.secrets (id integer PRIMARY KEY, owner_name name NOT NULL DEFAULT current_user, secret text);
+ALTER TABLE fid.secrets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE fid.secrets FORCE ROW LEVEL SECURITY; -- binds the owner too
+CREATE POLICY own_rows ON fid.secrets USING (owner_name = current_user);
+CREATE POLICY reader_sees ON fid.secrets AS PERMISSIVE FOR SELECT TO :"reader" USING (id < 100);
+CREATE POLICY writer_adds ON fid.secrets FOR INSERT TO :"writer" WITH CHECK (secret IS NOT NULL);
+CREATE POLICY never_zero ON fid.secrets AS RESTRICTIVE USING (id <> 0);
+COMMENT ON POLICY reader_sees ON fid.secrets IS 'the reader sees the first 99';
+ALTER TABLE fid.secrets OWNER TO :"owner";
+GRANT SELECT, INSERT ON fid.secrets TO :"reader", :"writer";
+-- Inserted as the superuser, under no policy: rows the owner cannot see.
+INSERT INTO fid.secrets VALUES (1, 'someone', 'a'), (2, 'else', 'b'), (150, 'nobody', 'c'), (0, 'zero', 'z');
+
+-- ------------------------------------------------------------ odd names, ownership, default privileges
+CREATE TABLE "Odd Schema"."Table ""quoted""" ("Col A" integer PRIMARY KEY, "select" text, "ünï" text);
+INSERT INTO "Odd Schema"."Table ""quoted""" VALUES (1, 'reserved word', 'ünï'), (2, NULL, E'\\');
+ALTER TABLE "Odd Schema"."Table ""quoted""" OWNER TO :"owner";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA "Odd Schema" GRANT SELECT ON TABLES TO :"reader";
+ALTER DEFAULT PRIVILEGES IN SCHEMA fid GRANT EXECUTE ON FUNCTIONS TO :"writer";
+ALTER DEFAULT PRIVILEGES IN SCHEMA fid REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+GRANT ALL ON ALL TABLES IN SCHEMA "Odd Schema" TO :"writer";
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO :"reader";
+
+ANALYZE;
