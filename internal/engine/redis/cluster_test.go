@@ -340,3 +340,131 @@ func TestClusterSourceIncremental(t *testing.T) {
 		})
 	}
 }
+
+// moveSlot moves a slot with its keys from its owner to another master,
+// as redis-cli --cluster reshard does.
+func moveSlot(t *testing.T, c *testredis.Cluster, slot int) {
+	t.Helper()
+	ctx := context.Background()
+	ids := map[string]string{}
+	var from, to *testredis.Server
+	for _, n := range c.Nodes {
+		ids[n.Addr()] = fmt.Sprint(n.Do(t, "CLUSTER", "MYID"))
+	}
+	for _, r := range c.Nodes[0].Client(t, 0).ClusterSlots(ctx).Val() {
+		if slot >= r.Start && slot <= r.End {
+			for _, n := range c.Nodes {
+				if n.Addr() == r.Nodes[0].Addr {
+					from = n
+				}
+			}
+		}
+	}
+	for _, n := range c.Nodes {
+		if n != from {
+			to = n
+			break
+		}
+	}
+	to.Do(t, "CLUSTER", "SETSLOT", slot, "IMPORTING", ids[from.Addr()])
+	from.Do(t, "CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to.Addr()])
+	fc := from.Client(t, 0)
+	for {
+		keys := fc.ClusterGetKeysInSlot(ctx, slot, 100).Val()
+		if len(keys) == 0 {
+			break
+		}
+		args := []any{"MIGRATE", to.Host, to.Port, "", 0, 5000, "KEYS"}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		if err := fc.Do(ctx, args...).Err(); err != nil {
+			t.Fatalf("MIGRATE: %v", err)
+		}
+	}
+	for _, n := range c.Nodes {
+		n.Do(t, "CLUSTER", "SETSLOT", slot, "NODE", ids[to.Addr()])
+	}
+}
+
+// A slot of the target moves to another master while the stream writes
+// into it: the stream restarts from the slots' checkpoints, which moved
+// with the slot, and nothing is lost or doubled.
+func TestClusterTargetSlotMovesDuringStream(t *testing.T) {
+	src := testredis.Start(t)
+	dst := testredis.StartCluster(t)
+	sp := spec("job-slot-moves", src, src, engine.MigrateFullAndIncremental)
+	sp.Target = clusterEndpoint(dst)
+	sp.MigrateObject = engine.MigrateObjectSelected
+	sp.Objects = []engine.ObjectSelection{{Database: "0"}}
+	ctx := context.Background()
+	sc := src.Client(t, 0)
+	sc.Set(ctx, "counter", 0, 0)
+	rec := newRecorder()
+	complete := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- driver.Migrate(ctx, newEngine(), sp, rec, complete) }()
+	select {
+	case <-rec.caught:
+	case err := <-done:
+		t.Fatalf("ended before catching up: %v", err)
+	case <-time.After(90 * time.Second):
+		t.Fatal("not caught up")
+	}
+	stop := make(chan struct{})
+	loaded := make(chan struct{})
+	go func() {
+		defer close(loaded)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			sc.Incr(ctx, "counter")
+			sc.RPush(ctx, "list", i)
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	moveSlot(t, dst, keySlotOf("counter"))
+	moveSlot(t, dst, keySlotOf("list"))
+	time.Sleep(2 * time.Second)
+	close(stop)
+	<-loaded
+	complete <- engine.CompleteWaitForSync
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("Complete did not finish")
+	}
+	cc := dst.Client(t)
+	if a, b := sc.Get(ctx, "counter").Val(), cc.Get(ctx, "counter").Val(); a != b {
+		t.Errorf("counter: %s on the source, %s on the target", a, b)
+	}
+	if a, b := sc.LLen(ctx, "list").Val(), cc.LLen(ctx, "list").Val(); a != b {
+		t.Errorf("list: %d on the source, %d on the target", a, b)
+	}
+}
+
+// keySlotOf is CLUSTER KEYSLOT computed here.
+func keySlotOf(key string) int {
+	return int(crc16([]byte(key)) & 16383)
+}
+
+func crc16(b []byte) uint16 {
+	var c uint16
+	for _, x := range b {
+		c ^= uint16(x) << 8
+		for range 8 {
+			if c&0x8000 != 0 {
+				c = c<<1 ^ 0x1021
+			} else {
+				c <<= 1
+			}
+		}
+	}
+	return c
+}
