@@ -8,9 +8,11 @@
 //
 // Logical databases are the unit of selection: DatabaseInfo
 // [{"Database":"0"},{"Database":"3"}] moves databases 0 and 3 (an opendts
-// choice; the cloud's console selects whole instances). Sources and
-// targets are standalone servers; a cluster on either side is refused by
-// the check (ClusterCheck) until cluster support is built.
+// choice; the cloud's console selects whole instances). A Redis Cluster
+// may be on either side: each source master is read as its own replica
+// (multistream.go), keys go to the target master of their slot, and the
+// stream into a cluster is applied one slot a transaction with a
+// checkpoint key in that slot (cluster.go, clusterstream.go).
 //
 // Passwords go to AUTH only: never into a message, an error or a log.
 package redis
