@@ -29,6 +29,17 @@ func (m *migration) restore(ctx context.Context, in io.Reader, total int64, prog
 	}
 	var keys int64
 	var werr error
+	// Plain strings without a TTL go in MSETs of many keys (a standalone
+	// target): a command per key costs the target more than the keys.
+	var mset [][]byte
+	flushMset := func() error {
+		if len(mset) == 0 {
+			return nil
+		}
+		err := w.send(fmt.Sprintf("MSET of %d keys", (len(mset)-1)/2), mset...)
+		mset = nil
+		return err
+	}
 	for werr == nil {
 		if ctx.Err() != nil {
 			w.close()
@@ -43,20 +54,49 @@ func (m *migration) restore(ctx context.Context, in io.Reader, total int64, prog
 			return fmt.Errorf("reading the source's RDB: %w", err)
 		}
 		if len(e.Function) > 0 {
+			if werr = flushMset(); werr != nil {
+				break
+			}
 			werr = w.send("FUNCTION LOAD", []byte("FUNCTION"), []byte("LOAD"), []byte("REPLACE"), e.Function)
 			continue
 		}
 		if !m.dbs.has(e.DB) || isOwnKey(string(e.Key)) {
 			continue
 		}
+		if e.DB != dbOf(w) {
+			if werr = flushMset(); werr != nil {
+				break
+			}
+		}
 		if werr = w.selectDB(e.DB); werr != nil {
 			break
 		}
-		werr = m.writeEntry(w, p.Version, e)
 		keys++
+		if e.Type == rdb.TypeString && e.ExpireMs == 0 && !m.dstCluster && len(e.Payload) < 1<<16 {
+			v, err := rdb.Decode(e.Type, e.Payload)
+			if err != nil {
+				werr = fmt.Errorf("key %q: %w", e.Key, err)
+				break
+			}
+			if mset == nil {
+				mset = append(make([][]byte, 0, 513), []byte("MSET"))
+			}
+			mset = append(mset, e.Key, v.Str)
+			if len(mset) > 512 {
+				werr = flushMset()
+			}
+			continue
+		}
+		if werr = flushMset(); werr != nil {
+			break
+		}
+		werr = m.writeEntry(w, p.Version, e)
 		if keys%10000 == 0 && total > 0 {
 			progress(int(min(99, 100*keys/total)))
 		}
+	}
+	if werr == nil {
+		werr = flushMset()
 	}
 	if err := w.close(); err != nil {
 		return err
@@ -254,4 +294,12 @@ func (m *migration) sourceKeys(ctx context.Context) int64 {
 		}
 	}
 	return n
+}
+
+// dbOf is the database a sink writes into now (0 for a cluster).
+func dbOf(w sink) int {
+	if sw, ok := w.(*writer); ok {
+		return sw.db
+	}
+	return 0
 }
