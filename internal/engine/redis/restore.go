@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -193,7 +194,14 @@ func (m *migration) fullSync(ctx context.Context, from engine.Endpoint, suffix s
 	if err != nil {
 		return position{}, err
 	}
-	f, err := os.CreateTemp(m.e.cfg.TempDir, "opendts-rdb-*")
+	// A spool left by a run of this job that was killed goes first.
+	prefix := "opendts-rdb-" + m.spec.JobID + "-"
+	if old, _ := filepath.Glob(filepath.Join(m.e.cfg.TempDir, prefix+"*")); len(old) > 0 {
+		for _, o := range old {
+			os.Remove(o)
+		}
+	}
+	f, err := os.CreateTemp(m.e.cfg.TempDir, prefix+"*")
 	if err != nil {
 		r.Close()
 		return position{}, err
