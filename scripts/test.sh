@@ -13,6 +13,7 @@ export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/usr/local/sbin"
 
 scripts/testdb.sh install
 scripts/pgtestdb.sh install
+scripts/redistestdb.sh install
 # Debian's Chromium and its driver, for the web console's browser test
 # (cmd/opendts TestConsole*), when they are missing. Debian must not start a
 # packaged service during the install (policy-rc.d says no), as testdb.sh

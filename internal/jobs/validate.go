@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -46,6 +47,9 @@ func (s *Service) validate(j *Job) ([]engine.ObjectSelection, error) {
 	if engine.FamilyOf(j.SrcDatabaseType) != engine.FamilyOf(j.DstDatabaseType) {
 		return nil, invalidValue("DstDatabaseType", "a %s source cannot migrate into a %s target: source and target must be of one family (mysql, mariadb and percona are one)", j.SrcDatabaseType, j.DstDatabaseType)
 	}
+	if engine.FamilyOf(j.SrcDatabaseType) == engine.FamilyRedis && engine.MigrateType(j.Option.MigrateType) == engine.MigrateStructure {
+		return nil, invalidValue("MigrateOption.MigrateType", "MigrateOption.MigrateType 1 (structure only) means nothing for Redis, whose keys carry their own structure: use 2 (full) or 3 (full + incremental)")
+	}
 	if err := s.validateSrc(j.SrcAccessType, &j.Src, j.SrcDatabaseType, "SrcInfo"); err != nil {
 		return nil, err
 	}
@@ -70,6 +74,11 @@ func (s *Service) validate(j *Job) ([]engine.ObjectSelection, error) {
 		return nil, err
 	}
 	j.DatabaseInfo = normal
+	if engine.FamilyOf(j.SrcDatabaseType) == engine.FamilyRedis {
+		if err := redisDatabases(objects); err != nil {
+			return nil, err
+		}
+	}
 	switch engine.MigrateObject(j.Option.MigrateObject) {
 	case engine.MigrateObjectSelected:
 		if len(objects) == 0 {
@@ -184,7 +193,9 @@ func (s *Service) validateSrc(accessType string, src *SrcInfo, dbType, prefix st
 	if err := validAddress(prefix, src.Ip, src.Port); err != nil {
 		return err
 	}
-	if src.User == "" {
+	// Redis authenticates with a password alone (its default user); a
+	// User there names an ACL user.
+	if src.User == "" && engine.FamilyOf(dbType) != engine.FamilyRedis {
 		return invalid(prefix+".User", "%s.User is required: the account opendts reads the source with", prefix)
 	}
 	return nil
@@ -207,7 +218,7 @@ func (s *Service) validateDst(j *Job) error {
 	if err := validAddress("DstInfo", d.Ip, d.Port); err != nil {
 		return err
 	}
-	if d.User == "" {
+	if d.User == "" && engine.FamilyOf(j.DstDatabaseType) != engine.FamilyRedis {
 		return invalid("DstInfo.User", "DstInfo.User is required: the account opendts writes the target with")
 	}
 	return nil
@@ -240,6 +251,21 @@ func validateTags(tags []Tag) error {
 			return invalid(fmt.Sprintf("Tags.%d.TagKey", i), "the tag key %q is given twice", t.Key)
 		}
 		seen[t.Key] = true
+	}
+	return nil
+}
+
+// redisDatabases checks a Redis selection: logical databases by number,
+// [{"Database":"0"},{"Database":"3"}], never tables.
+func redisDatabases(objects []engine.ObjectSelection) error {
+	for i, o := range objects {
+		n, err := strconv.Atoi(o.Database)
+		if err != nil || n < 0 || strconv.Itoa(n) != o.Database {
+			return invalidValue("DatabaseInfo", "DatabaseInfo element %d names database %q: a Redis database is a logical database number, like [{\"Database\":\"0\"},{\"Database\":\"3\"}]", i, o.Database)
+		}
+		if len(o.Tables) > 0 {
+			return invalid("DatabaseInfo", "DatabaseInfo element %d lists tables of database %q: Redis moves whole logical databases", i, o.Database)
+		}
 	}
 	return nil
 }
