@@ -219,7 +219,7 @@ note "pgbench -i in $elapsed s ($(pgbench --version))"
 t0=$EPOCHREALTIME
 psql_at "$src_port" bench -c "
 	INSERT INTO pgbench_history (tid, bid, aid, delta, mtime)
-	SELECT 1 + (g / 2) % ($SCALE * 10), 1 + (g / 2) % $SCALE, 1 + ((g / 2) * 7919) % ($SCALE * 100000),
+	SELECT 1 + (g / 2) % ($SCALE * 10), 1 + (g / 2) % $SCALE, 1 + ((g::bigint / 2) * 7919) % ($SCALE * 100000),
 		(g / 2) % 10001 - 5000, TIMESTAMP '2024-01-01' + (g / 2) * interval '1.5 second'
 	FROM generate_series(0, $SCALE * 25000 - 1) g"
 # Random hex text: pglz finds nothing to shrink, so every value is stored
