@@ -44,6 +44,13 @@ func (logicalReplicationCheck) Check(ctx context.Context, r *checkRun) engine.Ch
 		return fail(n, fmt.Sprintf("%s: cannot read the replication settings: %v", r.src.where(), err), "Check that the source user may read pg_settings and pg_replication_slots.")
 	}
 	var problems, advice []string
+	if v, err := r.src.serverVersion(ctx); err == nil && v < 150000 {
+		// pg_current_xact_id, xid8 and FOR TABLES IN SCHEMA, which the
+		// stream and the DDL capture use, came in 13 and 15; only 15 is
+		// tested.
+		problems = append(problems, fmt.Sprintf("the source runs PostgreSQL %d.%d: opendts replicates changes from PostgreSQL 15 or later", v/10000, v%10000))
+		advice = append(advice, "Run a full migration (MigrateType 2) from this source, or upgrade it to 15 or later first.")
+	}
 	if level != "logical" {
 		problems = append(problems, fmt.Sprintf("wal_level is %s, not logical", level))
 		advice = append(advice, "ALTER SYSTEM SET wal_level = logical; then restart the source server.")

@@ -33,6 +33,9 @@ type jobState struct {
 	// ReadOnlyBefore is each target database's default_transaction_read_only
 	// before the run held it ("" when it was not set for the database).
 	ReadOnlyBefore map[string]string `json:",omitempty"`
+	// PreDataDone are the databases whose pre-data is restored: a
+	// structure step that runs again skips them.
+	PreDataDone []string `json:",omitempty"`
 	// Resumed counts restarts of the copy, for the job's log.
 	Resumed int `json:",omitempty"`
 	// SlotLSN is the consistent point of the job's replication slot (full
@@ -156,23 +159,31 @@ func doneChunks(ctx context.Context, c *pgx.Conn, jobID string) (map[int]int64, 
 	return out, rows.Err()
 }
 
-// dropMarks removes the job's chunk marks from a target database, and the
-// schema when no other job has marks there.
+// dropMarks removes the job's chunk marks and stream mark from a target
+// database, and the schema when no other job has marks there.
 func dropMarks(ctx context.Context, c *pgx.Conn, jobID string) error {
-	_, err := c.Exec(ctx, `DELETE FROM `+markSchema+`.migrate_chunks WHERE job_id = $1`, jobID)
-	if isUndefinedTable(err) {
-		return nil
+	others := false
+	for _, table := range []string{"migrate_chunks", "migrate_stream"} {
+		_, err := c.Exec(ctx, `DELETE FROM `+markSchema+`.`+table+` WHERE job_id = $1`, jobID)
+		if isUndefinedTable(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		var left bool
+		if err := c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+markSchema+`.`+table+`)`).Scan(&left); err != nil {
+			return err
+		}
+		others = others || left
 	}
-	if err != nil {
+	var schema bool
+	if err := c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = '`+markSchema+`')`).Scan(&schema); err != nil {
 		return err
 	}
-	var others bool
-	if err := c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+markSchema+`.migrate_chunks)`).Scan(&others); err != nil {
-		return err
-	}
-	if others || c.Config().Database == maintenanceDB {
+	if !schema || others || c.Config().Database == maintenanceDB {
 		return nil
 	}
-	_, err = c.Exec(ctx, `DROP SCHEMA `+markSchema+` CASCADE`)
+	_, err := c.Exec(ctx, `DROP SCHEMA `+markSchema+` CASCADE`)
 	return err
 }

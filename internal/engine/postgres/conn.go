@@ -140,7 +140,10 @@ func transient(err error) bool {
 	if errors.As(err, &pe) {
 		// Class 08 connection exceptions, 57P01-03 admin shutdown, crash
 		// shutdown, cannot connect now; 53300 too many connections.
-		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" || pe.Code == "53300"
+		// 55P03 lock not available (a lock_timeout), 40001/40P01 a
+		// serialization failure or deadlock: worth another try.
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" ||
+			pe.Code == "53300" || pe.Code == "55P03" || pe.Code == "40001" || pe.Code == "40P01"
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
@@ -188,4 +191,20 @@ func (m *migration) withTarget(ctx context.Context, db string, f func(c *pgx.Con
 	}
 	defer closeQuietly(c)
 	return f(c)
+}
+
+// listSettings are the settings whose value is a list written with its
+// own quoting (search_path = "$user", public): ALTER ... SET takes it as
+// it is, not as one string literal.
+var listSettings = map[string]bool{
+	"search_path": true, "temp_tablespaces": true, "local_preload_libraries": true,
+	"session_preload_libraries": true, "shared_preload_libraries": true,
+}
+
+// settingValue is a setting's value as ALTER ROLE/DATABASE ... SET takes it.
+func settingValue(name, value string) string {
+	if listSettings[strings.ToLower(name)] {
+		return value
+	}
+	return quoteLiteral(value)
 }

@@ -116,16 +116,16 @@ func (m *migration) plan(ctx context.Context) ([]chunk, error) {
 					out = append(out, base)
 					continue
 				}
-				step := (*hi - *lo + n) / n
-				for i := int64(0); i < n; i++ {
+				bounds := splitKeys(*lo, *hi, n)
+				for i := 0; i <= len(bounds); i++ {
 					ch := base
 					ch.Key, ch.Rows, ch.Bytes = r.Key[0], per, perBytes
 					if i > 0 {
-						v := *lo + i*step
+						v := bounds[i-1]
 						ch.Lo = &v
 					}
-					if i < n-1 {
-						v := *lo + (i+1)*step
+					if i < len(bounds) {
+						v := bounds[i]
 						ch.Hi = &v
 					}
 					out = append(out, ch)
@@ -547,6 +547,15 @@ func (w *copyWorker) copy(ctx context.Context, ch chunk, r *relation) (int64, er
 	n := tag.RowsAffected()
 	if _, err := w.dst.Exec(ctx, `INSERT INTO `+markSchema+`.migrate_chunks (job_id, chunk_id, row_count) VALUES ($1, $2, $3)`, w.m.spec.JobID, ch.ID, n); err != nil {
 		w.dst.Exec(ctx, "ROLLBACK")
+		if sqlState(err) == "23505" {
+			// An earlier attempt committed the chunk and lost the reply
+			// (the target restarted): its rows are there, these go.
+			var done int64
+			if err := w.dst.QueryRow(ctx, `SELECT row_count FROM `+markSchema+`.migrate_chunks WHERE job_id = $1 AND chunk_id = $2`, w.m.spec.JobID, ch.ID).Scan(&done); err != nil {
+				return 0, fmt.Errorf("target %s: read the mark of chunk %d of %s: %w", ch.DB, ch.ID, ch.ref(), err)
+			}
+			return done, nil
+		}
 		return 0, fmt.Errorf("target %s: mark chunk %d of %s: %w", ch.DB, ch.ID, ch.ref(), err)
 	}
 	if _, err := w.dst.Exec(ctx, "COMMIT"); err != nil {

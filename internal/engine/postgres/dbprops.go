@@ -30,7 +30,7 @@ func copyDatabaseProperties(ctx context.Context, sc, tc *pgx.Conn, name string) 
 	}
 	for _, kv := range settings {
 		if k, v, ok := strings.Cut(kv, "="); ok {
-			stmts = append(stmts, "ALTER DATABASE "+db+" SET "+quoteIdent(k)+" = "+quoteLiteral(v))
+			stmts = append(stmts, "ALTER DATABASE "+db+" SET "+quoteIdent(k)+" = "+settingValue(k, v))
 		}
 	}
 	if hasACL {

@@ -152,7 +152,7 @@ func (r sourceRole) statements() []string {
 	for _, kv := range r.Config {
 		k, v, ok := strings.Cut(kv, "=")
 		if ok {
-			out = append(out, "ALTER ROLE "+quoteIdent(r.Name)+" SET "+quoteIdent(k)+" = "+quoteLiteral(v))
+			out = append(out, "ALTER ROLE "+quoteIdent(r.Name)+" SET "+quoteIdent(k)+" = "+settingValue(k, v))
 		}
 	}
 	return out

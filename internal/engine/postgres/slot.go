@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
@@ -124,6 +126,40 @@ func (m *migration) createSlot(ctx context.Context, db, name string, temp bool) 
 	return rc, res, nil
 }
 
+// dropSlotWhenFree drops the slot, waiting up to 15 s for the session of
+// a run that just ended to let it go (its walsender exits a moment after
+// the connection closes). A slot left behind would keep WAL on the source
+// for ever: when it stays busy, the error says how to drop it.
+func dropSlotWhenFree(ctx context.Context, c *pgx.Conn, name string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var active *bool
+		var pid *int32
+		err := c.QueryRow(ctx, "SELECT active, active_pid FROM pg_replication_slots WHERE slot_name = $1", name).Scan(&active, &pid)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !*active {
+			_, err := c.Exec(ctx, "SELECT pg_drop_replication_slot($1)", name)
+			if sqlState(err) == "55006" { // taken again in between
+				continue
+			}
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("replication slot %s is still used by process %d: end that session and drop the slot (SELECT pg_drop_replication_slot('%s')), or it keeps WAL on the source", name, *pid, name)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // dropSlot drops the slot if it exists, waiting for a session of an
 // earlier run that still uses it to end.
 func (m *migration) dropSlot(ctx context.Context, rc *pgconn.PgConn, name string) {
@@ -142,7 +178,7 @@ func (m *migration) dropReplication(ctx context.Context, dbs []string, capture b
 			}
 			return err
 		}
-		_, err = c.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", name)
+		err = dropSlotWhenFree(ctx, c, name)
 		if err == nil {
 			_, err = c.Exec(ctx, "DROP PUBLICATION IF EXISTS "+quoteIdent(name))
 		}

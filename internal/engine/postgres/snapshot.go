@@ -126,7 +126,10 @@ func (m *migration) takeSlotSnapshot(ctx context.Context, d *database) (*snapsho
 			return nil, err
 		}
 	} else {
-		name = name + "_resume"
+		// A name of this attempt's own: an orphaned session of an
+		// earlier run may still hold a temporary slot of its own.
+		suffix := fmt.Sprintf("_r%d", time.Now().UnixNano()%1_000_000_000)
+		name = name[:min(len(name), 63-len(suffix))] + suffix
 	}
 	rc, res, err := m.createSlot(ctx, d.Name, name, !first)
 	if err != nil {

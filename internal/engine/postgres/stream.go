@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -249,6 +250,8 @@ type applier struct {
 	// last wait for a message timed out.
 	lastCommit time.Time
 	idle       bool
+	// ddlInTxn says the source transaction being read replayed a DDL.
+	ddlInTxn bool
 	// batch holds statements not yet sent to the target (apply.go).
 	batch batch
 }
@@ -384,6 +387,16 @@ func (a *applier) handle(ctx context.Context, m pglogrepl.Message) error {
 		if !a.skip {
 			a.groupEnd = m.TransactionEndLSN
 		}
+		if a.ddlInTxn {
+			// What a DDL made may not be usable in the transaction that
+			// made it (a new enum value): the group ends with it.
+			a.ddlInTxn = false
+			if a.groupOpen {
+				if err := a.commitGroup(ctx); err != nil {
+					return err
+				}
+			}
+		}
 	case *pglogrepl.InsertMessage:
 		if r := a.rels[m.RelationID]; r != nil && r.ddlLog {
 			if a.skip {
@@ -393,6 +406,7 @@ func (a *applier) handle(ctx context.Context, m pglogrepl.Message) error {
 			if err := a.flush(ctx); err != nil {
 				return err
 			}
+			a.ddlInTxn = true
 			return a.replayDDL(ctx, m.Tuple, r)
 		}
 		return a.change(ctx, m.RelationID, func(r *relInfo, idem bool) error { return a.insert(ctx, r, m.Tuple, idem) })
@@ -404,12 +418,24 @@ func (a *applier) handle(ctx context.Context, m pglogrepl.Message) error {
 		if a.skip {
 			return nil
 		}
+		// One statement for the message's tables, as the source ran it:
+		// a table a foreign key references can only be emptied with the
+		// table that references it. A table copied again whole from a
+		// later snapshot already lacks what a TRUNCATE before that
+		// snapshot removed (and holds what came after it).
+		var names []string
 		for _, id := range m.RelationIDs {
 			r := a.rels[id]
 			if r == nil {
 				return fmt.Errorf("source %s: TRUNCATE of relation %d before its description", a.s.db, id)
 			}
-			if err := a.queue(ctx, "TRUNCATE ONLY "+r.quoted(), nil); err != nil {
+			if b, ok := a.s.since[r.key()]; ok && a.txnLSN < b && a.s.keyless[r.key()] {
+				continue
+			}
+			names = append(names, r.quoted())
+		}
+		if len(names) > 0 {
+			if err := a.queue(ctx, "TRUNCATE ONLY "+strings.Join(names, ", "), nil); err != nil {
 				return err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -89,6 +90,11 @@ func (m *migration) structureOnce(ctx context.Context, progress func(done, total
 				return err
 			}
 		}
+		if slices.Contains(m.state.PreDataDone, d.Name) {
+			// An earlier attempt restored it (pre-data commits whole).
+			progress(i+2, total)
+			continue
+		}
 		if err := m.dumpSchema(ctx, d, true); err != nil {
 			return err
 		}
@@ -106,6 +112,10 @@ func (m *migration) structureOnce(ctx context.Context, progress func(done, total
 			if err := m.restore(ctx, d.Name, f, "pre-data"); err != nil {
 				return err
 			}
+		}
+		m.state.PreDataDone = append(m.state.PreDataDone, d.Name)
+		if err := m.cp.save(ctx, m.state); err != nil {
+			return err
 		}
 		progress(i+2, total)
 	}

@@ -138,15 +138,15 @@ func (m *migration) ranges(ctx context.Context, r *relation) ([]keyRange, error)
 	if lo == nil || n == 1 {
 		return []keyRange{{}}, nil
 	}
-	step := (*hi - *lo + n) / n
-	out := make([]keyRange, n)
-	for i := int64(0); i < n; i++ {
+	bounds := splitKeys(*lo, *hi, n)
+	out := make([]keyRange, len(bounds)+1)
+	for i := range out {
 		if i > 0 {
-			v := *lo + i*step
+			v := bounds[i-1]
 			out[i].lo = &v
 		}
-		if i < n-1 {
-			v := *lo + (i+1)*step
+		if i < len(bounds) {
+			v := bounds[i]
 			out[i].hi = &v
 		}
 	}
