@@ -144,25 +144,62 @@ func (m *migration) plan(ctx context.Context) ([]chunk, error) {
 			}
 		}
 	}
-	// The biggest tables first, so that the last worker is not left with
-	// one large table at the end.
-	size := map[engine.TableRef]int64{}
-	for _, ch := range out {
-		size[ch.ref()] += ch.weight()
-	}
-	slices.SortStableFunc(out, func(a, b chunk) int {
-		if sa, sb := size[a.ref()], size[b.ref()]; sa != sb {
-			if sa > sb {
-				return -1
-			}
-			return 1
-		}
-		return 0
-	})
+	out = interleave(out)
 	for i := range out {
 		out[i].ID = i + 1
 	}
 	return out, nil
+}
+
+// interleave orders the chunks so that workers running side by side
+// write different tables: writers of one table contend for its last
+// pages, its TOAST table's and their indexes' (PostgreSQL's own pg_restore
+// and pgcopydb copy a table per worker). Tables go biggest first, one
+// chunk of each in turn, weighted so that a big table's chunks are spread
+// over the whole copy rather than left for its end.
+func interleave(chunks []chunk) []chunk {
+	byTable := map[engine.TableRef][]chunk{}
+	var order []engine.TableRef
+	weight := map[engine.TableRef]int64{}
+	for _, ch := range chunks {
+		if _, ok := byTable[ch.ref()]; !ok {
+			order = append(order, ch.ref())
+		}
+		byTable[ch.ref()] = append(byTable[ch.ref()], ch)
+		weight[ch.ref()] += ch.weight()
+	}
+	slices.SortStableFunc(order, func(a, b engine.TableRef) int {
+		switch {
+		case weight[a] > weight[b]:
+			return -1
+		case weight[a] < weight[b]:
+			return 1
+		}
+		return 0
+	})
+	// Each table's chunks are due at even steps of its weight: the next
+	// chunk is the one whose table has done the smallest share of its
+	// work so far (ties to the bigger table).
+	done := map[engine.TableRef]int64{}
+	out := make([]chunk, 0, len(chunks))
+	for len(out) < len(chunks) {
+		var pick engine.TableRef
+		best := -1.0
+		for _, t := range order {
+			if len(byTable[t]) == 0 {
+				continue
+			}
+			share := float64(done[t]) / float64(max(weight[t], 1))
+			if best < 0 || share < best {
+				pick, best = t, share
+			}
+		}
+		ch := byTable[pick][0]
+		byTable[pick] = byTable[pick][1:]
+		done[pick] += ch.weight()
+		out = append(out, ch)
+	}
+	return out
 }
 
 // Copy copies every chunk not yet committed, then sets the sequences. A
