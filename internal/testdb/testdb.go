@@ -14,7 +14,6 @@
 package testdb
 
 import (
-	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
@@ -32,6 +31,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/opendts/opendts/internal/testenv"
 )
 
 // Server is one running MariaDB instance. Root has no password and reaches
@@ -377,44 +378,10 @@ func installed() bool {
 	return false
 }
 
-func runScript(timeout time.Duration, script string, args ...string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", append([]string{script}, args...)...)
-	// Servers stop by themselves when this process is gone, even without
-	// its cleanup (a panic, a test timeout).
-	cmd.Env = append(os.Environ(), "OPENDTS_TESTDB_OWNER="+strconv.Itoa(os.Getpid()))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %w\n%s", filepath.Base(script), strings.Join(args, " "), err, out)
-	}
-	return nil
-}
+// The harness helpers every family's harness shares (internal/testenv).
+var (
+	runScript = testenv.RunScript
+	freePort  = testenv.FreePort
+)
 
-// scriptPath finds scripts/testdb.sh at the module root, found by walking up
-// from the test's working directory (its package directory) to go.mod.
-func scriptPath() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("find repository root: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "scripts", "testdb.sh"), nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("find repository root: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pick a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func scriptPath() (string, error) { return testenv.Script("testdb.sh") }

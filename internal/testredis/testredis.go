@@ -12,7 +12,6 @@ package testredis
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -24,6 +23,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/opendts/opendts/internal/testenv"
 )
 
 // Server is one running redis-server.
@@ -223,39 +224,13 @@ func ensureInstalled() error {
 	return install.err
 }
 
+// runScript runs scripts/redistestdb.sh (see internal/testenv).
 func runScript(timeout time.Duration, args ...string) error {
-	script, err := scriptPath()
+	script, err := testenv.Script("redistestdb.sh")
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", append([]string{script}, args...)...)
-	cmd.Env = append(os.Environ(), "OPENDTS_TESTDB_OWNER="+strconv.Itoa(os.Getpid()))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		// Arguments may hold a password: name only the subcommand.
-		return fmt.Errorf("redistestdb.sh %s: %w\n%s", args[0], err, out)
-	}
-	return nil
-}
-
-// scriptPath finds scripts/redistestdb.sh at the module root.
-func scriptPath() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "scripts", "redistestdb.sh"), nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
+	return testenv.RunScript(timeout, script, args...)
 }
 
 func freePort() (int, error) {
