@@ -27,6 +27,8 @@ type migration struct {
 	// database.
 	workDir string
 	dumps   map[string][]string
+	// roleModes caches roleMode by database: keep owners, keep grants.
+	roleModes map[string][2]bool
 }
 
 var _ engine.Migration = (*migration)(nil)
@@ -50,9 +52,10 @@ func (e *Engine) Open(ctx context.Context, spec engine.Spec) (engine.Migration, 
 	}
 	return &migration{
 		e: e, spec: spec,
-		cp:      &checkpoint{e: e, ep: spec.Target, jobID: spec.JobID},
-		workDir: dir,
-		dumps:   map[string][]string{},
+		cp:        &checkpoint{e: e, ep: spec.Target, jobID: spec.JobID},
+		workDir:   dir,
+		dumps:     map[string][]string{},
+		roleModes: map[string][2]bool{},
 	}, nil
 }
 

@@ -237,10 +237,17 @@ func (m *migration) restore(ctx context.Context, db, file, section string) error
 	if list != "" {
 		args = append(args, "--use-list="+list)
 	}
-	keepOwners, keepGrants, err := m.roleMode(ctx, db, section == "pre-data")
-	if err != nil {
-		return err
+	mode, ok := m.roleModes[db]
+	if !ok {
+		// Once per database and run: every dump file and section of it
+		// restores with the same owners and grants.
+		var err error
+		if mode[0], mode[1], err = m.roleMode(ctx, db); err != nil {
+			return err
+		}
+		m.roleModes[db] = mode
 	}
+	keepOwners, keepGrants := mode[0], mode[1]
 	if !keepOwners {
 		args = append(args, "--no-owner")
 	}
@@ -308,7 +315,7 @@ func (m *migration) restoreList(ctx context.Context, pgRestore, db, file, sectio
 // superuser, or a member of each owner role) and they all exist; grants go
 // when every grantee exists. Otherwise objects are created owned by the
 // target user, or without the source's grants, and the log says why.
-func (m *migration) roleMode(ctx context.Context, db string, logIt bool) (keepOwners, keepGrants bool, err error) {
+func (m *migration) roleMode(ctx context.Context, db string) (keepOwners, keepGrants bool, err error) {
 	sc, err := m.e.connect(ctx, m.spec.Source, "source", db)
 	if err != nil {
 		return false, false, err
@@ -372,11 +379,11 @@ func (m *migration) roleMode(ctx context.Context, db string, logIt bool) (keepOw
 		rows.Close()
 	}
 	keepOwners, keepGrants = len(unusableOwners) == 0, len(missingGrantees) == 0
-	if logIt && !keepOwners {
+	if !keepOwners {
 		m.e.cfg.Logger.Warn("objects are created owned by the target user: it cannot give them to their source owners (missing on the target, or the target user is neither a superuser nor a member of them)",
 			"job_id", m.spec.JobID, "database", db, "owners", unusableOwners)
 	}
-	if logIt && !keepGrants {
+	if !keepGrants {
 		m.e.cfg.Logger.Warn("the source's grants are left out: roles they name are missing on the target",
 			"job_id", m.spec.JobID, "database", db, "roles", missingGrantees)
 	}
