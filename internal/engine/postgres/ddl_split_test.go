@@ -51,3 +51,19 @@ func TestReplicationDDL(t *testing.T) {
 		}
 	}
 }
+
+func TestOwnEntry(t *testing.T) {
+	for line, want := range map[string]bool{
+		"3457; 3466 16410 EVENT TRIGGER - opendts_log_ddl postgres":                   true,
+		"3458; 6104 16411 PUBLICATION - opendts_dts_abc postgres":                     true,
+		"3459; 6106 16412 PUBLICATION TABLE public opendts_dts_abc items postgres":    true,
+		"3460; 6237 16413 PUBLICATION TABLES IN SCHEMA - opendts_dts_abc s1 postgres": true,
+		"3461; 6104 16414 PUBLICATION - app_pub postgres":                             false,
+		"3462; 1259 16415 TABLE public opendts_notes postgres":                        false,
+		";3458; 6104 16411 PUBLICATION - opendts_dts_abc postgres":                    false,
+	} {
+		if got := ownEntry(line); got != want {
+			t.Errorf("ownEntry(%q) = %v, want %v", line, got, want)
+		}
+	}
+}

@@ -288,7 +288,7 @@ func (m *migration) restoreList(ctx context.Context, pgRestore, db, file, sectio
 	var kept []string
 	dropped := false
 	for _, line := range strings.Split(string(out), "\n") {
-		skip := strings.Contains(line, " EVENT TRIGGER - opendts_") && !strings.HasPrefix(line, ";")
+		skip := ownEntry(line)
 		for _, nsp := range existing {
 			if strings.Contains(line, " SCHEMA - "+nsp+" ") && !strings.HasPrefix(line, ";") {
 				skip = true
@@ -308,6 +308,27 @@ func (m *migration) restoreList(ctx context.Context, pgRestore, db, file, sectio
 		return "", err
 	}
 	return list, nil
+}
+
+// ownEntry reports a dump list entry of opendts's own on the source: the
+// DDL capture's event triggers and the publications of full + incremental
+// jobs (named opendts_<job>), which must not reach the target.
+func ownEntry(line string) bool {
+	if strings.HasPrefix(line, ";") {
+		return false
+	}
+	if strings.Contains(line, " EVENT TRIGGER - opendts_") {
+		return true
+	}
+	if !strings.Contains(line, " PUBLICATION") {
+		return false
+	}
+	for _, f := range strings.Fields(line) {
+		if strings.HasPrefix(f, "opendts_") {
+			return true
+		}
+	}
+	return false
 }
 
 // roleMode decides whether the source's owners and grants go with the
