@@ -87,6 +87,11 @@ type Checker interface {
 	Check(ctx context.Context, spec Spec, progress CheckProgress) ([]CheckItem, error)
 }
 
+// ErrFenced: the job's target-side checkpoint holds a newer epoch than the
+// run's (Spec.Epoch): another node owns the job now, and this run must stop
+// without writing. No retry cures it.
+var ErrFenced = errors.New("another opendts node has taken over this job (its checkpoint holds a newer epoch); this run stops without writing")
+
 // ErrUnsupported is returned by a Registry for a pair no engine handles.
 var ErrUnsupported = errors.New("no engine supports this pair of databases yet")
 

@@ -82,6 +82,14 @@ type Spec struct {
 	// Unset, a migration starts from the beginning and discards any
 	// checkpoint an earlier run of the job left.
 	Resume bool
+	// Epoch fences the run in cluster mode: the node's claim on the job,
+	// larger for every newer claim (0 on a single node: no fence). The
+	// family records it in its target-side checkpoint when the run opens,
+	// refusing to open under a newer one, and checks it in every target
+	// transaction that commits rows or checkpoints, so a run whose node
+	// lost the job (paused, cut off from etcd) cannot commit once another
+	// node took over: those commits fail with ErrFenced.
+	Epoch int64
 }
 
 // ConsistencyParams are the sampling percentages of ConsistencyType 3.

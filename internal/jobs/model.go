@@ -42,6 +42,13 @@ type Job struct {
 	// (Store.GetJobState): their sealed form, which UpdateJob stores back
 	// unchanged. Empty when the passwords are in the job.
 	Sealed string `json:"-"`
+	// Revision is the store's version of the job as read (0 when the
+	// store does not keep one); see ErrConflict.
+	Revision int64 `json:"-"`
+	// Node is the cluster node that owns the job's work now (empty on a
+	// single node, or when no node runs it); set when the job is shown,
+	// never stored.
+	Node string `json:"-"`
 }
 
 // MigrateOption mirrors the API's MigrateOption.
