@@ -33,10 +33,11 @@ Usage:
   opendts serve [flags]     run the API server (opendts serve -h lists the flags)
   opendts dts <Action> ...  call an API action (opendts dts -h explains)
   opendts jobs              list jobs as a table
+  opendts nodes             list the service's nodes (cluster mode: lease, jobs owned)
   opendts job <JobId>       show a job: steps, errors, check items, verification
   opendts watch <JobId> [--until-ready]
                             live progress and lag until the job ends (or is ready to complete)
-  (jobs, job and watch take the client flags of opendts dts)
+  (jobs, job, watch and nodes take the client flags of opendts dts)
   opendts version           print the version and the commit it was built from
 
 Every command takes -h.
@@ -89,7 +90,7 @@ func main() {
 		}
 	case "dts":
 		os.Exit(dts(os.Args[2:]))
-	case "jobs", "job", "watch":
+	case "jobs", "job", "watch", "nodes":
 		os.Exit(runFriendly(os.Args[1], os.Args[2:]))
 	case "version":
 		fmt.Println(versionLine())
