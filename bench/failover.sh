@@ -525,7 +525,7 @@ failover() {
 
 round=0
 if [ "$COPY_KILL" = 1 ]; then
-	say "kill 1 during the full copy"
+	say "kill 1, aimed at the full copy"
 	# The kill waits for the copy's first chunk on the target.
 	copy_seen=""
 	deadline=$(($(date +%s) + READY_TIMEOUT))
@@ -539,7 +539,7 @@ if [ "$COPY_KILL" = 1 ]; then
 			;;
 		esac
 		case "$p" in
-		chunks:- | chunks:0\ *) ;;
+		'chunks:- '* | 'chunks:0 '*) ;;
 		*)
 			copy_seen=1
 			break
@@ -556,6 +556,7 @@ if [ "$COPY_KILL" = 1 ]; then
 			[ -n "$(job_info | jq -r '.Node // ""')" ] && break
 			sleep 0.1
 		done
+		note "the copy has committed ${p%% *} at $(date -u +%T.%N | cut -c1-12) UTC"
 		round=1
 		failover 1
 	fi
@@ -679,5 +680,5 @@ printf '    catch-up after the load: %s\n' "${caught:-not within $CATCHUP_TIMEOU
 printf '    checksums: %s\n' "$verdict"
 goal="missed"
 awk -v m="$applymax" -v g="$goal_s" 'BEGIN { exit !(m != "n/a" && m <= g) }' && goal="met"
-printf '    goal every failover within 2 x TTL + 5 s = %s s: %s (max %s s over %s kills)\n' "$goal_s" "$goal" "$applymax" "${#r_apply[@]}"
+printf '    goal every failover within 2 x TTL + 5 s = %s s: %s (max %s s, %s kills)\n' "$goal_s" "$goal" "$applymax" "${#r_apply[@]}"
 [ "$rc" = 0 ] || die "the target does not match the source"
