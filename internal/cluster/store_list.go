@@ -40,6 +40,12 @@ func (s *Store) ListJobs(ctx context.Context, q jobs.Query) ([]*jobs.Job, int, e
 	if err := s.catchUp(ctx, "list jobs"); err != nil {
 		return nil, 0, err
 	}
+	page, total := s.list(q, by)
+	return page, total, nil
+}
+
+// list is ListJobs on the copy as it is.
+func (s *Store) list(q jobs.Query, by func(a, b *entry) int) ([]*jobs.Job, int) {
 	order := func(a, b *entry) int {
 		c := by(a, b)
 		if c == 0 {
@@ -68,14 +74,14 @@ func (s *Store) ListJobs(ctx context.Context, q jobs.Query) ([]*jobs.Job, int, e
 	c.mu.RUnlock()
 	total, offset := len(matches), max(q.Offset, 0)
 	if offset >= total {
-		return nil, total, nil
+		return nil, total
 	}
 	n := total - offset
 	if q.Limit > 0 {
 		n = min(n, q.Limit)
 	}
 	page := smallest(matches, offset+n, order)[offset:]
-	return copies(page), total, nil
+	return copies(page), total
 }
 
 func (e *entry) matches(q *jobs.Query) bool {
