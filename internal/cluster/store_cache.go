@@ -27,8 +27,11 @@ import (
 // the last write to any job (deletes included, which leave no key to
 // look at). A list first waits until the watch has delivered that
 // revision; a job another node created a moment before is then listed.
-// Watch progress notifications would avoid the extra key, but etcd 3.4
-// (Debian's) answers them less reliably than 3.5+.
+// The header revision of any read would not do: it counts writes outside
+// the prefix (other services, other tests) that this watch never sees,
+// and waiting for those needs requested progress notifications, which
+// Debian's etcd 3.4.23 may answer out of order with the events
+// (etcd-io/etcd#15220, fixed in 3.4.24 and 3.5.8).
 type cache struct {
 	mu    sync.RWMutex
 	rev   int64 // every change up to rev is in jobs and progs
