@@ -84,14 +84,14 @@ type jobStore interface {
 // App is an assembled server.
 type App struct {
 	Handler http.Handler
-	Jobs *jobs.Service
+	Jobs    *jobs.Service
 	// store is SQLite's, or nil in cluster mode (cluster.store).
 	store   *store.Store
 	cluster *clusterParts
 	// jobStore is whichever of the two the jobs live in.
 	jobStore jobStore
 	address  string
-	started time.Time
+	started  time.Time
 	// Metrics serves /metrics.
 	Metrics *prometheus.Registry
 	// CredentialsFile is set when the credentials came from a file.
