@@ -135,6 +135,7 @@ func serve(args []string) error {
 	logLevel := fs.String("log-level", env("OPENDTS_LOG_LEVEL", "info"), "debug, info, warn or error (OPENDTS_LOG_LEVEL)")
 	debugListen := fs.String("debug-listen", env("OPENDTS_DEBUG_LISTEN", ""), "address for Go's /debug/pprof profiles, off when empty; keep it on loopback (OPENDTS_DEBUG_LISTEN)")
 	consoleOn := fs.Bool("console", envBool("OPENDTS_CONSOLE", true), "serve the web console at /console/ (OPENDTS_CONSOLE; -console=false turns it off)")
+	cl := clusterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -180,6 +181,8 @@ func serve(args []string) error {
 		MaxCopyWorkers:  *maxWorkers,
 		ChunkRows:       *chunkRows,
 		Logger:          logger,
+		Address:         *listen,
+		Cluster:         cl.config(*listen),
 	})
 	if err != nil {
 		return err
@@ -194,7 +197,7 @@ func serve(args []string) error {
 	mux.Handle("/", a.Handler)
 	mux.Handle("/metrics", promhttp.HandlerFor(a.Metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := a.Store.Ping(r.Context()); err != nil {
+		if err := a.Ping(r.Context()); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}

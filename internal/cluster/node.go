@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
@@ -312,10 +313,23 @@ func (n *Node) rejoin() {
 		}
 	}
 	n.mu.Unlock()
+	var oldLease clientv3.LeaseID
 	if old != nil {
+		oldLease = old.Lease()
 		old.Orphan()
 	}
 	for wait := 500 * time.Millisecond; n.ctx.Err() == nil; wait = min(2*wait, 5*time.Second) {
+		if oldLease != 0 {
+			// etcd may still hold the old lease (a new leader extends
+			// every lease it inherits): revoking it removes the old
+			// claims and registration now rather than a TTL later.
+			rctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
+			_, err := n.cfg.Client.Revoke(rctx, oldLease)
+			cancel()
+			if err == nil || errors.Is(err, rpctypes.ErrLeaseNotFound) {
+				oldLease = 0
+			}
+		}
 		err := n.register(n.ctx)
 		if err == nil {
 			n.log.Info("registered again under a new lease", "node", n.cfg.Name)
