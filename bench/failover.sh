@@ -445,13 +445,13 @@ note "StartMigrateJob through ${node_name[0]}"
 
 # ---------------------------------------------------------------- kills
 
-r_phase=() r_killed=() r_new=() r_takeover=() r_apply=() r_before=() r_after=() r_poll=()
+r_phase=() r_killed=() r_new=() r_takeover=() r_apply=() r_before=() r_after=() r_poll=() r_status=()
 
 # failover K: kill -9 the job's owner, time the takeover and the first
 # apply, start the killed node again and wait for three live nodes.
 failover() {
 	local k=$1 info owner oi via phase before now t_kill deadline n st
-	local takeover="" applied="" new_owner="" after="" polls=0
+	local takeover="" applied="" new_owner="" after="" polls=0 seen=""
 	info=$(job_info)
 	owner=$(jq -r '.Node // ""' <<<"$info")
 	[ -n "$owner" ] || die "round $k: the job has no owner (Node is empty): $info"
@@ -493,6 +493,7 @@ failover() {
 				n=$(jq -r '.Node // ""' <<<"$info")
 				st=$(jq -r .Status <<<"$info")
 				[ "$st" = 10 ] && job_failed "$info"
+				case ",$seen," in *",$st,"*) ;; *) seen+="${seen:+,}$st" ;; esac
 				if [ -n "$n" ] && [ "$n" != "$owner" ]; then
 					now_us
 					takeover=$((us - t_kill))
@@ -516,9 +517,10 @@ failover() {
 	r_apply+=("$applied")
 	r_before+=("$before")
 	r_after+=("$after")
+	r_status+=("$seen")
 	now_us
 	r_poll+=($(((us - t_kill) / polls)))
-	note "round $k ($phase): killed $owner; $new_owner took over after $(secs "$takeover") s, first apply after $(secs "$applied") s ($before -> $after)"
+	note "round $k ($phase): killed $owner; $new_owner took over after $(secs "$takeover") s, first apply after $(secs "$applied") s ($before -> $after); job status until the takeover: $seen"
 	start_node "$oi"
 	wait_nodes 3
 }
@@ -667,10 +669,10 @@ printf '    cluster: 3 nodes on a 3-member etcd, -lease-ttl %ss; job %s (Migrate
 	"$TTL" "$job" "$TABLES" "$ROWS" "$ready_s"
 printf '    load: sysbench oltp_write_only %s threads --rate %s for %s s: %s tps (mean of the 10 s reports), %s errors\n' \
 	"$THREADS" "$RATE" "$load_s" "$tps" "$errs"
-printf '    %5s  %-11s  %-6s  %-9s  %10s  %13s\n' round phase killed 'new owner' 'takeover s' 'first apply s'
+printf '    %5s  %-11s  %-6s  %-9s  %10s  %13s  %s\n' round phase killed 'new owner' 'takeover s' 'first apply s' 'status until takeover'
 for i in "${!r_apply[@]}"; do
-	printf '    %5d  %-11s  %-6s  %-9s  %10s  %13s\n' $((i + 1)) "${r_phase[i]}" "${r_killed[i]}" "${r_new[i]}" \
-		"$(secs "${r_takeover[i]}")" "$(secs "${r_apply[i]}")"
+	printf '    %5d  %-11s  %-6s  %-9s  %10s  %13s  %s\n' $((i + 1)) "${r_phase[i]}" "${r_killed[i]}" "${r_new[i]}" \
+		"$(secs "${r_takeover[i]}")" "$(secs "${r_apply[i]}")" "${r_status[i]}"
 done
 printf '    takeover (Node names the new owner) p50 / max: %s / %s s\n' "$take50" "$takemax"
 printf '    failover (kill to first apply) p50 / max: %s / %s s\n' "$apply50" "$applymax"
