@@ -417,10 +417,26 @@ func TestStoreMajorityLost(t *testing.T) {
 		"SaveProgress":  func() error { return s.SaveProgress(ctx, j.ID, jobs.Progress{HasProgress: true, Overall: 1}) },
 		"Ping":          func() error { return s.Ping(ctx) },
 	}
+	// All at once, as a node's API requests would come.
+	type result struct {
+		err  error
+		took time.Duration
+	}
+	results := make(map[string]result, len(calls))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for name, call := range calls {
-		start := time.Now()
-		err := call()
-		took := time.Since(start)
+		wg.Go(func() {
+			start := time.Now()
+			err := call()
+			mu.Lock()
+			results[name] = result{err, time.Since(start)}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for name, r := range results {
+		err, took := r.err, r.took
 		if err == nil {
 			t.Errorf("%s succeeded without a majority", name)
 			continue
