@@ -4,7 +4,8 @@
 #   scripts/etcdtestdb.sh install              install etcd-server and etcd-client from Debian packages
 #   scripts/etcdtestdb.sh start DIR N [CLIENT_PORT PEER_PORT]...
 #                                              start an N-member cluster in DIR (ports picked
-#                                              when not given) and wait until it answers
+#                                              when not given) and wait until it answers; a
+#                                              cluster stopped in DIR starts again on its data
 #   scripts/etcdtestdb.sh stop DIR             stop every member started in DIR
 #   scripts/etcdtestdb.sh kill DIR I           SIGKILL member I (0-based), as a crash would
 #   scripts/etcdtestdb.sh restart DIR I        start member I again on its data
@@ -177,32 +178,41 @@ cmd_start() {
 	shift 2
 	case "$n" in '' | *[!0-9]*) die "N must be a number" ;; esac
 	[ "$n" -ge 1 ] || die "N must be at least 1"
-	local ports=("$@")
-	if [ "${#ports[@]}" -eq 0 ]; then
-		mapfile -t ports < <(pick_ports "$n")
-	fi
-	[ "${#ports[@]}" -eq $((n * 2)) ] || die "give a client and a peer port for each of the $n members"
-	for p in "${ports[@]}"; do
-		case "$p" in '' | *[!0-9]*) die "ports must be numbers" ;; esac
-	done
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
-	[ ! -e "$dir/members" ] || die "$dir already holds a cluster"
-	local i initial="" endpoints=""
-	: >"$dir/members"
+	local i state=new
+	if [ -e "$dir/members" ]; then
+		# A cluster stopped earlier in DIR starts again on its data and
+		# ports (a bench run's second half, say).
+		[ -e "$dir/stopped" ] || die "$dir holds a cluster that was not stopped"
+		[ "$(wc -l <"$dir/members")" -eq "$n" ] || die "$dir holds a cluster of $(wc -l <"$dir/members") members, not $n"
+		rm -f "$dir/stopped"
+		state=existing
+	else
+		local ports=("$@")
+		if [ "${#ports[@]}" -eq 0 ]; then
+			mapfile -t ports < <(pick_ports "$n")
+		fi
+		[ "${#ports[@]}" -eq $((n * 2)) ] || die "give a client and a peer port for each of the $n members"
+		for p in "${ports[@]}"; do
+			case "$p" in '' | *[!0-9]*) die "ports must be numbers" ;; esac
+		done
+		local initial="" endpoints=""
+		: >"$dir/members"
+		for ((i = 0; i < n; i++)); do
+			local cport=${ports[$((i * 2))]} pport=${ports[$((i * 2 + 1))]}
+			echo "m$i $cport $pport" >>"$dir/members"
+			initial+="${initial:+,}m$i=http://127.0.0.1:$pport"
+			endpoints+="${endpoints:+,}http://127.0.0.1:$cport"
+		done
+		echo "$initial" >"$dir/initial-cluster"
+		echo "$endpoints" >"$dir/endpoints"
+		# A token of its own: members of another test's cluster that
+		# reuse a port cannot join this one.
+		echo "opendts-test-$$-$RANDOM$RANDOM" >"$dir/token"
+	fi
 	for ((i = 0; i < n; i++)); do
-		local cport=${ports[$((i * 2))]} pport=${ports[$((i * 2 + 1))]}
-		echo "m$i $cport $pport" >>"$dir/members"
-		initial+="${initial:+,}m$i=http://127.0.0.1:$pport"
-		endpoints+="${endpoints:+,}http://127.0.0.1:$cport"
-	done
-	echo "$initial" >"$dir/initial-cluster"
-	echo "$endpoints" >"$dir/endpoints"
-	# A token of its own: members of another test's cluster that reuse a
-	# port cannot join this one.
-	echo "opendts-test-$$-$RANDOM$RANDOM" >"$dir/token"
-	for ((i = 0; i < n; i++)); do
-		start_member "$dir" "$i" new || {
+		start_member "$dir" "$i" "$state" || {
 			cmd_stop "$dir"
 			exit 1
 		}
@@ -220,7 +230,7 @@ cmd_start() {
 		cmd_stop "$dir"
 		die "the etcd cluster in $dir did not answer a linearizable read within 30 s"
 	}
-	echo "etcdtestdb.sh: $n-member etcd cluster at $endpoints (dir $dir)"
+	echo "etcdtestdb.sh: $n-member etcd cluster at $(cat "$dir/endpoints") (dir $dir)"
 }
 
 # wait_healthy DIR: a linearizable read (which needs a leader and a

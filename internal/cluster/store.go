@@ -49,7 +49,7 @@ type Store struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
-	close  sync.Once
+	closed sync.Once
 
 	cache cache
 }
@@ -152,7 +152,7 @@ func (s *Store) checkKey(ctx context.Context) error {
 
 // Close stops the watch. The client stays open.
 func (s *Store) Close() error {
-	s.close.Do(func() {
+	s.closed.Do(func() {
 		s.cancel()
 		<-s.done
 	})

@@ -154,6 +154,17 @@ func TestStoreCRUDAndSealedPasswords(t *testing.T) {
 		}
 	}
 
+	// A listed job is the caller's to mark (the service sets Node): the
+	// next list is not changed by it.
+	list, _, err := s.ListJobs(ctx, jobs.Query{JobID: j.ID})
+	if err != nil || len(list) != 1 || list[0].Src.Password != "" || list[0].Revision != got.Revision {
+		t.Fatalf("listed %+v (%v)", list, err)
+	}
+	list[0].Node, list[0].Name = "node-a", "changed by the caller"
+	if again, _, _ := s.ListJobs(ctx, jobs.Query{JobID: j.ID}); again[0].Node != "" || again[0].Name != got.Name {
+		t.Errorf("a caller's change to a listed job reached the next list: %q %q", again[0].Node, again[0].Name)
+	}
+
 	if err := s.DeleteJob(ctx, j.ID); err != nil {
 		t.Fatal(err)
 	}
