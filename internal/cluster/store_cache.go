@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -133,8 +134,8 @@ func (s *Store) relist(ctx context.Context) error {
 		return err
 	}
 	progs := map[string]*progressDoc{}
-	if err := read(s.keys.Progresses(), func(id string, v []byte, _ int64) {
-		var p progressDoc
+	if err := read(s.keys.Progresses(), func(id string, v []byte, r int64) {
+		p := progressDoc{rev: r}
 		if err := json.Unmarshal(v, &p); err != nil {
 			s.log.Error("cluster store: skip a damaged progress", "job_id", id, "err", err)
 			return
@@ -258,7 +259,7 @@ func (s *Store) apply(events []*clientv3.Event) {
 		case strings.HasPrefix(key, progPrefix):
 			ch.id = key[len(progPrefix):]
 			if !ch.del {
-				var p progressDoc
+				p := progressDoc{rev: ch.rev}
 				if err := json.Unmarshal(ev.Kv.Value, &p); err != nil {
 					s.log.Error("cluster store: skip a damaged progress", "job_id", ch.id, "err", err)
 					ch.skip = true
@@ -297,6 +298,23 @@ func (s *Store) apply(events []*clientv3.Event) {
 		close(c.advanced)
 		c.advanced = make(chan struct{})
 	}
+}
+
+// progressView is what SaveProgress needs of a job, as the copy has it:
+// ok when the copy holds the job at a migrating status. The copy may be
+// behind; the write's compares on both revisions catch that.
+func (c *cache) progressView(id string) (v progressView, ok bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e := c.jobs[id]
+	if e == nil || !slices.Contains(jobs.MigratingStatuses(), e.status) {
+		return v, false
+	}
+	v = progressView{found: true, status: e.status, jobRev: e.rev}
+	if p := c.progs[id]; p != nil {
+		v.prog, v.progRev = *p, p.rev
+	}
+	return v, true
 }
 
 func (c *cache) revision() int64 {

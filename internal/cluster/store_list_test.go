@@ -455,3 +455,62 @@ func TestSmallestMatchesSort(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreSaveProgressStaleCopy: SaveProgress starts from the node's copy
+// of the jobs, which may be behind; the write's compares must catch that
+// both ways. The copy of node b is frozen by closing its watch.
+func TestStoreSaveProgressStaleCopy(t *testing.T) {
+	c := testetcd.Shared(t)
+	prefix := testetcd.Prefix(t)
+	box := testBox(t, key1)
+	a, b := openNode(t, c, prefix, box), openNode(t, c, prefix, box)
+	ctx := t.Context()
+	j := sampleJob("dts-stale001")
+	j.Status = jobs.StatusRunning
+	if err := a.CreateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.ListJobs(ctx, jobs.Query{JobID: j.ID}); err != nil { // b's copy has it running
+		t.Fatal(err)
+	}
+	b.Close()
+	setStatus := func(st jobs.Status) {
+		t.Helper()
+		cur, err := a.GetJobState(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Status = st
+		if err := a.UpdateJob(ctx, cur); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Stopped meanwhile: b's copy still says running, the write must not take.
+	setStatus(jobs.StatusStopping)
+	if err := b.SaveProgress(ctx, j.ID, jobs.Progress{HasProgress: true, Overall: 55}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.GetJobState(ctx, j.ID); got.Detail.Progress != 0 {
+		t.Errorf("progress saved on a stopping job through a stale copy: %d", got.Detail.Progress)
+	}
+	// Running again at a newer revision than b's copy knows: it must take.
+	setStatus(jobs.StatusRunning)
+	if err := b.SaveProgress(ctx, j.ID, jobs.Progress{HasProgress: true, Overall: 66}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.GetJobState(ctx, j.ID); got.Detail.Progress != 66 {
+		t.Errorf("progress through a stale copy of a running job: %d, want 66", got.Detail.Progress)
+	}
+	// A job b's copy never had.
+	j2 := sampleJob("dts-stale002")
+	j2.Status = jobs.StatusReadyComplete
+	if err := a.CreateJob(ctx, j2); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SaveProgress(ctx, j2.ID, jobs.Progress{HasLag: true, LagSeconds: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.GetJobState(ctx, j2.ID); got.Detail.SecondsBehindMaster != 4 {
+		t.Errorf("lag of a job the copy did not have: %d, want 4", got.Detail.SecondsBehindMaster)
+	}
+}
