@@ -87,17 +87,26 @@ port_free() {
 }
 
 # pick_ports N prints 2N free ports (client and peer of each member), from
-# a random base so that concurrent callers rarely collide.
+# a random base below the kernel's ephemeral range: a port in it may be
+# the local end of some outgoing connection, which a connect test cannot
+# see and which makes etcd's bind fail.
 pick_ports() {
-	local want=$(($1 * 2)) got=0 p
-	p=$((20000 + RANDOM % 20000))
+	local want=$(($1 * 2)) got=0 p lo=10000 hi=32767 eph used=""
+	if [ -r /proc/sys/net/ipv4/ip_local_port_range ]; then
+		read -r eph _ </proc/sys/net/ipv4/ip_local_port_range
+		if [ "$eph" -gt $((lo + 1000)) ]; then hi=$((eph - 1)); fi
+	fi
+	if command -v ss >/dev/null 2>&1; then
+		used=" $(ss -Htan 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }' | sort -u | tr '\n' ' ') "
+	fi
+	p=$((lo + RANDOM % (hi - lo)))
 	while [ "$got" -lt "$want" ]; do
-		if port_free "$p"; then
+		if [[ "$used" != *" $p "* ]] && port_free "$p"; then
 			echo "$p"
 			got=$((got + 1))
 		fi
 		p=$((p + 1))
-		[ "$p" -lt 65000 ] || p=20000
+		[ "$p" -le "$hi" ] || p=$lo
 	done
 }
 
@@ -172,6 +181,41 @@ start_member() {
 	die "etcd member $i did not listen on 127.0.0.1:$cport within 10 s"
 }
 
+# new_cluster DIR N PORT... writes the files of a new cluster in DIR.
+new_cluster() {
+	local dir=$1 n=$2 i
+	shift 2
+	local ports=("$@")
+	[ "${#ports[@]}" -eq $((n * 2)) ] || die "give a client and a peer port for each of the $n members"
+	for p in "${ports[@]}"; do
+		case "$p" in '' | *[!0-9]*) die "ports must be numbers" ;; esac
+	done
+	local initial="" endpoints=""
+	: >"$dir/members"
+	for ((i = 0; i < n; i++)); do
+		local cport=${ports[$((i * 2))]} pport=${ports[$((i * 2 + 1))]}
+		echo "m$i $cport $pport" >>"$dir/members"
+		initial+="${initial:+,}m$i=http://127.0.0.1:$pport"
+		endpoints+="${endpoints:+,}http://127.0.0.1:$cport"
+	done
+	echo "$initial" >"$dir/initial-cluster"
+	echo "$endpoints" >"$dir/endpoints"
+	# A token of its own: members of another test's cluster that reuse a
+	# port cannot join this one.
+	echo "opendts-test-$$-$RANDOM$RANDOM" >"$dir/token"
+}
+
+# start_members DIR N STATE starts every member; a subshell, so that a
+# member's failure (die) returns here.
+start_members() {
+	local dir=$1 n=$2 state=$3
+	(
+		for ((i = 0; i < n; i++)); do
+			start_member "$dir" "$i" "$state"
+		done
+	)
+}
+
 cmd_start() {
 	[ $# -ge 2 ] || die "usage: etcdtestdb.sh start DIR N [CLIENT_PORT PEER_PORT]..."
 	local dir=$1 n=$2
@@ -180,43 +224,39 @@ cmd_start() {
 	[ "$n" -ge 1 ] || die "N must be at least 1"
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
-	local i state=new
+	local i
 	if [ -e "$dir/members" ]; then
 		# A cluster stopped earlier in DIR starts again on its data and
 		# ports (a bench run's second half, say).
 		[ -e "$dir/stopped" ] || die "$dir holds a cluster that was not stopped"
 		[ "$(wc -l <"$dir/members")" -eq "$n" ] || die "$dir holds a cluster of $(wc -l <"$dir/members") members, not $n"
 		rm -f "$dir/stopped"
-		state=existing
-	else
-		local ports=("$@")
-		if [ "${#ports[@]}" -eq 0 ]; then
-			mapfile -t ports < <(pick_ports "$n")
-		fi
-		[ "${#ports[@]}" -eq $((n * 2)) ] || die "give a client and a peer port for each of the $n members"
-		for p in "${ports[@]}"; do
-			case "$p" in '' | *[!0-9]*) die "ports must be numbers" ;; esac
-		done
-		local initial="" endpoints=""
-		: >"$dir/members"
-		for ((i = 0; i < n; i++)); do
-			local cport=${ports[$((i * 2))]} pport=${ports[$((i * 2 + 1))]}
-			echo "m$i $cport $pport" >>"$dir/members"
-			initial+="${initial:+,}m$i=http://127.0.0.1:$pport"
-			endpoints+="${endpoints:+,}http://127.0.0.1:$cport"
-		done
-		echo "$initial" >"$dir/initial-cluster"
-		echo "$endpoints" >"$dir/endpoints"
-		# A token of its own: members of another test's cluster that
-		# reuse a port cannot join this one.
-		echo "opendts-test-$$-$RANDOM$RANDOM" >"$dir/token"
-	fi
-	for ((i = 0; i < n; i++)); do
-		start_member "$dir" "$i" "$state" || {
+		start_members "$dir" "$n" existing || {
 			cmd_stop "$dir"
-			exit 1
+			die "the cluster in $dir did not start again"
 		}
-	done
+	elif [ $# -gt 0 ]; then
+		new_cluster "$dir" "$n" "$@"
+		start_members "$dir" "$n" new || {
+			cmd_stop "$dir"
+			die "the cluster did not start"
+		}
+	else
+		# Ports picked here can still be taken before etcd binds them:
+		# then again with others.
+		local attempt
+		for attempt in 1 2 3; do
+			local ports=()
+			mapfile -t ports < <(pick_ports "$n")
+			new_cluster "$dir" "$n" "${ports[@]}"
+			if start_members "$dir" "$n" new; then
+				break
+			fi
+			cmd_stop "$dir"
+			[ "$attempt" -lt 3 ] || die "the cluster did not start"
+			rm -rf "$dir"/m* "$dir/members" "$dir/stopped"
+		done
+	fi
 	if [ -n "${OPENDTS_TESTDB_OWNER:-}" ]; then
 		local self
 		self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
