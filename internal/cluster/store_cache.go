@@ -72,6 +72,14 @@ func newEntry(id string, doc *jobs.Job, rev int64, p *progressDoc) *entry {
 	return e
 }
 
+// withProg is e with another progress: a new entry, for readers may hold
+// e (the selection is not parsed again for a progress report).
+func (e *entry) withProg(p *progressDoc) *entry {
+	n := *e
+	n.job = withProgress(e.doc, p)
+	return &n
+}
+
 func withProgress(doc *jobs.Job, p *progressDoc) *jobs.Job {
 	if p == nil {
 		return doc
@@ -150,7 +158,7 @@ func (s *Store) relist(ctx context.Context) error {
 	entries := make(map[string]*entry, len(docs))
 	for id, d := range docs {
 		if e := old[id]; e != nil && e.rev == d.rev {
-			entries[id] = newEntry(id, e.doc, d.rev, progs[id])
+			entries[id] = e.withProg(progs[id])
 			continue
 		}
 		doc, err := decodeJob(id, d.value)
@@ -289,7 +297,7 @@ func (s *Store) apply(events []*clientv3.Event) {
 				c.progs[ch.id] = ch.prog
 			}
 			if e := c.jobs[ch.id]; e != nil {
-				c.jobs[ch.id] = newEntry(ch.id, e.doc, e.rev, c.progs[ch.id])
+				c.jobs[ch.id] = e.withProg(c.progs[ch.id])
 			}
 		}
 	}
