@@ -3,8 +3,10 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -514,5 +516,78 @@ func TestStoreClosed(t *testing.T) {
 	start := time.Now()
 	if _, _, err := s.ListJobs(t.Context(), jobs.Query{}); err == nil || time.Since(start) > 2*time.Second {
 		t.Errorf("ListJobs on a closed store: %v after %v", err, time.Since(start))
+	}
+}
+
+// TestStoreCopiesConverge: two nodes write the same jobs at once (creates,
+// revision-checked updates, progress, deletes); afterwards both nodes'
+// copies, and a third node's fresh read, list exactly the same.
+func TestStoreCopiesConverge(t *testing.T) {
+	c := testetcd.Shared(t)
+	prefix := testetcd.Prefix(t)
+	box := testBox(t, key1)
+	nodes := []*Store{openNode(t, c, prefix, box), openNode(t, c, prefix, box)}
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := range 4 {
+		s := nodes[w%2]
+		wg.Go(func() {
+			for i := range 25 {
+				id := fmt.Sprintf("dts-conv%04d", i%12) // the workers share ids
+				var err error
+				switch (i + w) % 5 {
+				case 0:
+					j := sampleJob(id)
+					j.Status = jobs.StatusRunning
+					if err = s.CreateJob(ctx, j); errors.Is(err, jobs.ErrExists) {
+						err = nil
+					}
+				case 1, 2:
+					var cur *jobs.Job
+					if cur, err = s.GetJobState(ctx, id); err == nil {
+						cur.Detail.StepNow++
+						cur.Name = fmt.Sprintf("w%d-%d", w, i)
+						err = s.UpdateJob(ctx, cur)
+					}
+				case 3:
+					err = s.SaveProgress(ctx, id, jobs.Progress{HasProgress: true, Overall: i, HasLag: w%2 == 0, LagSeconds: int64(w)})
+				case 4:
+					err = s.DeleteJob(ctx, id)
+				}
+				if err != nil && !errors.Is(err, jobs.ErrNotFound) && !errors.Is(err, jobs.ErrConflict) {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	fresh := openNode(t, c, prefix, box)
+	want, wantTotal, err := fresh.ListJobs(ctx, jobs.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d jobs left", wantTotal)
+	for i, s := range nodes {
+		got, total, err := s.ListJobs(ctx, jobs.Query{})
+		if err != nil || total != wantTotal || !reflect.DeepEqual(got, want) {
+			t.Errorf("node %d lists %v (%v), a fresh node %v", i, ids(got), err, ids(want))
+		}
+	}
+	// And every listed job is what a read of etcd gives.
+	for _, l := range want {
+		j, err := fresh.GetJobState(ctx, l.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.Sealed = ""
+		if !reflect.DeepEqual(j, l) {
+			t.Errorf("job %s listed as %+v, read as %+v", l.ID, l.Detail, j.Detail)
+		}
 	}
 }
