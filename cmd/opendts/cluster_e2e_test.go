@@ -303,6 +303,7 @@ func TestClusterPausedOwnerIsFenced(t *testing.T) {
 	if refused == "" && !skipped {
 		t.Errorf("the woken node shows no refused write; its log: %s", tail(paused.log.Name()))
 	}
+	t.Logf("the woken node's log ends:\n%s", tail(paused.log.Name()))
 
 	n := stopLoad()
 	other.completeJob(id)

@@ -333,7 +333,7 @@ func (s *Store) catchUp(ctx context.Context, op string) error {
 			if ctx.Err() != nil {
 				return fmt.Errorf("etcd %s: %w", op, ctx.Err())
 			}
-			return fmt.Errorf("etcd %s: the etcd cluster is unavailable: this node's watch of the jobs is behind (at revision %d of %d after %s)", op, rev, want, s.timeout)
+			return fmt.Errorf("etcd %s: the etcd cluster is unavailable: this node's watch of the jobs is behind (at revision %d of %d after %s): %w", op, rev, want, s.timeout, jobs.ErrStoreUnavailable)
 		}
 	}
 }
