@@ -82,8 +82,8 @@ func validJob(name string, migrateType int) *jobs.Job {
 		SrcDatabaseType: "mysql", SrcAccessType: "extranet",
 		Src:             jobs.SrcInfo{Ip: "10.0.0.1", Port: 3306, User: "reader", Password: "src-pw"},
 		DstDatabaseType: "mysql", DstAccessType: "extranet",
-		Dst:             jobs.DstInfo{Ip: "10.0.0.2", Port: 3306, User: "writer", Password: "dst-pw"},
-		DatabaseInfo:    fmt.Sprintf(`[{"Database":%q}]`, name),
+		Dst:          jobs.DstInfo{Ip: "10.0.0.2", Port: 3306, User: "writer", Password: "dst-pw"},
+		DatabaseInfo: fmt.Sprintf(`[{"Database":%q}]`, name),
 	}
 }
 
