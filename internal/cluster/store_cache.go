@@ -359,9 +359,10 @@ func (s *Store) catchUp(ctx context.Context, op string) error {
 			if ctx.Err() != nil {
 				return fmt.Errorf("etcd %s: %w", op, ctx.Err())
 			}
-			// etcd answered the read but its watch did not deliver:
-			// a member cut off from the rest, or one far behind.
-			return fmt.Errorf("etcd %s: this node's watch of the jobs in etcd is behind (at revision %d of %d after %s; is the etcd cluster partitioned or overloaded?)", op, rev, want, s.timeout)
+			// etcd answered the read but its watch did not deliver: a
+			// member cut off from the rest, or one far behind. The
+			// store cannot answer either way (jobs.ErrStoreUnavailable).
+			return fmt.Errorf("etcd %s: this node's watch of the jobs in etcd is behind (at revision %d of %d after %s; is the etcd cluster partitioned or overloaded?): %w", op, rev, want, s.timeout, jobs.ErrStoreUnavailable)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -37,7 +38,9 @@ func (p RetryPolicy) Do(ctx context.Context, what string, retryable func(error) 
 	deadline := time.Now().Add(window)
 	for attempt := 1; ; attempt++ {
 		err := fn()
-		if err == nil || !retryable(err) || ctx.Err() != nil {
+		// A fenced run (ErrFenced) lost the job to another node: no
+		// attempt can cure that.
+		if err == nil || errors.Is(err, ErrFenced) || !retryable(err) || ctx.Err() != nil {
 			if err != nil && ctx.Err() != nil {
 				return ctx.Err()
 			}

@@ -10,6 +10,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -126,7 +127,10 @@ func Migrate(ctx context.Context, eng engine.Engine, spec engine.Spec, report en
 		return err
 	}
 	report.Progress(100, 100)
-	if err := m.Finish(ctx); err != nil {
+	if err := m.Finish(ctx); errors.Is(err, engine.ErrFenced) {
+		// Another node owns the job: its run, not this one, reports it.
+		return err
+	} else if err != nil {
 		r.log.Warn("the migration succeeded but its checkpoint could not be tidied", "job_id", spec.JobID, "err", err)
 	}
 	return nil

@@ -77,6 +77,11 @@ func (r *run) replicate(ctx context.Context) error {
 		if errors.As(err, &perm) {
 			return perm.Err
 		}
+		// Another node owns the job now: a restart would only be
+		// refused again.
+		if errors.Is(err, engine.ErrFenced) {
+			return err
+		}
 		// The stream broke, or the target refused a group for a reason a
 		// new connection may cure: start again from the last committed
 		// position once both servers answer. Failures without progress

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/opendts/opendts/internal/engine"
 )
 
 // builtinAccounts belong to the server itself and are never moved.
@@ -79,6 +81,9 @@ func (m *schemaMover) moveAccounts(ctx context.Context, overrideRoot, grants boo
 				m.log.Warn("a grant was skipped: its object is not on the target", "account", name, "mysql_error", myErr.Number)
 				continue
 			}
+			if errors.Is(err, engine.ErrFenced) {
+				return err
+			}
 			if err != nil {
 				return fmt.Errorf("grant to %s on the target failed: %s", name, errorNumber(err))
 			}
@@ -106,7 +111,9 @@ func (m *schemaMover) createAccount(ctx context.Context, user, name string) erro
 		}
 		create = strings.Replace(create, "CREATE USER", "ALTER USER", 1)
 	}
-	if err := m.exec(ctx, "", nil, create); err != nil {
+	if err := m.exec(ctx, "", nil, create); errors.Is(err, engine.ErrFenced) {
+		return err
+	} else if err != nil {
 		return fmt.Errorf("create account %s on the target failed: %s", name, errorNumber(err))
 	}
 	return nil

@@ -255,6 +255,12 @@ func (inc *incremental) ddl(ctx context.Context, schema, q string, next position
 		// applied (shapes.go); a DDL the target does not see changes none.
 		forget := inc.shapesTouched(ctx, q, schema, multi)
 		defer forget()
+		// DDL commits by itself, outside any transaction the fence could
+		// join: the fence is read right before it, which leaves a
+		// window of one statement (see docs/mysql.md, cluster mode).
+		if err := m.cp.fence.check(ctx, m.dst, fmt.Sprintf("DDL at %s:%d", next.File, next.Pos)); err != nil {
+			return err
+		}
 		conn, err := m.dst.Conn(ctx)
 		if err != nil {
 			return err
@@ -275,7 +281,7 @@ func (inc *incremental) ddl(ctx context.Context, schema, q string, next position
 		if inTxn {
 			return nil
 		}
-		if _, err := m.dst.ExecContext(ctx, savePositionSQL, m.spec.JobID, next.File, next.Pos); err != nil {
+		if err := m.cp.fence.savePosition(ctx, m.dst, next); err != nil {
 			return err
 		}
 		inc.saved(next)

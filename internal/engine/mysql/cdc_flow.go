@@ -24,7 +24,7 @@ func (inc *incremental) keepSaved(ctx context.Context) error {
 	if !due {
 		return nil
 	}
-	if _, err := inc.m.dst.ExecContext(ctx, savePositionSQL, inc.m.spec.JobID, p.File, p.Pos); err != nil {
+	if err := inc.m.cp.fence.savePosition(ctx, inc.m.dst, p); err != nil {
 		return err
 	}
 	inc.saved(p)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	gmysql "github.com/go-sql-driver/mysql"
+
+	"github.com/opendts/opendts/internal/engine"
 )
 
 // Changes are applied in groups: many small source transactions become one
@@ -377,6 +379,9 @@ func (inc *incremental) applyGroup(ctx context.Context, g *group) error {
 		cancel()
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		conn.Close()
+		if err := inc.m.cp.fence.explain(ctx, fmt.Sprintf("commit of the changes up to %s:%d", g.end.File, g.end.Pos), err); errors.Is(err, engine.ErrFenced) {
+			return engine.Permanent(err)
+		}
 		var drift *driftError
 		if errors.As(err, &drift) || (!retryable(err) && ctx.Err() == nil) {
 			return &applyError{fmt.Errorf("apply changes up to %s:%d on the target: %w", g.end.File, g.end.Pos, err)}
@@ -494,13 +499,14 @@ func execAll(ctx context.Context, conn *sql.Conn, q string) ([]int64, error) {
 }
 
 // savePositionSQL is savePositionSQL with its values in the text, to go in
-// a batch.
+// a batch; in cluster mode the file name comes from a locking read of the
+// fence (fence.go), so the group's one round trip also proves its epoch.
 func (inc *incremental) savePositionSQL(p position) string {
 	buf := []byte("INSERT INTO " + binlogPositionsTable + " (job_id, file, pos) VALUES ('")
 	buf = appendEscaped(buf, []byte(inc.m.spec.JobID))
-	buf = append(buf, "', '"...)
-	buf = appendEscaped(buf, []byte(p.File))
 	buf = append(buf, "', "...)
+	buf = inc.m.cp.fence.appendFileValue(buf, p.File)
+	buf = append(buf, ", "...)
 	buf = strconv.AppendUint(buf, p.Pos, 10)
 	buf = append(buf, ") ON DUPLICATE KEY UPDATE file = VALUES(file), pos = VALUES(pos)"...)
 	return string(buf)

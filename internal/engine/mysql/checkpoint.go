@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -55,9 +56,14 @@ type jobState struct {
 type checkpoint struct {
 	db    *sql.DB
 	jobID string
+	// fence is the run's epoch in cluster mode (fence.go); every write
+	// below commits only under it.
+	fence *fence
 }
 
-func openCheckpoint(ctx context.Context, db *sql.DB, jobID string) (*checkpoint, error) {
+// openCheckpoint creates the checkpoint tables and, with an epoch,
+// records it for the job (failing with engine.ErrFenced under a newer).
+func openCheckpoint(ctx context.Context, db *sql.DB, jobID string, epoch int64, log *slog.Logger) (*checkpoint, error) {
 	if _, err := db.ExecContext(ctx, checkpointSchema); err != nil {
 		return nil, fmt.Errorf("create the checkpoint database `%s` on the target (the target user needs ALL on `%s`.*): %w", checkpointDB, checkpointDB, err)
 	}
@@ -66,7 +72,11 @@ func openCheckpoint(ctx context.Context, db *sql.DB, jobID string) (*checkpoint,
 			return nil, fmt.Errorf("create checkpoint tables on the target: %w", err)
 		}
 	}
-	return &checkpoint{db: db, jobID: jobID}, nil
+	c := &checkpoint{db: db, jobID: jobID, fence: &fence{db: db, jobID: jobID, epoch: epoch, log: log}}
+	if err := c.fence.claim(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // load returns the job's saved state, or nil for a new job.
@@ -91,7 +101,10 @@ func (c *checkpoint) save(ctx context.Context, st *jobState) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.db.ExecContext(ctx, "INSERT INTO `"+checkpointDB+"`.`migrate_jobs` (job_id, state) VALUES (?, ?) ON DUPLICATE KEY UPDATE state = VALUES(state)", c.jobID, string(text))
+	err = c.fence.write(ctx, "saving the checkpoint", func(db execer) error {
+		_, err := db.ExecContext(ctx, "INSERT INTO `"+checkpointDB+"`.`migrate_jobs` (job_id, state) VALUES (?, ?) ON DUPLICATE KEY UPDATE state = VALUES(state)", c.jobID, string(text))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("save the checkpoint: %w", err)
 	}
@@ -120,18 +133,24 @@ func (c *checkpoint) doneChunks(ctx context.Context) (map[int][2]int64, error) {
 // markChunkSQL records a chunk inside the transaction that wrote its rows.
 const markChunkSQL = "INSERT INTO `" + checkpointDB + "`.`migrate_chunks` (job_id, chunk_id, row_count, byte_count) VALUES (?, ?, ?, ?)"
 
-// forget removes the job's checkpoint.
+// forget removes the job's checkpoint (not its fence: the epoch stays
+// recorded).
 func (c *checkpoint) forget(ctx context.Context) error {
-	for _, q := range []string{
-		"DELETE FROM `" + checkpointDB + "`.`migrate_chunks` WHERE job_id = ?",
-		"DELETE FROM `" + checkpointDB + "`.`migrate_jobs` WHERE job_id = ?",
-	} {
-		if _, err := c.db.ExecContext(ctx, q, c.jobID); err != nil {
+	return c.fence.write(ctx, "clearing the checkpoint", func(db execer) error {
+		return c.clear(ctx, db, "DELETE FROM `"+checkpointDB+"`.`migrate_jobs` WHERE job_id = ?")
+	})
+}
+
+// clear deletes the job's chunk marks and binlog position, and what more
+// is given.
+func (c *checkpoint) clear(ctx context.Context, db execer, more ...string) error {
+	for _, q := range append([]string{"DELETE FROM `" + checkpointDB + "`.`migrate_chunks` WHERE job_id = ?"}, more...) {
+		if _, err := db.ExecContext(ctx, q, c.jobID); err != nil {
 			return fmt.Errorf("clear the checkpoint: %w", err)
 		}
 	}
 	// The binlog position table exists only once a job replicated.
-	_, err := c.db.ExecContext(ctx, "DELETE FROM "+binlogPositionsTable+" WHERE job_id = ?", c.jobID)
+	_, err := db.ExecContext(ctx, "DELETE FROM "+binlogPositionsTable+" WHERE job_id = ?", c.jobID)
 	var myErr *mysql.MySQLError
 	if err != nil && !(errors.As(err, &myErr) && myErr.Number == 1146) {
 		return fmt.Errorf("clear the checkpoint: %w", err)
@@ -145,17 +164,18 @@ func (c *checkpoint) forget(ctx context.Context) error {
 // over. A fresh start of the job (forget) removes it. The database stays:
 // other jobs may be about to use it.
 func (c *checkpoint) finish(ctx context.Context, readOnlyBefore *bool) error {
-	for _, q := range []string{
-		"DELETE FROM `" + checkpointDB + "`.`migrate_chunks` WHERE job_id = ?",
-	} {
-		if _, err := c.db.ExecContext(ctx, q, c.jobID); err != nil {
-			return fmt.Errorf("finish the checkpoint: %w", err)
+	text, err := json.Marshal(&jobState{Phase: engine.PhaseDone, ReadOnlyBefore: readOnlyBefore})
+	if err != nil {
+		return err
+	}
+	return c.fence.write(ctx, "finishing the checkpoint", func(db execer) error {
+		if err := c.clear(ctx, db); err != nil {
+			return err
 		}
-	}
-	_, err := c.db.ExecContext(ctx, "DELETE FROM "+binlogPositionsTable+" WHERE job_id = ?", c.jobID)
-	var myErr *mysql.MySQLError
-	if err != nil && !(errors.As(err, &myErr) && myErr.Number == 1146) {
-		return fmt.Errorf("finish the checkpoint: %w", err)
-	}
-	return c.save(ctx, &jobState{Phase: engine.PhaseDone, ReadOnlyBefore: readOnlyBefore})
+		_, err := db.ExecContext(ctx, "INSERT INTO `"+checkpointDB+"`.`migrate_jobs` (job_id, state) VALUES (?, ?) ON DUPLICATE KEY UPDATE state = VALUES(state)", c.jobID, string(text))
+		if err != nil {
+			return fmt.Errorf("save the checkpoint: %w", err)
+		}
+		return nil
+	})
 }

@@ -332,8 +332,10 @@ func (c *copier) writeChunk(ctx context.Context, ch chunk, rowCount, byteCount *
 		return ctx.Err()
 	}
 	// The reader has finished (stmts is closed), so the counts are final.
-	if _, err := tx.ExecContext(ctx, markChunkSQL, c.cp.jobID, ch.ID, *rowCount, *byteCount); err != nil {
-		return err
+	// The mark carries the fence of cluster mode (fence.go).
+	q, args := c.cp.fence.markSQL(ch.ID, *rowCount, *byteCount)
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return c.cp.fence.explain(ctx, fmt.Sprintf("commit of chunk %d", ch.ID), err)
 	}
 	return tx.Commit()
 }

@@ -212,6 +212,11 @@ func (c *copier) copyBatch(ctx context.Context, reader *sql.Conn, tables []*tabl
 	if _, err := tx.ExecContext(ctx, q, params...); err != nil {
 		return nil, err
 	}
+	// A multi-row mark cannot carry the fence the way one chunk's does (a
+	// NULL there is not an error): one locking read of it, last.
+	if err := c.cp.fence.check(ctx, tx, fmt.Sprintf("commit of chunks %d-%d", batch[0].ID, batch[len(batch)-1].ID)); err != nil {
+		return nil, err
+	}
 	return counts, tx.Commit()
 }
 

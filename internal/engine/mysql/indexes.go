@@ -92,6 +92,9 @@ func (m *migration) addDeferredIndexes(ctx context.Context) error {
 				return err
 			}
 			defer conn.Close()
+			if err := m.cp.fence.check(gctx, conn, "DDL"); err != nil {
+				return err
+			}
 			_, err = conn.ExecContext(gctx, "ALTER TABLE "+quoteIdent(db)+"."+quoteIdent(table)+" "+strings.Join(adds, ", "))
 			var myErr *mysql.MySQLError
 			if errors.As(err, &myErr) && myErr.Number == 1061 { // duplicate key name

@@ -141,8 +141,10 @@ func (c *copier) loadChunk(ctx context.Context, reader *sql.Conn, t *tableInfo, 
 	if n, err := res.RowsAffected(); err != nil || n != rowCount {
 		return 0, 0, fmt.Errorf("load chunk %d of %s: the target took %d of %d rows%s", ch.ID, t, n, rowCount, warnings(ctx, tx))
 	}
-	if _, err := tx.ExecContext(ctx, markChunkSQL, c.cp.jobID, ch.ID, rowCount, byteCount); err != nil {
-		return 0, 0, err
+	// The mark carries the fence of cluster mode (fence.go).
+	q, args := c.cp.fence.markSQL(ch.ID, rowCount, byteCount)
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return 0, 0, c.cp.fence.explain(ctx, fmt.Sprintf("commit of chunk %d", ch.ID), err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, 0, err

@@ -59,7 +59,7 @@ func (e *Engine) Open(ctx context.Context, spec engine.Spec) (engine.Migration, 
 		}
 		return nil, err
 	}
-	if m.cp, err = openCheckpoint(ctx, m.dst, spec.JobID); err != nil {
+	if m.cp, err = openCheckpoint(ctx, m.dst, spec.JobID, spec.Epoch, e.cfg.Logger); err != nil {
 		m.Close()
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func (m *migration) Finish(ctx context.Context) error {
 // Prepare resolves the selection on the source.
 func (m *migration) Prepare(ctx context.Context) error {
 	var err error
-	if m.schema, err = newSchemaMover(ctx, m.src, m.dst, m.e.cfg.Logger); err != nil {
+	if m.schema, err = newSchemaMover(ctx, m.src, m.dst, m.e.cfg.Logger, m.cp.fence); err != nil {
 		return err
 	}
 	return m.discover(ctx)
@@ -129,6 +129,11 @@ func (m *migration) RestoreReadOnly(ctx context.Context) error {
 	v := 0
 	if *m.state.ReadOnlyBefore {
 		v = 1
+	}
+	// A global setting, outside any transaction: the fence is read right
+	// before it.
+	if err := m.cp.fence.check(ctx, m.dst, "restoring read_only"); err != nil {
+		return err
 	}
 	if _, err := m.dst.ExecContext(ctx, "SET GLOBAL read_only = ?", v); err != nil {
 		return fmt.Errorf("restore the target's read_only: %w", err)
@@ -533,6 +538,9 @@ func (m *migration) uncopy(ctx context.Context, t *cdcTable, chunks []chunk) err
 			return err
 		}
 	}
+	if err := m.cp.fence.check(ctx, tx, "removing copied chunks"); err != nil {
+		return err
+	}
 	return tx.Commit()
 }
 
@@ -564,6 +572,9 @@ func (m *migration) HoldReadOnly(ctx context.Context) (func(), error) {
 			return nil, err
 		}
 	}
+	if err := m.cp.fence.check(ctx, m.dst, "setting read_only"); err != nil {
+		return nil, err
+	}
 	if _, err := m.dst.ExecContext(ctx, "SET GLOBAL read_only = 1"); err != nil {
 		return nil, fmt.Errorf("make the target read-only (DstInfo.ReadOnly=1 needs SUPER or READ_ONLY ADMIN for the target user): %w", err)
 	}
@@ -574,6 +585,10 @@ func (m *migration) HoldReadOnly(ctx context.Context) (func(), error) {
 		v := 0
 		if before {
 			v = 1
+		}
+		// A run that lost the job leaves read_only to the new owner.
+		if err := m.cp.fence.check(ctx, m.dst, "restoring read_only"); err != nil {
+			return
 		}
 		if _, err := m.dst.ExecContext(ctx, "SET GLOBAL read_only = ?", v); err != nil {
 			m.e.cfg.Logger.Error("could not restore the target's read_only; set it by hand", "job_id", m.spec.JobID, "read_only", v, "err", err)

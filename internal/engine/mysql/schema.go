@@ -29,14 +29,17 @@ type schemaMover struct {
 	// them; nil when the target user cannot read mysql.user.
 	accounts map[string]bool
 	log      *slog.Logger
+	// fence is read before each statement: DDL commits by itself, so the
+	// fence of cluster mode cannot share its transaction (fence.go).
+	fence *fence
 }
 
-func newSchemaMover(ctx context.Context, src, dst *sql.DB, log *slog.Logger) (*schemaMover, error) {
+func newSchemaMover(ctx context.Context, src, dst *sql.DB, log *slog.Logger, f *fence) (*schemaMover, error) {
 	ddl, err := dst.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open a target connection for DDL: %w", err)
 	}
-	m := &schemaMover{src: src, ddl: ddl, log: log}
+	m := &schemaMover{src: src, ddl: ddl, log: log, fence: f}
 	if _, err := ddl.ExecContext(ctx, "SET NAMES utf8mb4"); err != nil {
 		ddl.Close()
 		return nil, fmt.Errorf("prepare the DDL connection: %w", err)
@@ -96,6 +99,9 @@ func (m *schemaMover) exec(ctx context.Context, db string, session map[string]st
 			return fmt.Errorf("set %s: %w", name, err)
 		}
 		restore = append(restore, name)
+	}
+	if err := m.fence.check(ctx, m.ddl, "DDL"); err != nil {
+		return err
 	}
 	_, err := m.ddl.ExecContext(ctx, stmt)
 	for _, name := range restore {

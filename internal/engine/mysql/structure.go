@@ -155,6 +155,9 @@ func (w *ddlWorker) createTable(ctx context.Context, db, name string, deferIndex
 		}
 		w.db = db
 	}
+	if err := w.m.cp.fence.check(ctx, w.conn, "DDL"); err != nil {
+		return nil, err
+	}
 	if _, err := w.conn.ExecContext(ctx, stmt); err != nil {
 		return nil, fmt.Errorf("create table %s.%s on the target: %w", quoteIdent(db), quoteIdent(name), err)
 	}
