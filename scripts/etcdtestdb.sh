@@ -14,7 +14,8 @@
 #
 # Members listen on 127.0.0.1 only, each under DIR/mI (data, etcd.pid,
 # etcd.log), with short election timeouts (heartbeat 50 ms, election
-# 500 ms) so that a lost leader is replaced quickly. DIR/endpoints holds
+# 500 ms) so that a lost leader is replaced quickly, and compact the
+# history older than an hour as docs/cluster.md asks of a real cluster. DIR/endpoints holds
 # the client URLs for scripts (OPENDTS_ETCD_ENDPOINTS). No ETCD_*
 # variable of the caller's environment and no /etc/default/etcd reach the
 # members: every setting is on the command line. With
@@ -163,6 +164,7 @@ start_member() {
 		--heartbeat-interval 50 \
 		--election-timeout 500 \
 		--snapshot-count 10000 \
+		--auto-compaction-mode periodic --auto-compaction-retention 1h \
 		--logger zap --log-outputs stderr \
 		</dev/null >>"$mdir/etcd.log" 2>&1 &
 	pid=$!
