@@ -4,7 +4,8 @@
 #   scripts/etcdtestdb.sh install              install etcd-server and etcd-client from Debian packages
 #   scripts/etcdtestdb.sh start DIR N [CLIENT_PORT PEER_PORT]...
 #                                              start an N-member cluster in DIR (ports picked
-#                                              when not given) and wait until it answers
+#                                              when not given) and wait until it answers; a
+#                                              cluster stopped in DIR starts again on its data
 #   scripts/etcdtestdb.sh stop DIR             stop every member started in DIR
 #   scripts/etcdtestdb.sh kill DIR I           SIGKILL member I (0-based), as a crash would
 #   scripts/etcdtestdb.sh restart DIR I        start member I again on its data
@@ -13,7 +14,8 @@
 #
 # Members listen on 127.0.0.1 only, each under DIR/mI (data, etcd.pid,
 # etcd.log), with short election timeouts (heartbeat 50 ms, election
-# 500 ms) so that a lost leader is replaced quickly. DIR/endpoints holds
+# 500 ms) so that a lost leader is replaced quickly, and compact the
+# history older than an hour as docs/cluster.md asks of a real cluster. DIR/endpoints holds
 # the client URLs for scripts (OPENDTS_ETCD_ENDPOINTS). No ETCD_*
 # variable of the caller's environment and no /etc/default/etcd reach the
 # members: every setting is on the command line. With
@@ -86,17 +88,26 @@ port_free() {
 }
 
 # pick_ports N prints 2N free ports (client and peer of each member), from
-# a random base so that concurrent callers rarely collide.
+# a random base below the kernel's ephemeral range: a port in it may be
+# the local end of some outgoing connection, which a connect test cannot
+# see and which makes etcd's bind fail.
 pick_ports() {
-	local want=$(($1 * 2)) got=0 p
-	p=$((20000 + RANDOM % 20000))
+	local want=$(($1 * 2)) got=0 p lo=10000 hi=32767 eph used=""
+	if [ -r /proc/sys/net/ipv4/ip_local_port_range ]; then
+		read -r eph _ </proc/sys/net/ipv4/ip_local_port_range
+		if [ "$eph" -gt $((lo + 1000)) ]; then hi=$((eph - 1)); fi
+	fi
+	if command -v ss >/dev/null 2>&1; then
+		used=" $(ss -Htan 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }' | sort -u | tr '\n' ' ') "
+	fi
+	p=$((lo + RANDOM % (hi - lo)))
 	while [ "$got" -lt "$want" ]; do
-		if port_free "$p"; then
+		if [[ "$used" != *" $p "* ]] && port_free "$p"; then
 			echo "$p"
 			got=$((got + 1))
 		fi
 		p=$((p + 1))
-		[ "$p" -lt 65000 ] || p=20000
+		[ "$p" -le "$hi" ] || p=$lo
 	done
 }
 
@@ -153,6 +164,7 @@ start_member() {
 		--heartbeat-interval 50 \
 		--election-timeout 500 \
 		--snapshot-count 10000 \
+		--auto-compaction-mode periodic --auto-compaction-retention 1h \
 		--logger zap --log-outputs stderr \
 		</dev/null >>"$mdir/etcd.log" 2>&1 &
 	pid=$!
@@ -171,24 +183,16 @@ start_member() {
 	die "etcd member $i did not listen on 127.0.0.1:$cport within 10 s"
 }
 
-cmd_start() {
-	[ $# -ge 2 ] || die "usage: etcdtestdb.sh start DIR N [CLIENT_PORT PEER_PORT]..."
-	local dir=$1 n=$2
+# new_cluster DIR N PORT... writes the files of a new cluster in DIR.
+new_cluster() {
+	local dir=$1 n=$2 i
 	shift 2
-	case "$n" in '' | *[!0-9]*) die "N must be a number" ;; esac
-	[ "$n" -ge 1 ] || die "N must be at least 1"
 	local ports=("$@")
-	if [ "${#ports[@]}" -eq 0 ]; then
-		mapfile -t ports < <(pick_ports "$n")
-	fi
 	[ "${#ports[@]}" -eq $((n * 2)) ] || die "give a client and a peer port for each of the $n members"
 	for p in "${ports[@]}"; do
 		case "$p" in '' | *[!0-9]*) die "ports must be numbers" ;; esac
 	done
-	mkdir -p "$dir"
-	dir=$(cd "$dir" && pwd)
-	[ ! -e "$dir/members" ] || die "$dir already holds a cluster"
-	local i initial="" endpoints=""
+	local initial="" endpoints=""
 	: >"$dir/members"
 	for ((i = 0; i < n; i++)); do
 		local cport=${ports[$((i * 2))]} pport=${ports[$((i * 2 + 1))]}
@@ -201,12 +205,60 @@ cmd_start() {
 	# A token of its own: members of another test's cluster that reuse a
 	# port cannot join this one.
 	echo "opendts-test-$$-$RANDOM$RANDOM" >"$dir/token"
-	for ((i = 0; i < n; i++)); do
-		start_member "$dir" "$i" new || {
+}
+
+# start_members DIR N STATE starts every member; a subshell, so that a
+# member's failure (die) returns here.
+start_members() {
+	local dir=$1 n=$2 state=$3
+	(
+		for ((i = 0; i < n; i++)); do
+			start_member "$dir" "$i" "$state"
+		done
+	)
+}
+
+cmd_start() {
+	[ $# -ge 2 ] || die "usage: etcdtestdb.sh start DIR N [CLIENT_PORT PEER_PORT]..."
+	local dir=$1 n=$2
+	shift 2
+	case "$n" in '' | *[!0-9]*) die "N must be a number" ;; esac
+	[ "$n" -ge 1 ] || die "N must be at least 1"
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	local i
+	if [ -e "$dir/members" ]; then
+		# A cluster stopped earlier in DIR starts again on its data and
+		# ports (a bench run's second half, say).
+		[ -e "$dir/stopped" ] || die "$dir holds a cluster that was not stopped"
+		[ "$(wc -l <"$dir/members")" -eq "$n" ] || die "$dir holds a cluster of $(wc -l <"$dir/members") members, not $n"
+		rm -f "$dir/stopped"
+		start_members "$dir" "$n" existing || {
 			cmd_stop "$dir"
-			exit 1
+			die "the cluster in $dir did not start again"
 		}
-	done
+	elif [ $# -gt 0 ]; then
+		new_cluster "$dir" "$n" "$@"
+		start_members "$dir" "$n" new || {
+			cmd_stop "$dir"
+			die "the cluster did not start"
+		}
+	else
+		# Ports picked here can still be taken before etcd binds them:
+		# then again with others.
+		local attempt
+		for attempt in 1 2 3; do
+			local ports=()
+			mapfile -t ports < <(pick_ports "$n")
+			new_cluster "$dir" "$n" "${ports[@]}"
+			if start_members "$dir" "$n" new; then
+				break
+			fi
+			cmd_stop "$dir"
+			[ "$attempt" -lt 3 ] || die "the cluster did not start"
+			rm -rf "$dir"/m* "$dir/members" "$dir/stopped"
+		done
+	fi
 	if [ -n "${OPENDTS_TESTDB_OWNER:-}" ]; then
 		local self
 		self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
@@ -220,7 +272,7 @@ cmd_start() {
 		cmd_stop "$dir"
 		die "the etcd cluster in $dir did not answer a linearizable read within 30 s"
 	}
-	echo "etcdtestdb.sh: $n-member etcd cluster at $endpoints (dir $dir)"
+	echo "etcdtestdb.sh: $n-member etcd cluster at $(cat "$dir/endpoints") (dir $dir)"
 }
 
 # wait_healthy DIR: a linearizable read (which needs a leader and a

@@ -303,6 +303,7 @@ func TestClusterPausedOwnerIsFenced(t *testing.T) {
 	if refused == "" && !skipped {
 		t.Errorf("the woken node shows no refused write; its log: %s", tail(paused.log.Name()))
 	}
+	t.Logf("the woken node's log ends:\n%s", tail(paused.log.Name()))
 
 	n := stopLoad()
 	other.completeJob(id)
@@ -329,6 +330,18 @@ func TestClusterSigtermHandsOverAndKeyMismatchRefused(t *testing.T) {
 	c.nodes[0].startJob(id)
 	c.nodes[0].wait(id, 8, 90*time.Second)
 	owner, _, _ := c.nodes[0].owner(id)
+	// The CLI shows the nodes and the job's owner.
+	cli := func(args ...string) string {
+		return runCLI(t, c.nodes[1].bin, []string{"OPENDTS_SECRET_ID=AKIDe2e", "OPENDTS_SECRET_KEY=e2e-key"}, 0, append(args, "--endpoint", c.nodes[1].addr)...)
+	}
+	nodesOut := cli("nodes")
+	if !strings.Contains(nodesOut, "node1") || !strings.Contains(nodesOut, "node2") || !strings.Contains(nodesOut, "2 node(s)") || !strings.Contains(nodesOut, "LEASE AGE") {
+		t.Errorf("opendts nodes:\n%s", nodesOut)
+	}
+	if jobsOut := cli("jobs"); !strings.Contains(jobsOut, "NODE") || !regexp.MustCompile(id+`.*`+owner).MatchString(jobsOut) {
+		t.Errorf("opendts jobs does not show %s's owner %s:\n%s", id, owner, jobsOut)
+	}
+	t.Logf("opendts nodes:\n%s", nodesOut)
 	leaving := c.node(owner)
 	start := time.Now()
 	if err := leaving.cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -44,7 +44,7 @@ func openCluster(ctx context.Context, cfg ClusterConfig, box *secret.Box, log *s
 		return nil, err
 	}
 	keys := cluster.NewKeys(cfg.Prefix)
-	st, err := cluster.OpenStore(ctx, client, keys, box)
+	st, err := cluster.OpenStore(ctx, client, keys, box, cluster.WithLogger(log.With("node", cfg.NodeName)))
 	if err != nil {
 		client.Close()
 		return nil, err

@@ -303,7 +303,7 @@ func (n *Node) run() {
 // and the node registers again under a new lease.
 func (n *Node) rejoin() {
 	stopped := n.jobs.Abandon()
-	n.log.Warn("lost the etcd lease (this node was paused or cut off from etcd for longer than the lease TTL): stopped its jobs; other nodes take them over", "node", n.cfg.Name, "jobs_stopped", stopped)
+	n.log.Warn("lost the etcd lease (this node was paused or cut off from etcd for longer than the lease TTL): stopped its jobs; other nodes take them over", "jobs_stopped", stopped)
 	n.mu.Lock()
 	old := n.session
 	n.session = nil
@@ -332,10 +332,10 @@ func (n *Node) rejoin() {
 		}
 		err := n.register(n.ctx)
 		if err == nil {
-			n.log.Info("registered again under a new lease", "node", n.cfg.Name)
+			n.log.Info("registered again under a new lease")
 			return
 		}
-		n.log.Warn("register again", "node", n.cfg.Name, "err", err)
+		n.log.Warn("register again", "err", err)
 		select {
 		case <-n.ctx.Done():
 		case <-time.After(wait):

@@ -49,7 +49,7 @@ type Store struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
-	close  sync.Once
+	closed sync.Once
 
 	cache cache
 }
@@ -152,7 +152,7 @@ func (s *Store) checkKey(ctx context.Context) error {
 
 // Close stops the watch. The client stays open.
 func (s *Store) Close() error {
-	s.close.Do(func() {
+	s.closed.Do(func() {
 		s.cancel()
 		<-s.done
 	})
@@ -187,7 +187,7 @@ func (s *Store) etcdErr(ctx, rctx context.Context, op string, err error) error {
 	// The server words a read it could not serve in time as an error of
 	// code Unknown: the expired deadline is what tells.
 	if rctx.Err() != nil || unavailable(err) {
-		return fmt.Errorf("etcd %s: the etcd cluster is unavailable (no answer within %s; is a majority of its members up?): %w", op, s.timeout, err)
+		return fmt.Errorf("etcd %s: the etcd cluster is unavailable (no answer within %s; is a majority of its members up?): %w (%w)", op, s.timeout, jobs.ErrStoreUnavailable, err)
 	}
 	return fmt.Errorf("etcd %s: %w", op, err)
 }

@@ -55,6 +55,9 @@ func BenchmarkList10k(b *testing.B) {
 		b.Fatalf("%d jobs listed (%v), want %d", total, err, n)
 	}
 	b.Logf("10,000 jobs written and watched in %v", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	openNode(b, c, s.keys.Prefix, testBox(b, key1))
+	b.Logf("another node opened the store (read and decoded the 10,000 jobs) in %v", time.Since(start).Round(time.Millisecond))
 	queries := map[string]jobs.Query{
 		"page20":             {Limit: 20, Desc: true},
 		"page20-offset5000":  {Limit: 20, Offset: 5000, Order: "JobName"},

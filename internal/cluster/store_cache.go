@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -71,6 +72,14 @@ func newEntry(id string, doc *jobs.Job, rev int64, p *progressDoc) *entry {
 	return e
 }
 
+// withProg is e with another progress: a new entry, for readers may hold
+// e (the selection is not parsed again for a progress report).
+func (e *entry) withProg(p *progressDoc) *entry {
+	n := *e
+	n.job = withProgress(e.doc, p)
+	return &n
+}
+
 func withProgress(doc *jobs.Job, p *progressDoc) *jobs.Job {
 	if p == nil {
 		return doc
@@ -133,8 +142,8 @@ func (s *Store) relist(ctx context.Context) error {
 		return err
 	}
 	progs := map[string]*progressDoc{}
-	if err := read(s.keys.Progresses(), func(id string, v []byte, _ int64) {
-		var p progressDoc
+	if err := read(s.keys.Progresses(), func(id string, v []byte, r int64) {
+		p := progressDoc{rev: r}
 		if err := json.Unmarshal(v, &p); err != nil {
 			s.log.Error("cluster store: skip a damaged progress", "job_id", id, "err", err)
 			return
@@ -149,7 +158,7 @@ func (s *Store) relist(ctx context.Context) error {
 	entries := make(map[string]*entry, len(docs))
 	for id, d := range docs {
 		if e := old[id]; e != nil && e.rev == d.rev {
-			entries[id] = newEntry(id, e.doc, d.rev, progs[id])
+			entries[id] = e.withProg(progs[id])
 			continue
 		}
 		doc, err := decodeJob(id, d.value)
@@ -258,7 +267,7 @@ func (s *Store) apply(events []*clientv3.Event) {
 		case strings.HasPrefix(key, progPrefix):
 			ch.id = key[len(progPrefix):]
 			if !ch.del {
-				var p progressDoc
+				p := progressDoc{rev: ch.rev}
 				if err := json.Unmarshal(ev.Kv.Value, &p); err != nil {
 					s.log.Error("cluster store: skip a damaged progress", "job_id", ch.id, "err", err)
 					ch.skip = true
@@ -288,7 +297,7 @@ func (s *Store) apply(events []*clientv3.Event) {
 				c.progs[ch.id] = ch.prog
 			}
 			if e := c.jobs[ch.id]; e != nil {
-				c.jobs[ch.id] = newEntry(ch.id, e.doc, e.rev, c.progs[ch.id])
+				c.jobs[ch.id] = e.withProg(c.progs[ch.id])
 			}
 		}
 	}
@@ -297,6 +306,23 @@ func (s *Store) apply(events []*clientv3.Event) {
 		close(c.advanced)
 		c.advanced = make(chan struct{})
 	}
+}
+
+// progressView is what SaveProgress needs of a job, as the copy has it:
+// ok when the copy holds the job at a migrating status. The copy may be
+// behind; the write's compares on both revisions catch that.
+func (c *cache) progressView(id string) (v progressView, ok bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e := c.jobs[id]
+	if e == nil || !slices.Contains(jobs.MigratingStatuses(), e.status) {
+		return v, false
+	}
+	v = progressView{found: true, status: e.status, jobRev: e.rev}
+	if p := c.progs[id]; p != nil {
+		v.prog, v.progRev = *p, p.rev
+	}
+	return v, true
 }
 
 func (c *cache) revision() int64 {
@@ -333,7 +359,10 @@ func (s *Store) catchUp(ctx context.Context, op string) error {
 			if ctx.Err() != nil {
 				return fmt.Errorf("etcd %s: %w", op, ctx.Err())
 			}
-			return fmt.Errorf("etcd %s: the etcd cluster is unavailable: this node's watch of the jobs is behind (at revision %d of %d after %s)", op, rev, want, s.timeout)
+			// etcd answered the read but its watch did not deliver: a
+			// member cut off from the rest, or one far behind. The
+			// store cannot answer either way (jobs.ErrStoreUnavailable).
+			return fmt.Errorf("etcd %s: this node's watch of the jobs in etcd is behind (at revision %d of %d after %s; is the etcd cluster partitioned or overloaded?): %w", op, rev, want, s.timeout, jobs.ErrStoreUnavailable)
 		}
 	}
 }

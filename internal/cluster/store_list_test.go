@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -395,38 +396,64 @@ func TestStoreReadYourWritesAcrossNodes(t *testing.T) {
 	}
 }
 
-// TestStoreRelistAfterCompaction: a watch from a compacted revision says
-// so, and a fresh list rebuilds the same copy.
+// TestStoreRelistAfterCompaction: a node whose watch was away while the
+// others wrote and etcd compacted its history finds, when it watches
+// again, that the revisions it needs are gone, and lists everything anew.
 func TestStoreRelistAfterCompaction(t *testing.T) {
 	c := testetcd.Shared(t)
-	s := openNode(t, c, testetcd.Prefix(t), testBox(t, key1))
+	prefix := testetcd.Prefix(t)
+	a, b := openNode(t, c, prefix, testBox(t, key1)), openNode(t, c, prefix, testBox(t, key1))
 	ctx := t.Context()
 	for i := range 5 {
-		if err := s.CreateJob(ctx, sampleJob(fmt.Sprintf("dts-compact%d", i))); err != nil {
+		j := sampleJob(fmt.Sprintf("dts-compact%d", i))
+		j.Status = jobs.StatusRunning
+		if err := a.CreateJob(ctx, j); err != nil {
 			t.Fatal(err)
 		}
 	}
-	old := s.cache.revision()
-	cur, err := s.c.Get(ctx, "x")
+	if _, total, err := b.ListJobs(ctx, jobs.Query{}); err != nil || total != 5 {
+		t.Fatalf("b lists %d jobs (%v)", total, err)
+	}
+	old := b.cache.revision()
+	b.Close() // b's watch stops: its copy stays at old
+	for i := 5; i < 8; i++ {
+		if err := a.CreateJob(ctx, sampleJob(fmt.Sprintf("dts-compact%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.DeleteJob(ctx, "dts-compact0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SaveProgress(ctx, "dts-compact1", jobs.Progress{HasProgress: true, Overall: 42}); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := a.c.Get(ctx, a.keys.Changed())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.c.Compact(ctx, cur.Header.Revision); err != nil {
+	if _, err := a.c.Compact(ctx, cur.Header.Revision); err != nil {
 		t.Fatal(err)
 	}
+	// What b's watch meets: a compacted history.
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	compacted, _, err := s.follow(s.c.Watch(wctx, s.keys.Prefix, clientv3.WithPrefix(), clientv3.WithRev(old-3)))
-	if !compacted {
-		t.Fatalf("watch from a compacted revision: %v", err)
+	if compacted, _, err := b.follow(b.c.Watch(wctx, b.keys.Prefix, clientv3.WithPrefix(), clientv3.WithRev(old+1))); !compacted {
+		t.Fatalf("a watch from a compacted revision: %v", err)
 	}
-	before, _, _ := s.ListJobs(ctx, jobs.Query{})
-	if err := s.relist(ctx); err != nil {
+	// b watches again, as after a network cut.
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.done, b.closed = make(chan struct{}), sync.Once{}
+	go b.watch()
+	want, wantTotal, err := a.ListJobs(ctx, jobs.Query{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	after, total, err := s.ListJobs(ctx, jobs.Query{})
-	if err != nil || total != 5 || !reflect.DeepEqual(after, before) {
-		t.Errorf("after the relist: %v %d %v, before %v", ids(after), total, err, ids(before))
+	got, total, err := b.ListJobs(ctx, jobs.Query{})
+	if err != nil || total != 7 || total != wantTotal || !reflect.DeepEqual(got, want) {
+		t.Errorf("b after the compaction: %v %d (%v), a: %v %d", ids(got), total, err, ids(want), wantTotal)
+	}
+	if got, _, _ := b.ListJobs(ctx, jobs.Query{JobID: "dts-compact1"}); len(got) != 1 || got[0].Detail.Progress != 42 {
+		t.Errorf("the progress written while b was away: %+v", got)
 	}
 }
 
@@ -453,5 +480,64 @@ func TestSmallestMatchesSort(t *testing.T) {
 				t.Fatalf("n %d k %d: position %d differs", n, k, i)
 			}
 		}
+	}
+}
+
+// TestStoreSaveProgressStaleCopy: SaveProgress starts from the node's copy
+// of the jobs, which may be behind; the write's compares must catch that
+// both ways. The copy of node b is frozen by closing its watch.
+func TestStoreSaveProgressStaleCopy(t *testing.T) {
+	c := testetcd.Shared(t)
+	prefix := testetcd.Prefix(t)
+	box := testBox(t, key1)
+	a, b := openNode(t, c, prefix, box), openNode(t, c, prefix, box)
+	ctx := t.Context()
+	j := sampleJob("dts-stale001")
+	j.Status = jobs.StatusRunning
+	if err := a.CreateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.ListJobs(ctx, jobs.Query{JobID: j.ID}); err != nil { // b's copy has it running
+		t.Fatal(err)
+	}
+	b.Close()
+	setStatus := func(st jobs.Status) {
+		t.Helper()
+		cur, err := a.GetJobState(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Status = st
+		if err := a.UpdateJob(ctx, cur); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Stopped meanwhile: b's copy still says running, the write must not take.
+	setStatus(jobs.StatusStopping)
+	if err := b.SaveProgress(ctx, j.ID, jobs.Progress{HasProgress: true, Overall: 55}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.GetJobState(ctx, j.ID); got.Detail.Progress != 0 {
+		t.Errorf("progress saved on a stopping job through a stale copy: %d", got.Detail.Progress)
+	}
+	// Running again at a newer revision than b's copy knows: it must take.
+	setStatus(jobs.StatusRunning)
+	if err := b.SaveProgress(ctx, j.ID, jobs.Progress{HasProgress: true, Overall: 66}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.GetJobState(ctx, j.ID); got.Detail.Progress != 66 {
+		t.Errorf("progress through a stale copy of a running job: %d, want 66", got.Detail.Progress)
+	}
+	// A job b's copy never had.
+	j2 := sampleJob("dts-stale002")
+	j2.Status = jobs.StatusReadyComplete
+	if err := a.CreateJob(ctx, j2); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SaveProgress(ctx, j2.ID, jobs.Progress{HasLag: true, LagSeconds: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.GetJobState(ctx, j2.ID); got.Detail.SecondsBehindMaster != 4 {
+		t.Errorf("lag of a job the copy did not have: %d, want 4", got.Detail.SecondsBehindMaster)
 	}
 }

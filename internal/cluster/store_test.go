@@ -3,8 +3,10 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -152,6 +154,17 @@ func TestStoreCRUDAndSealedPasswords(t *testing.T) {
 		if strings.Contains(v, "hunter2") {
 			t.Errorf("etcd key %s holds a password in plain text", k)
 		}
+	}
+
+	// A listed job is the caller's to mark (the service sets Node): the
+	// next list is not changed by it.
+	list, _, err := s.ListJobs(ctx, jobs.Query{JobID: j.ID})
+	if err != nil || len(list) != 1 || list[0].Src.Password != "" || list[0].Revision != got.Revision {
+		t.Fatalf("listed %+v (%v)", list, err)
+	}
+	list[0].Node, list[0].Name = "node-a", "changed by the caller"
+	if again, _, _ := s.ListJobs(ctx, jobs.Query{JobID: j.ID}); again[0].Node != "" || again[0].Name != got.Name {
+		t.Errorf("a caller's change to a listed job reached the next list: %q %q", again[0].Node, again[0].Name)
 	}
 
 	if err := s.DeleteJob(ctx, j.ID); err != nil {
@@ -417,10 +430,26 @@ func TestStoreMajorityLost(t *testing.T) {
 		"SaveProgress":  func() error { return s.SaveProgress(ctx, j.ID, jobs.Progress{HasProgress: true, Overall: 1}) },
 		"Ping":          func() error { return s.Ping(ctx) },
 	}
+	// All at once, as a node's API requests would come.
+	type result struct {
+		err  error
+		took time.Duration
+	}
+	results := make(map[string]result, len(calls))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for name, call := range calls {
-		start := time.Now()
-		err := call()
-		took := time.Since(start)
+		wg.Go(func() {
+			start := time.Now()
+			err := call()
+			mu.Lock()
+			results[name] = result{err, time.Since(start)}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for name, r := range results {
+		err, took := r.err, r.took
 		if err == nil {
 			t.Errorf("%s succeeded without a majority", name)
 			continue
@@ -487,5 +516,78 @@ func TestStoreClosed(t *testing.T) {
 	start := time.Now()
 	if _, _, err := s.ListJobs(t.Context(), jobs.Query{}); err == nil || time.Since(start) > 2*time.Second {
 		t.Errorf("ListJobs on a closed store: %v after %v", err, time.Since(start))
+	}
+}
+
+// TestStoreCopiesConverge: two nodes write the same jobs at once (creates,
+// revision-checked updates, progress, deletes); afterwards both nodes'
+// copies, and a third node's fresh read, list exactly the same.
+func TestStoreCopiesConverge(t *testing.T) {
+	c := testetcd.Shared(t)
+	prefix := testetcd.Prefix(t)
+	box := testBox(t, key1)
+	nodes := []*Store{openNode(t, c, prefix, box), openNode(t, c, prefix, box)}
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := range 4 {
+		s := nodes[w%2]
+		wg.Go(func() {
+			for i := range 25 {
+				id := fmt.Sprintf("dts-conv%04d", i%12) // the workers share ids
+				var err error
+				switch (i + w) % 5 {
+				case 0:
+					j := sampleJob(id)
+					j.Status = jobs.StatusRunning
+					if err = s.CreateJob(ctx, j); errors.Is(err, jobs.ErrExists) {
+						err = nil
+					}
+				case 1, 2:
+					var cur *jobs.Job
+					if cur, err = s.GetJobState(ctx, id); err == nil {
+						cur.Detail.StepNow++
+						cur.Name = fmt.Sprintf("w%d-%d", w, i)
+						err = s.UpdateJob(ctx, cur)
+					}
+				case 3:
+					err = s.SaveProgress(ctx, id, jobs.Progress{HasProgress: true, Overall: i, HasLag: w%2 == 0, LagSeconds: int64(w)})
+				case 4:
+					err = s.DeleteJob(ctx, id)
+				}
+				if err != nil && !errors.Is(err, jobs.ErrNotFound) && !errors.Is(err, jobs.ErrConflict) {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	fresh := openNode(t, c, prefix, box)
+	want, wantTotal, err := fresh.ListJobs(ctx, jobs.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d jobs left", wantTotal)
+	for i, s := range nodes {
+		got, total, err := s.ListJobs(ctx, jobs.Query{})
+		if err != nil || total != wantTotal || !reflect.DeepEqual(got, want) {
+			t.Errorf("node %d lists %v (%v), a fresh node %v", i, ids(got), err, ids(want))
+		}
+	}
+	// And every listed job is what a read of etcd gives.
+	for _, l := range want {
+		j, err := fresh.GetJobState(ctx, l.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.Sealed = ""
+		if !reflect.DeepEqual(j, l) {
+			t.Errorf("job %s listed as %+v, read as %+v", l.ID, l.Detail, j.Detail)
+		}
 	}
 }

@@ -64,6 +64,9 @@ type progressDoc struct {
 	LagSeconds       int64              `json:",omitempty"`
 	LagMegabyte      int64              `json:",omitempty"`
 	Copy             *jobs.CopyProgress `json:",omitempty"`
+	// rev is the ModRevision of the key it was read from, where the
+	// node's copy of the jobs keeps it (not stored).
+	rev int64
 }
 
 // apply lays p over d.
@@ -199,6 +202,38 @@ func claimHolds(r *etcdserverpb.ResponseOp, c jobs.Claim) bool {
 // progress changes between its read and its write.
 const maxProgressTries = 5
 
+// progressView is a job as SaveProgress decides on it.
+type progressView struct {
+	found           bool
+	status          jobs.Status
+	jobRev, progRev int64
+	prog            progressDoc
+	// claim is the claim key's read (keys only); nil when not read.
+	claim *etcdserverpb.ResponseOp
+}
+
+// readProgressView decodes the answers to OpGet of the job, its progress
+// and its claim.
+func readProgressView(id string, r []*etcdserverpb.ResponseOp) (progressView, error) {
+	v := progressView{claim: r[2]}
+	jobKVs := r[0].GetResponseRange().Kvs
+	if len(jobKVs) == 0 {
+		return v, nil
+	}
+	var st struct{ Status jobs.Status }
+	if err := json.Unmarshal(jobKVs[0].Value, &st); err != nil {
+		return v, fmt.Errorf("decode stored job %s: %w", id, err)
+	}
+	v.found, v.status, v.jobRev = true, st.Status, jobKVs[0].ModRevision
+	if kvs := r[1].GetResponseRange().Kvs; len(kvs) == 1 {
+		v.progRev = kvs[0].ModRevision
+		if err := json.Unmarshal(kvs[0].Value, &v.prog); err != nil {
+			return v, fmt.Errorf("decode the stored progress of job %s: %w", id, err)
+		}
+	}
+	return v, nil
+}
+
 // SaveProgress records a migrating job's progress, lag and copy summary in
 // the progress key, which the job's revision does not see: frequent
 // reports never make a node's UpdateJob conflict. It does nothing (and
@@ -206,40 +241,36 @@ const maxProgressTries = 5
 // which the write's transaction checks by the job's ModRevision. A pair
 // not given keeps its last value, as the SQLite store's columns do. Under
 // a claim it writes only while the claim holds (jobs.ErrNotOwner).
+//
+// The job service calls it under its lock, so it costs one round trip
+// when it can: the first try starts from the node's copy of the jobs, and
+// a try that finds the job changed reads it in the same transaction.
 func (s *Store) SaveProgress(ctx context.Context, id string, p jobs.Progress) error {
-	jobKey, progKey := s.keys.Job(id), s.keys.Progress(id)
+	jobKey, progKey, claimKey := s.keys.Job(id), s.keys.Progress(id), s.keys.Claim(id)
 	claim, claimed := jobs.ClaimOf(ctx)
+	reads := []clientv3.Op{clientv3.OpGet(jobKey), clientv3.OpGet(progKey), clientv3.OpGet(claimKey, clientv3.WithKeysOnly())}
 	rctx, cancel := s.bound(ctx)
 	defer cancel()
-	// The job and its progress as of one revision.
-	resp, err := s.c.Txn(rctx).Then(clientv3.OpGet(jobKey), clientv3.OpGet(progKey), clientv3.OpGet(s.keys.Claim(id), clientv3.WithKeysOnly())).Commit()
-	if err != nil {
-		return s.etcdErr(ctx, rctx, "read job "+id+" for its progress", err)
+	// The copy may not have the job yet, or at an older status: only a
+	// read of etcd may decide that there is nothing to save.
+	v, ok := s.cache.progressView(id)
+	if !ok {
+		resp, err := s.c.Txn(rctx).Then(reads...).Commit()
+		if err != nil {
+			return s.etcdErr(ctx, rctx, "read job "+id+" for its progress", err)
+		}
+		if v, err = readProgressView(id, resp.Responses); err != nil {
+			return err
+		}
 	}
 	for range maxProgressTries {
-		jobKVs := resp.Responses[0].GetResponseRange().Kvs
-		if len(jobKVs) == 0 {
+		if !v.found || !slices.Contains(jobs.MigratingStatuses(), v.status) {
 			return nil
 		}
-		var st struct{ Status jobs.Status }
-		if err := json.Unmarshal(jobKVs[0].Value, &st); err != nil {
-			return fmt.Errorf("decode stored job %s: %w", id, err)
-		}
-		if !slices.Contains(jobs.MigratingStatuses(), st.Status) {
-			return nil
-		}
-		if claimed && !claimHolds(resp.Responses[2], claim) {
+		if claimed && v.claim != nil && !claimHolds(v.claim, claim) {
 			return jobs.ErrNotOwner
 		}
-		var prev progressDoc
-		var progRev int64
-		if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 1 {
-			progRev = kvs[0].ModRevision
-			if err := json.Unmarshal(kvs[0].Value, &prev); err != nil {
-				return fmt.Errorf("decode the stored progress of job %s: %w", id, err)
-			}
-		}
-		next := prev
+		next := v.prog
 		if p.HasProgress {
 			next.HasProgress, next.Overall, next.Current = true, p.Overall, p.Current
 		}
@@ -254,22 +285,23 @@ func (s *Store) SaveProgress(ctx context.Context, id string, p jobs.Progress) er
 			return fmt.Errorf("encode the progress of job %s: %w", id, err)
 		}
 		cmps := []clientv3.Cmp{
-			clientv3.Compare(clientv3.ModRevision(jobKey), "=", jobKVs[0].ModRevision),
-			clientv3.Compare(clientv3.ModRevision(progKey), "=", progRev),
+			clientv3.Compare(clientv3.ModRevision(jobKey), "=", v.jobRev),
+			clientv3.Compare(clientv3.ModRevision(progKey), "=", v.progRev),
 		}
 		if claimed {
-			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(s.keys.Claim(id)), "=", claim.Epoch))
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(claimKey), "=", claim.Epoch))
 		}
-		// Else reads what the next try needs, in the same round trip.
-		resp, err = s.c.Txn(rctx).If(cmps...).
+		resp, err := s.c.Txn(rctx).If(cmps...).
 			Then(clientv3.OpPut(progKey, string(val)), clientv3.OpPut(s.keys.Changed(), "")).
-			Else(clientv3.OpGet(jobKey), clientv3.OpGet(progKey), clientv3.OpGet(s.keys.Claim(id), clientv3.WithKeysOnly())).
-			Commit()
+			Else(reads...).Commit()
 		if err != nil {
 			return s.etcdErr(ctx, rctx, "save the progress of job "+id, err)
 		}
 		if resp.Succeeded {
 			return nil
+		}
+		if v, err = readProgressView(id, resp.Responses); err != nil {
+			return err
 		}
 	}
 	return errors.New("save the progress of job " + id + ": the job kept changing meanwhile")

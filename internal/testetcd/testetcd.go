@@ -112,45 +112,31 @@ func New(members int) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testetcd: %w", err)
 	}
-	var last error
-	// A port taken between picking it and etcd binding it fails the
-	// start: once more with others.
-	for attempt := range 2 {
-		cdir := filepath.Join(dir, "c"+strconv.Itoa(attempt))
-		args := []string{"start", cdir, strconv.Itoa(members)}
-		for range members * 2 {
-			p, err := testenv.FreePort()
-			if err != nil {
-				os.RemoveAll(dir)
-				return nil, err
-			}
-			args = append(args, strconv.Itoa(p))
-		}
-		if err := runScript(2*time.Minute, args...); err != nil {
-			runScript(time.Minute, "stop", cdir)
-			last = err
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(cdir, "endpoints"))
-		if err != nil {
-			runScript(time.Minute, "stop", cdir)
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("testetcd: %w", err)
-		}
-		c := &Cluster{Dir: cdir, endpoints: strings.Split(strings.TrimSpace(string(b)), ","), ownDir: true}
-		// The script waited for a linearizable read through etcdctl;
-		// check with the client the code under test uses too.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = c.WaitHealthy(ctx)
-		cancel()
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		return c, nil
+	// The script picks the ports, below the kernel's ephemeral range
+	// (where an outgoing connection's local port could take one before
+	// etcd binds it), and tries other ports when a bind fails anyway.
+	cdir := filepath.Join(dir, "cluster")
+	if err := runScript(2*time.Minute, "start", cdir, strconv.Itoa(members)); err != nil {
+		runScript(time.Minute, "stop", cdir)
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("testetcd: start a %d-member cluster: %w", members, err)
 	}
-	os.RemoveAll(dir)
-	return nil, fmt.Errorf("testetcd: start a %d-member cluster: %w", members, last)
+	b, err := os.ReadFile(filepath.Join(cdir, "endpoints"))
+	if err != nil {
+		runScript(time.Minute, "stop", cdir)
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("testetcd: %w", err)
+	}
+	c := &Cluster{Dir: cdir, endpoints: strings.Split(strings.TrimSpace(string(b)), ","), ownDir: true}
+	// The script waited for a linearizable read through etcdctl; check
+	// with the client the code under test uses too.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.WaitHealthy(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // Endpoints are the members' client URLs (http://127.0.0.1:port), in
