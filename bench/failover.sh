@@ -445,7 +445,7 @@ note "StartMigrateJob through ${node_name[0]}"
 
 # ---------------------------------------------------------------- kills
 
-r_phase=() r_killed=() r_new=() r_takeover=() r_apply=() r_before=() r_after=() r_poll=() r_status=()
+r_phase=() r_killed=() r_new=() r_takeover=() r_apply=() r_poll=() r_status=()
 
 # failover K: kill -9 the job's owner, time the takeover and the first
 # apply, start the killed node again and wait for three live nodes.
@@ -515,8 +515,6 @@ failover() {
 	r_new+=("$new_owner")
 	r_takeover+=("$takeover")
 	r_apply+=("$applied")
-	r_before+=("$before")
-	r_after+=("$after")
 	r_status+=("$seen")
 	now_us
 	r_poll+=($(((us - t_kill) / polls)))
