@@ -13,9 +13,9 @@ import (
 
 // migration is one run of a job: the units the driver calls in order.
 type migration struct {
-	e     *Engine
-	spec  engine.Spec
-	cp    *checkpoint
+	e    *Engine
+	spec engine.Spec
+	cp   *checkpoint
 	// fence is the run's epoch in cluster mode (fence.go).
 	fence *fence
 	state *jobState
