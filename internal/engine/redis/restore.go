@@ -190,6 +190,9 @@ func (m *migration) fullSync(ctx context.Context, from engine.Endpoint, suffix s
 	if err := m.cp.set(ctx, fieldCopying, "1"); err != nil {
 		return position{}, err
 	}
+	// The RESTOREs below are pipelined, not transactions: the fence was
+	// read by the write just before, and is again by the checkpoint
+	// written after them (docs/redis.md).
 	r, _, err := openReplica(ctx, from, m.e.cfg.Timeout, "", 0)
 	if err != nil {
 		return position{}, err
@@ -263,10 +266,41 @@ func (m *migration) flushTarget(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the target's databases: %w", err)
 	}
-	if cc, ok := m.dst.(*goredis.ClusterClient); ok {
+	kv := make([]string, 0, 2*len(saved))
+	for k, v := range saved {
+		kv = append(kv, k, v)
+	}
+	cc, cluster := m.dst.(*goredis.ClusterClient)
+	if m.fence.on() && !cluster {
+		// One transaction under the fence: the databases emptied, the
+		// fence key (in database 0) and the checkpoint written again.
+		return m.fence.write(ctx, m.dst, "emptying the target", func(p goredis.Pipeliner) {
+			for _, db := range m.dbs.list(n) {
+				p.Select(ctx, db)
+				p.FlushDB(ctx)
+			}
+			p.Select(ctx, 0)
+			p.Set(ctx, m.fence.key, m.fence.epoch, 0)
+			if len(kv) > 0 {
+				p.HSet(ctx, m.cp.key, kv)
+			}
+		})
+	}
+	if err := m.fence.check(ctx, m.dst, "emptying the target"); err != nil {
+		return err
+	}
+	if cluster {
 		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error { return c.FlushDB(ctx).Err() })
 		if err != nil {
 			return fmt.Errorf("empty the target cluster: %w", err)
+		}
+		if m.fence.on() {
+			// Read right before the flush (masters cannot share a
+			// transaction); only written back when no claim made it
+			// again meanwhile.
+			if err := m.dst.SetNX(ctx, m.fence.key, m.fence.epoch, 0).Err(); err != nil {
+				return fmt.Errorf("write the job's fence on the target: %w", err)
+			}
 		}
 		n = 0
 	}
@@ -278,11 +312,7 @@ func (m *migration) flushTarget(ctx context.Context) error {
 			return fmt.Errorf("empty database %d of the target: %w", db, err)
 		}
 	}
-	if len(saved) > 0 {
-		kv := make([]string, 0, 2*len(saved))
-		for k, v := range saved {
-			kv = append(kv, k, v)
-		}
+	if len(kv) > 0 {
 		return m.cp.set(ctx, kv...)
 	}
 	return nil
