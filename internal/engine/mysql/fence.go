@@ -243,3 +243,37 @@ func (f *fence) write(ctx context.Context, what string, fn func(execer) error) e
 	}
 	return tx.Commit()
 }
+
+// writerVars are the session settings of a target pool that writes rows:
+// vars, and with a fence a wait_timeout of FencedIdleTimeout. The
+// server then closes a session that sent nothing for that long, rolling
+// back its transaction: a paused node's open chunk or group stops
+// holding row locks the new owner waits on. The run's own sessions are
+// never idle that long inside a transaction (a chunk's statements follow
+// each other as fast as the source is read); an idle pooled session that
+// the server closed is replaced by the driver, and the pools below drop
+// theirs before the server does.
+func (m *migration) writerVars(vars map[string]string) map[string]string {
+	if m.spec.Epoch <= 0 {
+		return vars
+	}
+	out := map[string]string{"wait_timeout": strconv.Itoa(max(1, int(m.e.cfg.FencedIdleTimeout/time.Second)))}
+	for k, v := range vars {
+		out[k] = v
+	}
+	return out
+}
+
+// writerPool is the target pool the copy's chunks are written through:
+// the run's own, or with a fence one of its own with writerVars.
+func (m *migration) writerPool(ctx context.Context) (*sql.DB, func(), error) {
+	if m.spec.Epoch <= 0 {
+		return m.dst, func() {}, nil
+	}
+	w, err := m.e.openPool(ctx, m.spec.Target, "target", m.e.cfg.Workers+2, m.writerVars(m.targetVars), false)
+	if err != nil {
+		return nil, nil, err
+	}
+	w.SetConnMaxIdleTime(m.e.cfg.FencedIdleTimeout / 2)
+	return w, func() { w.Close() }, nil
+}

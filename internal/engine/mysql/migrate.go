@@ -331,7 +331,12 @@ func (m *migration) Copy(ctx context.Context, report engine.CopyReport) error {
 	if err := m.dst.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&maxPacket); err != nil {
 		return fmt.Errorf("read the target's max_allowed_packet: %w", err)
 	}
-	c := &copier{e: m.e, src: m.src, dst: m.dst, snap: snap, tables: byID, cp: m.cp,
+	writers, closeWriters, err := m.writerPool(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeWriters()
+	c := &copier{e: m.e, src: m.src, dst: writers, snap: snap, tables: byID, cp: m.cp,
 		maxStmt: min(m.e.cfg.BatchBytes, maxPacket/2), report: report}
 	if len(snap.spare) > 0 {
 		c.readTables = make([]int, len(snap.readers))
