@@ -29,7 +29,7 @@ import (
 // a cluster target cannot WATCH a key of another slot: only the floor
 // checkpoint written after each batch is fenced there, and the copy's
 // RESTORE pipelines are not transactions: they are checked before the
-// copy and at its checkpoints (docs/redis.md, cluster mode). Epoch 0 (a
+// copy and at its checkpoints (README, How a Redis migration works). Epoch 0 (a
 // single node) has no fence: no key, no command.
 func fenceKey(jobID string) string { return "opendts:{" + jobID + "}:fence" }
 

@@ -192,7 +192,7 @@ func (m *migration) fullSync(ctx context.Context, from engine.Endpoint, suffix s
 	}
 	// The RESTOREs below are pipelined, not transactions: the fence was
 	// read by the write just before, and is again by the checkpoint
-	// written after them (docs/redis.md).
+	// written after them (README, How a Redis migration works).
 	r, _, err := openReplica(ctx, from, m.e.cfg.Timeout, "", 0)
 	if err != nil {
 		return position{}, err
