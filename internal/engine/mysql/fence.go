@@ -88,8 +88,9 @@ func (f *fence) refused(what string, theirs int64) error {
 }
 
 // claim records the run's epoch for the job when the run opens, refusing
-// when a newer one is recorded. The row lock of the update waits for the
-// commits of an older run that hold the fence row's shared lock.
+// when a newer one is recorded. Its row lock waits for the commits of an
+// older run that hold the fence row's shared lock. Two claims at once on
+// a job without a row may deadlock on the new key: the loser tries again.
 func (f *fence) claim(ctx context.Context) error {
 	if !f.on() {
 		return nil
@@ -97,29 +98,38 @@ func (f *fence) claim(ctx context.Context) error {
 	if _, err := f.db.ExecContext(ctx, fenceDDL); err != nil {
 		return fmt.Errorf("create the fence table on the target: %w", err)
 	}
+	for attempt := 1; ; attempt++ {
+		err := f.claimOnce(ctx)
+		var myErr *gmysql.MySQLError
+		if errors.As(err, &myErr) && myErr.Number == 1213 && attempt < 5 {
+			continue
+		}
+		if err != nil && !errors.Is(err, engine.ErrFenced) {
+			return fmt.Errorf("record the run's epoch %d on the target: %w", f.epoch, err)
+		}
+		return err
+	}
+}
+
+func (f *fence) claimOnce(ctx context.Context) error {
 	tx, err := f.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	var theirs int64
-	err = tx.QueryRowContext(ctx, "SELECT epoch FROM "+fenceTable+" WHERE job_id = ? FOR UPDATE", f.jobID).Scan(&theirs)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		_, err = tx.ExecContext(ctx, "INSERT INTO "+fenceTable+" (job_id, epoch) VALUES (?, ?)", f.jobID, f.epoch)
-	case err != nil:
-	case theirs > f.epoch:
-		return f.refused("open", theirs)
-	case theirs < f.epoch:
-		_, err = tx.ExecContext(ctx, "UPDATE "+fenceTable+" SET epoch = ? WHERE job_id = ?", f.epoch, f.jobID)
-	}
+	_, err = tx.ExecContext(ctx, "INSERT INTO "+fenceTable+" (job_id, epoch) VALUES (?, ?) "+
+		"ON DUPLICATE KEY UPDATE epoch = GREATEST(epoch, VALUES(epoch))", f.jobID, f.epoch)
 	if err != nil {
-		return fmt.Errorf("record the run's epoch %d on the target: %w", f.epoch, err)
+		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("record the run's epoch %d on the target: %w", f.epoch, err)
+	var theirs int64
+	if err := tx.QueryRowContext(ctx, "SELECT epoch FROM "+fenceTable+" WHERE job_id = ? FOR UPDATE", f.jobID).Scan(&theirs); err != nil {
+		return err
 	}
-	return nil
+	if theirs > f.epoch {
+		return f.refused("open", theirs)
+	}
+	return tx.Commit()
 }
 
 // check fails when the recorded epoch is not the run's. Inside a

@@ -217,3 +217,61 @@ func TestFenceMySQLEpochZero(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A claim waits for a commit in flight that has read the fence under the
+// older epoch (its shared lock): that commit lands whole before the new
+// epoch is recorded, and the new owner finds it.
+func TestFenceMySQLClaimWaitsForCommitInFlight(t *testing.T) {
+	src, dst, db := fenceDatabase(t, "fenceorder", 10)
+	jobID := "dts-fenceorder"
+	spec := fullSpec(jobID, src, dst, db)
+	spec.Epoch = 5
+	e := mysql.New(mysql.Config{Workers: 1})
+	ctx := context.Background()
+	m5, err := e.Open(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m5.Close()
+	tdb := dst.DB(t)
+	// The old run's chunk transaction, between its fence check and its
+	// COMMIT.
+	tx, err := tdb.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var seen int64
+	if err := tx.QueryRow("SELECT epoch FROM __opendts.migrate_fence WHERE job_id = ? LOCK IN SHARE MODE", jobID).Scan(&seen); err != nil || seen != 5 {
+		t.Fatalf("fence: %d, %v", seen, err)
+	}
+	if _, err := tx.Exec("INSERT INTO __opendts.migrate_chunks VALUES (?, 1, 10, 100)", jobID); err != nil {
+		t.Fatal(err)
+	}
+	claimed := make(chan error, 1)
+	go func() {
+		m6, err := e.Open(ctx, withEpoch(spec, 6))
+		if err == nil {
+			m6.Close()
+		}
+		claimed <- err
+	}()
+	select {
+	case err := <-claimed:
+		t.Fatalf("the claim did not wait for the commit in flight: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-claimed; err != nil {
+		t.Fatal(err)
+	}
+	if n := targetCount(t, tdb, "SELECT COUNT(*) FROM __opendts.migrate_chunks WHERE job_id = ?", jobID); n != 1 {
+		t.Fatalf("%d chunk marks after the claim, want the one committed before it", n)
+	}
+	if n := targetCount(t, tdb, "SELECT epoch FROM __opendts.migrate_fence WHERE job_id = ?", jobID); n != 6 {
+		t.Fatalf("fence epoch %d", n)
+	}
+	tdb.Exec("DELETE FROM __opendts.migrate_chunks WHERE job_id = ?", jobID)
+}
