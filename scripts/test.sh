@@ -2,8 +2,9 @@
 # test.sh: the whole test suite, as a newcomer and CI run it.
 #
 # Installs what the tests need when it is missing (MariaDB, PostgreSQL,
-# Chromium and ChromeDriver from Debian's packages, the Go modules, the npm
-# packages of tests/node: the Node.js SDK and axe-core), then vets and
+# redis-server, etcd-server and etcd-client, Chromium and ChromeDriver
+# from Debian's packages, the Go modules, the npm packages of tests/node:
+# the Node.js SDK and axe-core), then vets and
 # runs every test with the race detector, then the demo. Tests start their
 # own MariaDB servers on free loopback ports and remove what they create
 # (servers, data directories, built binaries), whether they pass or fail.
@@ -14,6 +15,7 @@ export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/usr/local/sbin"
 scripts/testdb.sh install
 scripts/pgtestdb.sh install
 scripts/redistestdb.sh install
+scripts/etcdtestdb.sh install
 # Debian's Chromium and its driver, for the web console's browser test
 # (cmd/opendts TestConsole*), when they are missing. Debian must not start a
 # packaged service during the install (policy-rc.d says no), as testdb.sh

@@ -74,7 +74,9 @@ type jobView struct {
 			StartTime        string
 		}
 	}
-	ErrorInfo         []struct{ ErrorLog string }
+	ErrorInfo []struct{ ErrorLog string }
+	// Node owns the job's work in cluster mode.
+	Node              string
 	ConsistencyResult []struct {
 		Database, Table, Method, Detail string
 		Rows, Differences               int64
@@ -107,7 +109,8 @@ func describe(ctx context.Context, c *client.Client, params map[string]any) ([]j
 }
 
 const friendlyUsage = `Usage:
-  opendts jobs [client flags]                         every job as a table: type, status, progress, lag
+  opendts jobs [client flags]                         every job as a table: type, status, progress, lag (and, in cluster mode, the node that runs it)
+  opendts nodes [client flags]                        the service's nodes: address, lease age and TTL left, jobs owned
   opendts job <JobId> [client flags]                  one job: steps, copy by table (rows, rows/s, ETA), errors, check items with advice, verification
   opendts watch <JobId> [--until-ready] [client flags]
       progress and lag until the job ends (exit 0 at 9, 1 at 10); with
@@ -142,6 +145,8 @@ func runFriendly(cmd string, args []string) int {
 	switch cmd {
 	case "jobs":
 		return listJobs(ctx, c, os.Stdout)
+	case "nodes":
+		return listNodes(ctx, c, os.Stdout)
 	case "job", "watch":
 		if len(rest) < 1 || strings.HasPrefix(rest[0], "-") {
 			fmt.Fprintf(os.Stderr, "usage: opendts %s <JobId>%s\n", cmd, map[bool]string{true: " [--until-ready]"}[cmd == "watch"])
@@ -161,15 +166,32 @@ func listJobs(ctx context.Context, c *client.Client, w io.Writer) int {
 	if err != nil {
 		return exitFor(err)
 	}
+	// The node column appears when some job has an owner (cluster mode).
+	nodes := false
+	for _, j := range list {
+		nodes = nodes || j.Node != ""
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB ID\tNAME\tTYPE\tSTATUS\tPROGRESS\tLAG\tCREATED")
+	head := "JOB ID\tNAME\tTYPE\tSTATUS\tPROGRESS\tLAG\tCREATED"
+	if nodes {
+		head += "\tNODE"
+	}
+	fmt.Fprintln(tw, head)
 	for _, j := range list {
 		lag := "-"
 		if j.Status == 7 || j.Status == 8 || j.Status == 12 {
 			lag = fmt.Sprintf("%ds %dMB", j.Detail.SecondsBehindMaster, j.Detail.MasterSlaveDistance)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d %s\t%s%%\t%s\t%s\n", j.JobId, j.JobName, migrateTypes[j.MigrateOption.MigrateType],
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d %s\t%s%%\t%s\t%s", j.JobId, j.JobName, migrateTypes[j.MigrateOption.MigrateType],
 			j.Status, statusNames[j.Status], j.Detail.Progress, lag, j.CreateTime)
+		if nodes {
+			node := j.Node
+			if node == "" {
+				node = "-"
+			}
+			fmt.Fprintf(tw, "\t%s", node)
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d job(s)\n", total)
@@ -198,6 +220,9 @@ func showJob(ctx context.Context, c *client.Client, id string, w io.Writer) int 
 	fmt.Fprintf(w, "  objects    %s\n", j.DatabaseInfo)
 	fmt.Fprintf(w, "  source     %s %s\n", j.SrcDatabaseType, j.SrcInfo)
 	fmt.Fprintf(w, "  target     %s %s\n", j.DstDatabaseType, j.DstInfo)
+	if j.Node != "" {
+		fmt.Fprintf(w, "  node       %s\n", j.Node)
+	}
 	fmt.Fprintf(w, "  times      created %s, started %s, ended %s\n", when(j.CreateTime), when(j.StartTime), when(j.EndTime))
 	fmt.Fprintf(w, "  progress   %s%% (step %d of %d at %s%%)", j.Detail.Progress, j.Detail.StepNow, j.Detail.StepAll, j.Detail.CurrentStepProgress)
 	if j.Status == 7 || j.Status == 8 || j.Status == 12 {
@@ -353,4 +378,43 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// listNodes prints DescribeNodes as a table.
+func listNodes(ctx context.Context, c *client.Client, w io.Writer) int {
+	resp, err := c.Call(ctx, "DescribeNodes", map[string]any{})
+	if err != nil {
+		return exitFor(err)
+	}
+	var out struct {
+		Cluster bool
+		Nodes   []struct {
+			Name, Address, StartTime, RegisterTime string
+			LeaseAgeSeconds, LeaseRemainingSeconds int64
+			JobCount, MaxJobs                      int64
+		}
+	}
+	if err := decode(resp, &out); err != nil {
+		return exitFor(err)
+	}
+	if !out.Cluster {
+		fmt.Fprintln(w, "single node (no -etcd-endpoints): this server runs every job itself")
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tADDRESS\tSTARTED\tLEASE AGE\tTTL LEFT\tJOBS")
+	for _, n := range out.Nodes {
+		age, ttl := "-", "-"
+		if out.Cluster {
+			age = (time.Duration(n.LeaseAgeSeconds) * time.Second).String()
+			ttl = (time.Duration(n.LeaseRemainingSeconds) * time.Second).String()
+		}
+		jobs := fmt.Sprint(n.JobCount)
+		if n.MaxJobs > 0 {
+			jobs += fmt.Sprintf(" of %d", n.MaxJobs)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Address, n.StartTime, age, ttl, jobs)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d node(s)\n", len(out.Nodes))
+	return 0
 }

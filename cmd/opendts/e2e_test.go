@@ -21,6 +21,7 @@ import (
 	sdk "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/dts/v20180330"
 
 	"github.com/opendts/opendts/internal/testdb"
+	"github.com/opendts/opendts/internal/testetcd"
 	"github.com/opendts/opendts/internal/testpg"
 )
 
@@ -46,7 +47,7 @@ func runCLI(t *testing.T, bin string, env []string, want int, args ...string) st
 func TestMain(m *testing.M) {
 	// The binary built for the tests is 27 MB: it goes with the run, passed
 	// or failed.
-	testdb.Main(m, testpg.Stop, func() {
+	testdb.Main(m, testpg.Stop, testetcd.StopShared, func() {
 		if built.dir != "" {
 			os.RemoveAll(built.dir)
 		}
@@ -62,6 +63,9 @@ type server struct {
 	addr string
 	cmd  *exec.Cmd
 	log  *os.File
+	// extra are more serve flags and env more environment (cluster
+	// nodes).
+	extra, env []string
 }
 
 var built struct {
@@ -119,8 +123,8 @@ func startServer(t *testing.T) *server {
 
 func (s *server) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "serve", "-listen", s.addr, "-data-dir", s.dir, "-chunk-rows", "5000", "-copy-workers", "2")
-	s.cmd.Env = append(os.Environ(), "OPENDTS_SECRET_ID=AKIDe2e", "OPENDTS_SECRET_KEY=e2e-key")
+	s.cmd = exec.Command(s.bin, append([]string{"serve", "-listen", s.addr, "-data-dir", s.dir, "-chunk-rows", "5000", "-copy-workers", "2"}, s.extra...)...)
+	s.cmd.Env = append(append(os.Environ(), "OPENDTS_SECRET_ID=AKIDe2e", "OPENDTS_SECRET_KEY=e2e-key"), s.env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)

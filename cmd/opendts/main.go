@@ -33,10 +33,11 @@ Usage:
   opendts serve [flags]     run the API server (opendts serve -h lists the flags)
   opendts dts <Action> ...  call an API action (opendts dts -h explains)
   opendts jobs              list jobs as a table
+  opendts nodes             list the service's nodes (cluster mode: lease, jobs owned)
   opendts job <JobId>       show a job: steps, errors, check items, verification
   opendts watch <JobId> [--until-ready]
                             live progress and lag until the job ends (or is ready to complete)
-  (jobs, job and watch take the client flags of opendts dts)
+  (jobs, job, watch and nodes take the client flags of opendts dts)
   opendts version           print the version and the commit it was built from
 
 Every command takes -h.
@@ -89,7 +90,7 @@ func main() {
 		}
 	case "dts":
 		os.Exit(dts(os.Args[2:]))
-	case "jobs", "job", "watch":
+	case "jobs", "job", "watch", "nodes":
 		os.Exit(runFriendly(os.Args[1], os.Args[2:]))
 	case "version":
 		fmt.Println(versionLine())
@@ -134,6 +135,7 @@ func serve(args []string) error {
 	logLevel := fs.String("log-level", env("OPENDTS_LOG_LEVEL", "info"), "debug, info, warn or error (OPENDTS_LOG_LEVEL)")
 	debugListen := fs.String("debug-listen", env("OPENDTS_DEBUG_LISTEN", ""), "address for Go's /debug/pprof profiles, off when empty; keep it on loopback (OPENDTS_DEBUG_LISTEN)")
 	consoleOn := fs.Bool("console", envBool("OPENDTS_CONSOLE", true), "serve the web console at /console/ (OPENDTS_CONSOLE; -console=false turns it off)")
+	cl := clusterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -179,6 +181,8 @@ func serve(args []string) error {
 		MaxCopyWorkers:  *maxWorkers,
 		ChunkRows:       *chunkRows,
 		Logger:          logger,
+		Address:         *listen,
+		Cluster:         cl.config(*listen),
 	})
 	if err != nil {
 		return err
@@ -193,7 +197,7 @@ func serve(args []string) error {
 	mux.Handle("/", a.Handler)
 	mux.Handle("/metrics", promhttp.HandlerFor(a.Metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := a.Store.Ping(r.Context()); err != nil {
+		if err := a.Ping(r.Context()); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}

@@ -66,13 +66,32 @@ type Config struct {
 	// Engines by family; default the built-in ones.
 	Engines engine.Registry
 	Logger  *slog.Logger
+	// Cluster, when set, runs the server as a node of a cluster on etcd
+	// (cluster.go); nil: a single node with its SQLite store.
+	Cluster *ClusterConfig
+	// Address is where the API listens, as DescribeNodes shows it.
+	Address string
+}
+
+// jobStore is the store a server keeps its jobs in: SQLite on a single
+// node, etcd in cluster mode.
+type jobStore interface {
+	jobs.Store
+	Ping(ctx context.Context) error
+	Close() error
 }
 
 // App is an assembled server.
 type App struct {
 	Handler http.Handler
 	Jobs    *jobs.Service
-	Store   *store.Store
+	// store is SQLite's, or nil in cluster mode (cluster.store).
+	store   *store.Store
+	cluster *clusterParts
+	// jobStore is whichever of the two the jobs live in.
+	jobStore jobStore
+	address  string
+	started  time.Time
 	// Metrics serves /metrics.
 	Metrics *prometheus.Registry
 	// CredentialsFile is set when the credentials came from a file.
@@ -99,7 +118,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.InstancesFile == "" {
 		cfg.InstancesFile = filepath.Join(cfg.DataDir, "instances.json")
 	}
-	m := metrics.New()
+	nodeName := ""
+	if cfg.Cluster != nil {
+		nodeName = cfg.Cluster.NodeName
+	}
+	m := metrics.ForNode(nodeName)
 	cfg.budget = budget.New(cfg.MaxCopyWorkers)
 	if cfg.Engines == nil {
 		cfg.Engines = BuiltinEngines(cfg, m)
@@ -124,10 +147,21 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "opendts.db"), box)
-	if err != nil {
-		return nil, err
+	a := &App{address: cfg.Address, started: time.Now(), logger: log}
+	var st jobStore
+	var clusterOf jobs.Cluster
+	if cfg.Cluster != nil {
+		if a.cluster, err = openCluster(ctx, *cfg.Cluster, box, log); err != nil {
+			return nil, err
+		}
+		st, clusterOf = a.cluster.store, a.cluster.node
+	} else {
+		if a.store, err = store.Open(filepath.Join(cfg.DataDir, "opendts.db"), box); err != nil {
+			return nil, err
+		}
+		st = a.store
 	}
+	a.jobStore = st
 	cat := catalog.Open(cfg.InstancesFile)
 	svc := jobs.New(jobs.Config{
 		Store:         st,
@@ -137,7 +171,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Logger:        log,
 		MaxUnusedJobs: cfg.MaxUnusedJobs,
 		Budget:        cfg.budget,
+		Cluster:       clusterOf,
 	})
+	a.Jobs = svc
 	srv := cloudapi.New(cloudapi.Config{
 		Service:     dtsapi.Service,
 		Version:     dtsapi.Version,
@@ -151,26 +187,43 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	lag := jobs.NewLagHistory(svc)
 	dtsapi.RegisterLagHistory(srv, svc, lag)
 	dtsapi.RegisterSourceObjects(srv, cat, svc)
+	dtsapi.RegisterNodes(srv, a.cluster != nil, a.nodeList)
 	m.KnownActions(srv.Actions())
 	m.WatchJobs(svc)
-	if err := svc.Resume(ctx); err != nil {
+	if a.cluster != nil {
+		// The node's claim loop starts the work of the jobs it claims,
+		// those this node ran before a restart included.
+		a.cluster.node.Start(svc)
+	} else if err := svc.Resume(ctx); err != nil {
 		svc.Close()
 		st.Close()
 		return nil, fmt.Errorf("resume jobs: %w", err)
 	}
 	lagCtx, stopLag := context.WithCancel(context.Background())
 	go lag.Run(lagCtx)
-	return &App{Handler: srv, Jobs: svc, Store: st, Metrics: m.Registry, CredentialsFile: credFile, Lag: lag, stopLag: stopLag, logger: log}, nil
+	a.Handler, a.Metrics, a.CredentialsFile, a.Lag, a.stopLag = srv, m.Registry, credFile, lag, stopLag
+	return a, nil
 }
 
+// JobStore is the store the jobs live in (SQLite, or etcd in cluster
+// mode).
+func (a *App) JobStore() jobs.Store { return a.jobStore }
+
+// Ping checks that the job store answers, for readiness.
+func (a *App) Ping(ctx context.Context) error { return a.jobStore.Ping(ctx) }
+
 // Close stops the job service (running work keeps its status and resumes
-// at the next start) and closes the store.
+// at the next start, on this node or, in cluster mode, on another one at
+// once) and closes the store.
 func (a *App) Close() error {
 	if a.stopLag != nil {
 		a.stopLag()
 	}
 	a.Jobs.Close()
-	return a.Store.Close()
+	if a.cluster != nil {
+		return a.cluster.close()
+	}
+	return a.store.Close()
 }
 
 func loadCredentials(cfg Config, log *slog.Logger) (cloudapi.Credentials, string, error) {

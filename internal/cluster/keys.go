@@ -15,6 +15,10 @@
 //	<prefix>nodes/<name>   a live node (JSON: name, address, start time), under its lease
 //	<prefix>keycheck       a value sealed with the master key of the first node, which every
 //	                       later node must be able to open
+//	<prefix>changed        rewritten (empty) in every transaction that writes a job, its
+//	                       secrets or its progress: its ModRevision, read linearizably, is
+//	                       how far a node's watched copy of the jobs must have got to show
+//	                       every write committed before the read (store_cache.go)
 package cluster
 
 import "strings"
@@ -48,3 +52,4 @@ func (k Keys) Claim(id string) string    { return k.Claims() + id }
 func (k Keys) Nodes() string             { return k.Prefix + "nodes/" }
 func (k Keys) Node(name string) string   { return k.Nodes() + name }
 func (k Keys) KeyCheck() string          { return k.Prefix + "keycheck" }
+func (k Keys) Changed() string           { return k.Prefix + "changed" }

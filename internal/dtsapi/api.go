@@ -127,6 +127,8 @@ func toAPIError(err error) error {
 			code = cloudapi.CodeInvalidParamValue
 		}
 		return cloudapi.Errorf(code, "%s.", capitalize(invErr.Message))
+	case errors.Is(err, jobs.ErrStoreUnavailable):
+		return cloudapi.Errorf(codeDatabaseError, "opendts's job store failed: %s. Nothing was changed; retry once etcd has a majority of its members up again.", storeCause(err))
 	case errors.Is(err, jobs.ErrStore):
 		return cloudapi.Errorf(codeDatabaseError, "opendts's job store failed: %s. Check the disk and the data directory; nothing was changed.", storeCause(err))
 	case errors.Is(err, jobs.ErrTooManyUnused):

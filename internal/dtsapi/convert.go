@@ -181,6 +181,7 @@ func jobOut(j *jobs.Job, loc *time.Location) migrateJobInfo {
 		})
 	}
 	out.CopyProgress, out.TableProgress = copyOut(j.Detail.Copy)
+	out.Node = j.Node
 	return out
 }
 

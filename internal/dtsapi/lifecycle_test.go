@@ -206,7 +206,7 @@ func TestStoreSurvivesRestart(t *testing.T) {
 	if string(before) != string(after) {
 		t.Errorf("job changed across a restart:\nbefore %s\nafter  %s", before, after)
 	}
-	stored, err := e.app.Store.GetJob(t.Context(), id)
+	stored, err := e.app.JobStore().GetJob(t.Context(), id)
 	if err != nil || stored.Src.Password != "src-pa$$word" {
 		t.Errorf("password after restart: %v", err)
 	}

@@ -48,7 +48,7 @@ func TestModifyKeepsWhatIsNotSent(t *testing.T) {
 		*after.MigrateOption.MigrateType != 2 || *after.DstInfo.Ip != "10.0.0.2" {
 		t.Errorf("unsent fields changed: %+v", after)
 	}
-	stored, err := e.app.Store.GetJob(t.Context(), id)
+	stored, err := e.app.JobStore().GetJob(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestModifyKeepsWhatIsNotSent(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	stored, _ = e.app.Store.GetJob(t.Context(), id)
+	stored, _ = e.app.JobStore().GetJob(t.Context(), id)
 	if stored.Src.Password != "new secret" || stored.Src.Ip != "10.0.0.9" {
 		t.Errorf("password %q ip %q", stored.Src.Password, stored.Src.Ip)
 	}
@@ -200,7 +200,7 @@ func TestModifyNotAllowedWhileRunning(t *testing.T) {
 func TestStoreFailureIsDatabaseError(t *testing.T) {
 	e := newEnv(t)
 	id := e.create(newJobRequest("store"))
-	if err := e.app.Store.Close(); err != nil {
+	if err := e.app.JobStore().(interface{ Close() error }).Close(); err != nil {
 		t.Fatal(err)
 	}
 	wantCode(t, modify(e, id, func(m *dts.ModifyMigrateJobRequest) { m.JobName = sp("x") }), "InternalError.DatabaseError", "job store")

@@ -116,7 +116,7 @@ func TestOriginalDocumentExample(t *testing.T) {
 	if *got.SrcInfo.Ip != "10.0.0.1" || *got.DstInfo.User != "dts" {
 		t.Errorf("unsent fields changed: %s %s", *got.SrcInfo.Ip, *got.DstInfo.User)
 	}
-	stored, err := e.app.Store.GetJob(t.Context(), id)
+	stored, err := e.app.JobStore().GetJob(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
 	}

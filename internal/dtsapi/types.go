@@ -220,6 +220,9 @@ type migrateJobInfo struct {
 	// lists at most 40 tables: jobs.CopyProgress.Tables).
 	CopyProgress  copyProgressOut
 	TableProgress []tableProgressOut
+	// Node is an opendts extension: in cluster mode, the node that owns
+	// the job's work now (empty when none does, and on a single node).
+	Node string
 }
 
 type copyProgressOut struct {

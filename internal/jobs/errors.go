@@ -14,6 +14,11 @@ var ErrNotFound = errors.New("the migration job does not exist")
 // was opendts's own database that failed.
 var ErrStore = errors.New("the job store failed")
 
+// ErrStoreUnavailable is wrapped by a shared store's failures while it
+// cannot be reached (etcd without a majority): nothing was changed, and
+// the cure is bringing the store back, not the disk.
+var ErrStoreUnavailable = errors.New("the job store is unavailable")
+
 // StatusError refuses an event in the job's current status.
 type StatusError struct {
 	JobID  string

@@ -42,6 +42,10 @@ type Job struct {
 	// (Store.GetJobState): their sealed form, which UpdateJob stores back
 	// unchanged. Empty when the passwords are in the job.
 	Sealed string `json:"-"`
+	// CompleteMode is the mode CompleteMigrateJob asked for, kept while
+	// the job completes so that a node taking the job over completes it
+	// the same way.
+	CompleteMode string `json:",omitempty"`
 	// Revision is the store's version of the job as read (0 when the
 	// store does not keep one); see ErrConflict.
 	Revision int64 `json:"-"`

@@ -68,9 +68,7 @@ func (s *Service) saveProgress(id string, p Progress) {
 	// whole job) never writes back progress older than this.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.cfg.Store.SaveProgress(context.Background(), id, p); err != nil {
-		s.cfg.Logger.Error("save job progress", "job_id", id, "err", err)
-	}
+	s.logWriteErr("save job progress", id, s.cfg.Store.SaveProgress(s.runCtx(id), id, p))
 }
 
 // Stats is what /metrics shows of the jobs.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/opendts/opendts/internal/engine"
@@ -19,21 +18,32 @@ type run struct {
 	complete chan string
 	// stopping tells a migration's end that StopMigrateJob asked for it.
 	stopping bool
+	// claim is this node's claim on the job in cluster mode (zero on a
+	// single node): the run's writes carry it, and it is released when
+	// the run ends.
+	claim Claim
 }
 
 // startRun registers work for a job and runs fn in a goroutine; the lock
-// must be held. fn's context ends on Stop, Delete or Close.
-func (s *Service) startRun(id string, fn func(ctx context.Context, r *run)) error {
+// must be held. fn's context ends on Stop, Delete or Close. claim is the
+// node's claim on the job in cluster mode (zero otherwise), released when
+// fn returns.
+func (s *Service) startRun(id string, claim Claim, fn func(ctx context.Context, r *run)) error {
 	if s.ctx.Err() != nil {
 		return ErrShuttingDown
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	r := &run{cancel: cancel, complete: make(chan string, 1)}
+	r := &run{cancel: cancel, complete: make(chan string, 1), claim: claim}
 	s.runs[id] = r
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer cancel()
+		if claim.Epoch != 0 {
+			// Last: the run has stopped writing before another node may
+			// claim the job.
+			defer s.cfg.Cluster.Release(id, claim)
+		}
 		defer func() {
 			s.mu.Lock()
 			if s.runs[id] == r {
@@ -46,12 +56,13 @@ func (s *Service) startRun(id string, fn func(ctx context.Context, r *run)) erro
 			if p := recover(); p != nil {
 				s.cfg.Logger.Error("panic in a job's work", "job_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				s.mu.Lock()
-				_, _ = s.transition(context.Background(), id, EventFailed, func(j *Job) {
+				wctx := s.runCtx(id)
+				_, _ = s.transition(wctx, id, EventFailed, func(j *Job) {
 					j.EndTime = s.now()
 					j.ErrorInfo = []ErrorInfo{{ErrorLog: "InternalError: opendts hit an internal error running this job; the server log has the details"}}
 				})
-				if j, err := s.cfg.Store.GetJob(context.Background(), id); err == nil && j.Status == StatusChecking {
-					_, _ = s.transition(context.Background(), id, EventCheckFailed, func(j *Job) {
+				if j, err := s.cfg.Store.GetJobState(wctx, id); err == nil && j.Status == StatusChecking {
+					_, _ = s.transition(wctx, id, EventCheckFailed, func(j *Job) {
 						j.Check.Status, j.Check.Flag, j.Check.Message = CheckFinished, CheckFlagFailed, "the check hit an internal error; the server log has the details"
 					})
 				}
@@ -82,7 +93,11 @@ func (s *Service) Check(ctx context.Context, id string) error {
 	}); err != nil {
 		return err
 	}
-	return s.startRun(id, func(ctx context.Context, _ *run) { s.runCheck(ctx, id) })
+	if s.cfg.Cluster != nil {
+		s.cfg.Cluster.Wake()
+		return nil
+	}
+	return s.startRun(id, Claim{}, func(ctx context.Context, _ *run) { s.runCheck(ctx, id) })
 }
 
 // spec resolves a job into what an engine needs.
@@ -209,7 +224,7 @@ func (s *Service) runCheck(ctx context.Context, id string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, terr := s.transition(context.Background(), id, event, func(j *Job) {
+	_, terr := s.transition(s.runCtx(id), id, event, func(j *Job) {
 		j.Check.Status = CheckFinished
 		j.Check.Progress = 100
 		j.Check.Items = checkItemsOf(items)
@@ -220,8 +235,8 @@ func (s *Service) runCheck(ctx context.Context, id string) {
 			j.Check.Flag, j.Check.ErrorCode, j.Check.Message = CheckFlagFailed, -1, checkFailureMessage(items)
 		}
 	})
-	if terr != nil && !errors.Is(terr, ErrNotFound) {
-		s.cfg.Logger.Error("record check result", "job_id", id, "err", terr)
+	if terr != nil {
+		s.logWriteErr("record check result", id, terr)
 		return
 	}
 	if passed {
@@ -291,12 +306,20 @@ func (s *Service) Start(ctx context.Context, id string) error {
 		if _, err := s.transition(ctx, id, EventSchedule, nil); err != nil {
 			return err
 		}
-		return s.schedule(id, j.Option.ExpectTime)
+		if s.cfg.Cluster != nil {
+			s.cfg.Cluster.Wake()
+			return nil
+		}
+		return s.schedule(id, j.Option.ExpectTime, Claim{})
 	}
 	if _, err := s.transition(ctx, id, EventStart, s.markStarted); err != nil {
 		return err
 	}
-	return s.startRun(id, func(ctx context.Context, r *run) { s.runMigration(ctx, id, r, false) })
+	if s.cfg.Cluster != nil {
+		s.cfg.Cluster.Wake()
+		return nil
+	}
+	return s.startRun(id, Claim{}, func(ctx context.Context, r *run) { s.runMigration(ctx, id, r, false) })
 }
 
 func (s *Service) markStarted(j *Job) {
@@ -309,12 +332,12 @@ func (s *Service) markStarted(j *Job) {
 
 // schedule waits for ExpectTime, then runs the migration. The lock must be
 // held.
-func (s *Service) schedule(id, expect string) error {
+func (s *Service) schedule(id, expect string, claim Claim) error {
 	at, err := time.ParseInLocation(ExpectTimeLayout, expect, s.now().Location())
 	if err != nil {
 		return invalid("MigrateOption.ExpectTime", "MigrateOption.ExpectTime %q is not a time of the form yyyy-mm-dd hh:mm:ss", expect)
 	}
-	return s.startRun(id, func(ctx context.Context, r *run) {
+	return s.startRun(id, claim, func(ctx context.Context, r *run) {
 		wait := at.Sub(s.now())
 		if wait > 0 {
 			t := time.NewTimer(wait)
@@ -331,7 +354,7 @@ func (s *Service) schedule(id, expect string) error {
 			}
 		}
 		s.mu.Lock()
-		_, err := s.transition(context.Background(), id, EventRun, s.markStarted)
+		_, err := s.transition(s.runCtx(id), id, EventRun, s.markStarted)
 		if err != nil && r.stopping {
 			// Stop came between the timer and the start.
 			s.recordStopped(id)
@@ -340,9 +363,7 @@ func (s *Service) schedule(id, expect string) error {
 		}
 		s.mu.Unlock()
 		if err != nil {
-			if !errors.Is(err, ErrNotFound) {
-				s.cfg.Logger.Error("start scheduled job", "job_id", id, "err", err)
-			}
+			s.logWriteErr("start scheduled job", id, err)
 			return
 		}
 		s.runMigration(ctx, id, r, false)
@@ -365,6 +386,7 @@ func (s *Service) runMigration(ctx context.Context, id string, r *run, resume bo
 	}
 	spec, err := s.spec(j)
 	spec.Resume = resume
+	spec.Epoch = r.claim.Epoch
 	if err == nil {
 		var eng engine.Engine
 		eng, err = s.cfg.Engines.For(j.SrcDatabaseType, j.DstDatabaseType)
@@ -385,7 +407,7 @@ func (s *Service) runMigration(ctx context.Context, id string, r *run, resume bo
 		// Shutdown: the job keeps its status and resumes after a restart.
 		return
 	}
-	bg := context.Background()
+	bg := s.runCtx(id)
 	s.endLive(id, err == nil)
 	switch {
 	case err != nil && r.stopping:
@@ -410,21 +432,17 @@ func (s *Service) runMigration(ctx context.Context, id string, r *run, resume bo
 			}
 		})
 	}
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		s.cfg.Logger.Error("record migration end", "job_id", id, "err", err)
-	}
+	s.logWriteErr("record migration end", id, err)
 }
 
 // recordStopped ends a stopped job at 10; the lock must be held.
 func (s *Service) recordStopped(id string) {
-	_, err := s.transition(context.Background(), id, EventStopped, func(j *Job) {
+	_, err := s.transition(s.runCtx(id), id, EventStopped, func(j *Job) {
 		j.EndTime = s.now()
 		j.ErrorInfo = []ErrorInfo{{ErrorLog: "FailedOperation.Stopped: the migration was stopped by StopMigrateJob"}}
 		markRunningStep(j, StepFailed)
 	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		s.cfg.Logger.Error("record stop", "job_id", id, "err", err)
-	}
+	s.logWriteErr("record stop", id, err)
 }
 
 func markRunningStep(j *Job, status int) {
@@ -445,6 +463,11 @@ func (s *Service) Stop(ctx context.Context, id string) error {
 	}
 	r := s.runs[id]
 	if r == nil {
+		if s.cfg.Cluster != nil && s.cfg.Cluster.Owner(id) != "" {
+			// Another node runs it: it sees the status and stops
+			// (Changed).
+			return nil
+		}
 		// Nothing in flight: the stop is already done.
 		s.recordStopped(id)
 		return nil
@@ -464,11 +487,17 @@ func (s *Service) Complete(ctx context.Context, id, mode string) error {
 		return storeErr("get job", err)
 	}
 	r := s.runs[id]
-	if j.Status == StatusReadyComplete && r == nil {
+	if j.Status == StatusReadyComplete && r == nil && s.cfg.Cluster == nil {
 		return fmt.Errorf("%w: job %s has no running migration to complete", ErrShuttingDown, id)
 	}
-	if _, err := s.transition(ctx, id, EventComplete, nil); err != nil {
+	if _, err := s.transition(ctx, id, EventComplete, func(j *Job) { j.CompleteMode = mode }); err != nil {
 		return err
+	}
+	if r == nil {
+		// Cluster mode: the owner sees the status (Changed); with no
+		// owner, the node that claims the job completes it.
+		s.cfg.Cluster.Wake()
+		return nil
 	}
 	select {
 	case r.complete <- mode:
@@ -499,14 +528,15 @@ func (s *Service) Resume(ctx context.Context) error {
 			if err := s.cfg.Store.UpdateJob(ctx, j); err != nil {
 				return storeErr("update job", err)
 			}
-			err = s.startRun(id, func(ctx context.Context, _ *run) { s.runCheck(ctx, id) })
+			err = s.startRun(id, Claim{}, func(ctx context.Context, _ *run) { s.runCheck(ctx, id) })
 		case StatusReadyRun:
-			err = s.schedule(id, j.Option.ExpectTime)
+			err = s.schedule(id, j.Option.ExpectTime, Claim{})
 		case StatusRunning, StatusReadyComplete, StatusCompleting:
 			completing := j.Status == StatusCompleting
-			err = s.startRun(id, func(ctx context.Context, r *run) {
+			mode := completeModeOf(j)
+			err = s.startRun(id, Claim{}, func(ctx context.Context, r *run) {
 				if completing {
-					r.complete <- engine.CompleteWaitForSync
+					r.complete <- mode
 				}
 				s.runMigration(ctx, id, r, true)
 			})
@@ -518,151 +548,4 @@ func (s *Service) Resume(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// reporter records an engine's progress on the job.
-type reporter struct {
-	s  *Service
-	id string
-
-	// Progress and lag come often: the latest values wait here and are
-	// saved at most every saveEvery, the last of them always.
-	mu        sync.Mutex
-	lastSave  time.Time
-	flushing  bool
-	progress  [2]int
-	lag       [2]int64
-	hasProg   bool
-	hasLag    bool
-	saveEvery time.Duration
-	// copy keeps the tables' reports (copyprogress.go).
-	copy *copyTracker
-}
-
-var _ engine.Reporter = (*reporter)(nil)
-
-func newReporter(s *Service, id string) *reporter {
-	return &reporter{s: s, id: id, saveEvery: 250 * time.Millisecond, copy: s.trackCopy(id)}
-}
-
-// Plan lays out the steps. A run that resumes the job keeps what the steps
-// done before it say (a fresh start has cleared them): the driver skips
-// those phases, so nothing else would mark them done again.
-func (r *reporter) Plan(steps []engine.StepDef) {
-	r.s.update(r.id, func(j *Job) bool {
-		done := map[string]Step{}
-		for _, st := range j.Detail.Steps {
-			if st.Status == StepSucceeded {
-				done[st.ID] = st
-			}
-		}
-		j.Detail.StepAll = len(steps)
-		j.Detail.Steps = make([]Step, len(steps))
-		for i, st := range steps {
-			j.Detail.Steps[i] = Step{No: i + 1, ID: st.ID, Name: st.Name, Status: StepNotRun}
-			if d, ok := done[st.ID]; ok {
-				j.Detail.Steps[i].Status, j.Detail.Steps[i].StartTime = StepSucceeded, d.StartTime
-			}
-		}
-		return true
-	})
-}
-
-func (r *reporter) StepStarted(id string) {
-	r.flush()
-	now := r.s.now()
-	r.s.update(r.id, func(j *Job) bool {
-		for i := range j.Detail.Steps {
-			st := &j.Detail.Steps[i]
-			if st.ID == id {
-				st.Status, st.StartTime = StepRunning, now
-				j.Detail.StepNow = st.No
-				j.Detail.CurrentStepProgress = 0
-			} else if st.Status == StepRunning {
-				st.Status = StepSucceeded
-			}
-		}
-		return true
-	})
-}
-
-func (r *reporter) Progress(overall, current int) {
-	r.mu.Lock()
-	r.progress, r.hasProg = [2]int{clampPct(overall), clampPct(current)}, true
-	r.mu.Unlock()
-	r.schedule()
-}
-
-func (r *reporter) Lag(seconds, bytes int64) {
-	r.mu.Lock()
-	r.lag, r.hasLag = [2]int64{seconds, bytes}, true
-	r.mu.Unlock()
-	r.schedule()
-}
-
-// schedule saves now if the last save is old enough, or arranges one save
-// for when it is.
-func (r *reporter) schedule() {
-	r.mu.Lock()
-	wait := r.saveEvery - time.Since(r.lastSave)
-	if r.flushing {
-		r.mu.Unlock()
-		return
-	}
-	if wait > 0 {
-		r.flushing = true
-		r.mu.Unlock()
-		time.AfterFunc(wait, func() {
-			r.mu.Lock()
-			r.flushing = false
-			r.mu.Unlock()
-			r.flush()
-		})
-		return
-	}
-	r.mu.Unlock()
-	r.flush()
-}
-
-// flush saves the pending progress and lag.
-func (r *reporter) flush() {
-	r.mu.Lock()
-	prog, hasProg, lag, hasLag := r.progress, r.hasProg, r.lag, r.hasLag
-	r.hasProg, r.hasLag = false, false
-	r.lastSave = time.Now()
-	r.mu.Unlock()
-	copied := r.copy.toStore()
-	if !hasProg && !hasLag && copied == nil {
-		return
-	}
-	p := Progress{HasProgress: hasProg, HasLag: hasLag, Overall: prog[0], Current: prog[1], LagSeconds: lag[0], Copy: copied}
-	if hasLag {
-		p.LagMegabyte = (lag[1] + (1<<20 - 1)) >> 20
-	}
-	r.s.saveProgress(r.id, p)
-}
-
-func (r *reporter) Verified(tables []engine.TableVerification) {
-	r.s.update(r.id, func(j *Job) bool {
-		j.Verification = verificationsOf(tables)
-		return true
-	})
-}
-
-func (r *reporter) CaughtUp() {
-	r.flush()
-	r.s.mu.Lock()
-	defer r.s.mu.Unlock()
-	_, err := r.s.transition(context.Background(), r.id, EventCaughtUp, nil)
-	var se *StatusError
-	switch {
-	case err == nil:
-		r.s.cfg.Logger.Info("caught up with the source: ready to complete", "job_id", r.id)
-	case !errors.As(err, &se):
-		r.s.cfg.Logger.Error("mark job ready to complete", "job_id", r.id, "err", err)
-	}
-}
-
-func clampPct(p int) int {
-	return max(0, min(100, p))
 }

@@ -53,10 +53,16 @@ type Config struct {
 	// Budget is the node's copy workers the engines share; Get and List
 	// show a running job that waits for one. Nil: no budget.
 	Budget *budget.Budget
+	// Cluster, when set, shares the jobs with other nodes (cluster.go):
+	// work starts only on the node that claims the job, and actions taken
+	// on any node reach the owner through the store.
+	Cluster Cluster
 }
 
-// Service runs the job life cycle. One process owns a store: actions on a
-// job are serialised by one lock, which is held only around store calls.
+// Service runs the job life cycle. Actions on a job are serialised within
+// the process by one lock, held only around store calls; between the nodes
+// of a cluster, by the store's revision-checked writes (a write that lost
+// a race is read again and re-applied: readModifyWrite).
 type Service struct {
 	cfg Config
 
@@ -207,6 +213,7 @@ func (s *Service) Get(ctx context.Context, id string) (*Job, error) {
 	}
 	s.withCopy(j)
 	s.markWaiting(j)
+	s.markOwner(j)
 	return j, nil
 }
 
@@ -230,6 +237,7 @@ func (s *Service) List(ctx context.Context, q Query) ([]*Job, int, error) {
 	for _, j := range list {
 		s.withCopy(j)
 		s.markWaiting(j)
+		s.markOwner(j)
 	}
 	return list, total, nil
 }
@@ -241,6 +249,17 @@ func (s *Service) List(ctx context.Context, q Query) ([]*Job, int, error) {
 func (s *Service) Modify(ctx context.Context, id string, apply func(*Job) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		err := s.modify(ctx, id, apply)
+		if !errors.Is(err, ErrConflict) || attempt == maxConflicts {
+			return err
+		}
+	}
+}
+
+// modify is one attempt of Modify: ErrConflict when another node wrote the
+// job between its read and its write.
+func (s *Service) modify(ctx context.Context, id string, apply func(*Job) error) error {
 	old, err := s.cfg.Store.GetJob(ctx, id)
 	if err != nil {
 		return storeErr("get job", err)
@@ -272,6 +291,9 @@ func (s *Service) Modify(ctx context.Context, id string, apply func(*Job) error)
 	j.Verification = nil
 	j.StartTime, j.EndTime = time.Time{}, time.Time{}
 	if err := s.cfg.Store.UpdateJob(ctx, j); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return err
+		}
 		return storeErr("update job", err)
 	}
 	s.cfg.Logger.Info("job modified", "job_id", id, "from_status", int(old.Status))
@@ -304,22 +326,56 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 // transition moves a job by event under the lock, applying change to it
 // before it is saved. It returns the updated job.
 func (s *Service) transition(ctx context.Context, id string, event Event, change func(*Job)) (*Job, error) {
-	j, err := s.cfg.Store.GetJobState(ctx, id)
-	if err != nil {
-		return nil, storeErr("get job", err)
+	return s.readModifyWrite(ctx, id, func(j *Job) (bool, error) {
+		to, ok := Next(j.Status, event)
+		if !ok {
+			return false, &StatusError{JobID: id, Status: j.Status, Event: event}
+		}
+		j.Status = to
+		if change != nil {
+			change(j)
+		}
+		return true, nil
+	})
+}
+
+// maxConflicts bounds how often one change is re-applied after losing a
+// race to another node's write of the same job.
+const maxConflicts = 50
+
+// readModifyWrite reads a job (without its passwords), lets change decide
+// and make a change, and stores it; when another node wrote the job
+// meanwhile (ErrConflict) it reads the job again and asks change again, so
+// the change applies to what is stored now. change returns false to write
+// nothing. It returns the job as written.
+func (s *Service) readModifyWrite(ctx context.Context, id string, change func(*Job) (bool, error)) (*Job, error) {
+	for attempt := 0; ; attempt++ {
+		j, err := s.cfg.Store.GetJobState(ctx, id)
+		if err != nil {
+			return nil, storeErr("get job", err)
+		}
+		write, err := change(j)
+		if err != nil || !write {
+			return j, err
+		}
+		err = s.cfg.Store.UpdateJob(ctx, j)
+		if errors.Is(err, ErrConflict) && attempt < maxConflicts {
+			continue
+		}
+		if err != nil {
+			return nil, writeErr(err)
+		}
+		return j, nil
 	}
-	to, ok := Next(j.Status, event)
-	if !ok {
-		return nil, &StatusError{JobID: id, Status: j.Status, Event: event}
+}
+
+// writeErr keeps ErrNotOwner recognisable: a run that lost its job stops
+// quietly instead of reporting a store failure.
+func writeErr(err error) error {
+	if errors.Is(err, ErrNotOwner) || errors.Is(err, ErrNotFound) {
+		return err
 	}
-	j.Status = to
-	if change != nil {
-		change(j)
-	}
-	if err := s.cfg.Store.UpdateJob(ctx, j); err != nil {
-		return nil, storeErr("update job", err)
-	}
-	return j, nil
+	return storeErr("update job", err)
 }
 
 // update changes a job without moving its status (progress, check items).
@@ -327,20 +383,8 @@ func (s *Service) transition(ctx context.Context, id string, event Event, change
 func (s *Service) update(id string, change func(*Job) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ctx := context.Background()
-	j, err := s.cfg.Store.GetJobState(ctx, id)
-	if err != nil {
-		if !errors.Is(err, ErrNotFound) {
-			s.cfg.Logger.Error("read job for a progress update", "job_id", id, "err", err)
-		}
-		return
-	}
-	if !change(j) {
-		return
-	}
-	if err := s.cfg.Store.UpdateJob(ctx, j); err != nil {
-		s.cfg.Logger.Error("save job progress", "job_id", id, "err", err)
-	}
+	_, err := s.readModifyWrite(s.runCtx(id), id, func(j *Job) (bool, error) { return change(j), nil })
+	s.logWriteErr("save job progress", id, err)
 }
 
 func (j *Job) clone() *Job {

@@ -18,6 +18,9 @@ import (
 // Metrics holds the collectors; Registry serves them.
 type Metrics struct {
 	Registry *prometheus.Registry
+	// reg registers the collectors: Registry, or Registry adding the
+	// node's label to every series in cluster mode.
+	reg prometheus.Registerer
 
 	APIRequests *prometheus.CounterVec
 	APILatency  *prometheus.HistogramVec
@@ -34,7 +37,12 @@ type Metrics struct {
 
 // New makes the collectors and registers them, with Go and process
 // metrics.
-func New() *Metrics {
+func New() *Metrics { return ForNode("") }
+
+// ForNode is New for a node of a cluster: every series carries the label
+// node="name", so that the nodes' metrics can be told apart when they are
+// scraped into one Prometheus. An empty name adds no label.
+func ForNode(name string) *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -59,7 +67,11 @@ func New() *Metrics {
 			Help: "Row changes applied from the source's binlog, by job.",
 		}, []string{"job_id"}),
 	}
-	m.Registry.MustRegister(m.APIRequests, m.APILatency, m.RowsCopied, m.BytesCopied, m.RowsApplied,
+	m.reg = m.Registry
+	if name != "" {
+		m.reg = prometheus.WrapRegistererWith(prometheus.Labels{"node": name}, m.Registry)
+	}
+	m.reg.MustRegister(m.APIRequests, m.APILatency, m.RowsCopied, m.BytesCopied, m.RowsApplied,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -100,7 +112,7 @@ func (m *Metrics) AppliedRows(jobID string, rows int64) {
 // WatchJobs registers the collector that asks the service for its job
 // statistics at each scrape.
 func (m *Metrics) WatchJobs(svc *jobs.Service) {
-	m.Registry.MustRegister(&jobCollector{svc: svc})
+	m.reg.MustRegister(&jobCollector{svc: svc})
 }
 
 var (
