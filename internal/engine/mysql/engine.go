@@ -260,6 +260,12 @@ type Counters interface {
 	AppliedRows(jobID string, rows int64)
 }
 
+// FencedCounter is a Counters that is also told of each write the fence
+// of cluster mode refused (fence.go); internal/metrics implements it.
+type FencedCounter interface {
+	FencedWrite(jobID string)
+}
+
 type noCounters struct{}
 
 func (noCounters) CopiedRows(string, int64, int64) {}

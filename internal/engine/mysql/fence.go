@@ -59,6 +59,8 @@ type fence struct {
 	epoch  int64
 	log    *slog.Logger
 	logged sync.Once
+	// counters are told of each refusal when they count them.
+	counters Counters
 }
 
 // rowQueryer is a pool, a connection or a transaction.
@@ -81,6 +83,9 @@ func (f *fence) refused(what string, theirs int64) error {
 		op, what = "open", "the run's start"
 	}
 	err := &fencedError{jobID: f.jobID, theirs: theirs, ours: f.epoch, op: op, what: what}
+	if fc, ok := f.counters.(FencedCounter); ok {
+		fc.FencedWrite(f.jobID)
+	}
 	f.logged.Do(func() {
 		f.log.Warn("fenced: "+err.Error(), "job_id", f.jobID, "epoch", f.epoch, "owner_epoch", theirs)
 	})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,7 +48,8 @@ func TestFenceMySQLCopy(t *testing.T) {
 			jobID := fmt.Sprintf("dts-fence%v", loadData)
 			spec := fullSpec(jobID, src, dst, db)
 			spec.Epoch = 5
-			e := mysql.New(mysql.Config{ChunkRows: 5000, Workers: 1, DisableLoadData: !loadData})
+			fc := &fencedCount{}
+			e := mysql.New(mysql.Config{ChunkRows: 5000, Workers: 1, DisableLoadData: !loadData, Counters: fc})
 			tdb := dst.DB(t)
 			ctx := context.Background()
 
@@ -110,6 +112,9 @@ func TestFenceMySQLCopy(t *testing.T) {
 				t.Fatalf("the old run's copy: %v", err)
 			}
 			t.Logf("refused: %v", err)
+			if fc.n.Load() == 0 {
+				t.Error("the refused commit was not counted")
+			}
 			if n := targetCount(t, tdb, "SELECT COUNT(*) FROM `"+db+"`.k"); n != 0 {
 				t.Fatalf("%d rows of the refused chunk landed", n)
 			}
@@ -143,6 +148,13 @@ func withEpoch(spec engine.Spec, epoch int64) engine.Spec {
 	spec.Epoch = epoch
 	return spec
 }
+
+// fencedCount counts refused writes (mysql.FencedCounter).
+type fencedCount struct{ n atomic.Int64 }
+
+func (*fencedCount) CopiedRows(string, int64, int64) {}
+func (*fencedCount) AppliedRows(string, int64)       {}
+func (c *fencedCount) FencedWrite(string)            { c.n.Add(1) }
 
 type copyReportNop struct{}
 

@@ -59,7 +59,7 @@ func (e *Engine) Open(ctx context.Context, spec engine.Spec) (engine.Migration, 
 		}
 		return nil, err
 	}
-	if m.cp, err = openCheckpoint(ctx, m.dst, spec.JobID, spec.Epoch, e.cfg.Logger); err != nil {
+	if m.cp, err = openCheckpoint(ctx, m.dst, spec.JobID, spec.Epoch, e.cfg.Logger, e.cfg.Counters); err != nil {
 		m.Close()
 		return nil, err
 	}
