@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -593,6 +594,9 @@ func (m *migration) HoldReadOnly(ctx context.Context) (func(), error) {
 		}
 		// A run that lost the job leaves read_only to the new owner.
 		if err := m.cp.fence.check(ctx, m.dst, "restoring read_only"); err != nil {
+			if !errors.Is(err, engine.ErrFenced) {
+				m.e.cfg.Logger.Error("could not restore the target's read_only; set it by hand", "job_id", m.spec.JobID, "read_only", v, "err", err)
+			}
 			return
 		}
 		if _, err := m.dst.ExecContext(ctx, "SET GLOBAL read_only = ?", v); err != nil {
