@@ -226,3 +226,22 @@ func dropMarks(ctx context.Context, c *pgx.Conn, jobID string) error {
 	_, err = c.Exec(ctx, `DROP SCHEMA `+markSchema+` CASCADE`)
 	return err
 }
+
+// restartTable empties a target table and its marks in one transaction.
+func restartTable(ctx context.Context, c *pgx.Conn, jobID string, f *fence, t engine.TableRef, ids []int) error {
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "TRUNCATE ONLY "+quoteQualified(t.Schema, t.Table)); err != nil {
+		return fmt.Errorf("target: empty %s to copy it again: %w", t, err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM `+markSchema+`.migrate_chunks WHERE job_id = $1 AND chunk_id = ANY($2)`, jobID, ids); err != nil {
+		return err
+	}
+	if err := f.check(ctx, c, "restarting "+t.String()); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
