@@ -28,8 +28,8 @@ import (
 // claim landing in between aborts that EXEC. The per-slot transactions of
 // a cluster target cannot WATCH a key of another slot: only the floor
 // checkpoint written after each batch is fenced there, and the copy's
-// RESTORE pipelines are not transactions: they are checked before the
-// copy and at its checkpoints (README, How a Redis migration works). Epoch 0 (a
+// RESTORE pipelines are not transactions: the epoch is read before the
+// copy, once a second while it writes, and at its checkpoints (README, How a Redis migration works). Epoch 0 (a
 // single node) has no fence: no key, no command.
 func fenceKey(jobID string) string { return "opendts:{" + jobID + "}:fence" }
 

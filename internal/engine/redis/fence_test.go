@@ -211,3 +211,63 @@ func TestFenceRedisClusterTarget(t *testing.T) {
 	}
 	compareClusterSkipping(t, sc, cc, []*goredis.Client{sc}, "opendts:{")
 }
+
+// A copy whose job a newer epoch takes over while its RESTOREs go stops
+// within about a second, and the newer run copies the job exactly.
+func TestFenceRedisCopy(t *testing.T) {
+	src := testredis.Start(t)
+	dst := testredis.Start(t)
+	ctx := context.Background()
+	sc := src.Client(t, 0)
+	for i := 0; i < 600000; i += 1000 {
+		kv := make([]any, 0, 2000)
+		for j := i; j < i+1000; j++ {
+			kv = append(kv, "k:"+strconv.Itoa(j), strconv.Itoa(j))
+		}
+		if err := sc.MSet(ctx, kv...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEngine()
+	sp := spec("job-fence-copy", src, dst, engine.MigrateFull)
+	sp.Epoch = 5
+	old := make(chan error, 1)
+	go func() { old <- driver.Migrate(ctx, e, sp, newRecorder(), nil) }()
+	dc := dst.Client(t, 0)
+	waitKeys := time.Now().Add(60 * time.Second)
+	for dc.DBSize(ctx).Val() < 1000 {
+		if time.Now().After(waitKeys) {
+			t.Fatal("the copy wrote nothing")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	sp6 := sp
+	sp6.Epoch, sp6.Resume = 6, true
+	m6, err := e.Open(ctx, sp6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m6.Close()
+	claimed := time.Now()
+	select {
+	case err = <-old:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fenced copy did not end")
+	}
+	if !errors.Is(err, engine.ErrFenced) {
+		t.Fatalf("the old run: %v", err)
+	}
+	t.Logf("refused %s after the claim: %v", time.Since(claimed).Round(time.Millisecond), err)
+	if time.Since(claimed) > 3*time.Second {
+		t.Errorf("the old copy went on for %s after the claim", time.Since(claimed))
+	}
+	n := dc.DBSize(ctx).Val()
+	time.Sleep(300 * time.Millisecond)
+	if m := dc.DBSize(ctx).Val(); m != n {
+		t.Fatalf("the target went from %d to %d keys after the old run ended", n, m)
+	}
+	if err := driver.Migrate(ctx, e, sp6, newRecorder(), nil); err != nil {
+		t.Fatal(err)
+	}
+	testredis.Compare(t, src, dst, []int{0}, 2000)
+}

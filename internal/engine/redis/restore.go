@@ -3,12 +3,14 @@ package redis
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -41,10 +43,20 @@ func (m *migration) restore(ctx context.Context, in io.Reader, total int64, prog
 		mset = nil
 		return err
 	}
+	// The RESTOREs are pipelined, not transactions: with a fence the
+	// epoch is read again once a second, so a run paused mid-copy stops
+	// writing after a takeover once what it had buffered is sent.
+	fenceRead := time.Now()
 	for werr == nil {
 		if ctx.Err() != nil {
 			w.close()
 			return ctx.Err()
+		}
+		if m.fence.on() && time.Since(fenceRead) >= time.Second {
+			if werr = m.fence.check(ctx, m.dst, "the copy's writes"); werr != nil {
+				break
+			}
+			fenceRead = time.Now()
 		}
 		e, err := p.Next()
 		if err == io.EOF {
@@ -99,7 +111,7 @@ func (m *migration) restore(ctx context.Context, in io.Reader, total int64, prog
 	if werr == nil {
 		werr = flushMset()
 	}
-	if err := w.close(); err != nil {
+	if err := w.close(); err != nil && !errors.Is(werr, engine.ErrFenced) {
 		return err
 	}
 	if werr != nil {
@@ -191,8 +203,9 @@ func (m *migration) fullSync(ctx context.Context, from engine.Endpoint, suffix s
 		return position{}, err
 	}
 	// The RESTOREs below are pipelined, not transactions: the fence was
-	// read by the write just before, and is again by the checkpoint
-	// written after them (README, How a Redis migration works).
+	// read by the write just before, is read once a second while they
+	// go, and again by the checkpoint written after them (README, How a
+	// Redis migration works).
 	r, _, err := openReplica(ctx, from, m.e.cfg.Timeout, "", 0)
 	if err != nil {
 		return position{}, err
