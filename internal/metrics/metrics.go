@@ -29,6 +29,9 @@ type Metrics struct {
 	RowsCopied  *prometheus.CounterVec
 	BytesCopied *prometheus.CounterVec
 	RowsApplied *prometheus.CounterVec
+	// FencedWrites counts the MySQL-family engine's writes refused by the
+	// fence of cluster mode, by job: a node that lost a job it still ran.
+	FencedWrites *prometheus.CounterVec
 
 	// known are the actions request metrics are labelled with; set once
 	// at start-up, before requests.
@@ -66,12 +69,16 @@ func ForNode(name string) *Metrics {
 			Name: "opendts_rows_applied_total",
 			Help: "Row changes applied from the source's binlog, by job.",
 		}, []string{"job_id"}),
+		FencedWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opendts_fenced_writes_total",
+			Help: "Target commits and run starts refused because the job's checkpoint holds a newer epoch (another node owns it), by job.",
+		}, []string{"job_id"}),
 	}
 	m.reg = m.Registry
 	if name != "" {
 		m.reg = prometheus.WrapRegistererWith(prometheus.Labels{"node": name}, m.Registry)
 	}
-	m.reg.MustRegister(m.APIRequests, m.APILatency, m.RowsCopied, m.BytesCopied, m.RowsApplied,
+	m.reg.MustRegister(m.APIRequests, m.APILatency, m.RowsCopied, m.BytesCopied, m.RowsApplied, m.FencedWrites,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -107,6 +114,12 @@ func (m *Metrics) CopiedRows(jobID string, rows, bytes int64) {
 // AppliedRows counts row changes applied from the binlog (mysql.Counters).
 func (m *Metrics) AppliedRows(jobID string, rows int64) {
 	m.RowsApplied.WithLabelValues(jobID).Add(float64(rows))
+}
+
+// FencedWrite counts a write refused by the fence of cluster mode
+// (mysql.FencedCounter).
+func (m *Metrics) FencedWrite(jobID string) {
+	m.FencedWrites.WithLabelValues(jobID).Inc()
 }
 
 // WatchJobs registers the collector that asks the service for its job

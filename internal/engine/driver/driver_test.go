@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -412,5 +413,29 @@ func TestVerifySemantics(t *testing.T) {
 	}
 	if got := strings.Join(f.calls, " "); !strings.Contains(got, "count d.a count d.b") {
 		t.Errorf("calls: %s", got)
+	}
+}
+
+// A fenced stream (another node owns the job) ends the run at once,
+// without a restart, and so does a fenced Finish.
+func TestFencedStreamIsNotRetried(t *testing.T) {
+	f := &fake{}
+	fenced := fmt.Errorf("commit refused: job j is now owned by epoch 6 (this run has epoch 5): %w", engine.ErrFenced)
+	f.runs = append(f.runs, func(context.Context, *engine.StreamControl, *fakeStream) error { return fenced })
+	started := time.Now()
+	err := Migrate(context.Background(), f, spec(engine.MigrateFullAndIncremental), &rec{}, nil)
+	if !errors.Is(err, engine.ErrFenced) {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(strings.Join(f.calls, " "), "reconnect") || time.Since(started) > time.Second {
+		t.Errorf("a fenced stream was retried: %v", f.calls)
+	}
+	attempts := 0
+	err = engine.RetryPolicy{For: time.Minute}.Do(context.Background(), "x", func(error) bool { return true }, func() error {
+		attempts++
+		return fenced
+	})
+	if !errors.Is(err, engine.ErrFenced) || attempts != 1 {
+		t.Errorf("RetryPolicy: %d attempts, err %v", attempts, err)
 	}
 }

@@ -104,9 +104,13 @@ func (m *migration) OpenStream(ctx context.Context) (engine.ChangeStream, error)
 		applyVars[k] = v
 	}
 	// One connection: each group is one transaction, applied in order.
-	apply, err := m.e.openPool(ctx, m.spec.Target, "target", 1, applyVars, true)
+	apply, err := m.e.openPool(ctx, m.spec.Target, "target", 1, m.writerVars(applyVars), true)
 	if err != nil {
 		return nil, err
+	}
+	if m.spec.Epoch > 0 {
+		// Replaced before the server's wait_timeout closes it (fence.go).
+		apply.SetConnMaxIdleTime(m.e.cfg.FencedIdleTimeout / 2)
 	}
 	var maxPacket int
 	if err := apply.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&maxPacket); err != nil {

@@ -257,7 +257,7 @@ func (inc *incremental) ddl(ctx context.Context, schema, q string, next position
 		defer forget()
 		// DDL commits by itself, outside any transaction the fence could
 		// join: the fence is read right before it, which leaves a
-		// window of one statement (see docs/mysql.md, cluster mode).
+		// window of one statement (README, How a MySQL-family migration works).
 		if err := m.cp.fence.check(ctx, m.dst, fmt.Sprintf("DDL at %s:%d", next.File, next.Pos)); err != nil {
 			return err
 		}

@@ -63,7 +63,7 @@ type checkpoint struct {
 
 // openCheckpoint creates the checkpoint tables and, with an epoch,
 // records it for the job (failing with engine.ErrFenced under a newer).
-func openCheckpoint(ctx context.Context, db *sql.DB, jobID string, epoch int64, log *slog.Logger) (*checkpoint, error) {
+func openCheckpoint(ctx context.Context, db *sql.DB, jobID string, epoch int64, log *slog.Logger, counters Counters) (*checkpoint, error) {
 	if _, err := db.ExecContext(ctx, checkpointSchema); err != nil {
 		return nil, fmt.Errorf("create the checkpoint database `%s` on the target (the target user needs ALL on `%s`.*): %w", checkpointDB, checkpointDB, err)
 	}
@@ -72,7 +72,7 @@ func openCheckpoint(ctx context.Context, db *sql.DB, jobID string, epoch int64, 
 			return nil, fmt.Errorf("create checkpoint tables on the target: %w", err)
 		}
 	}
-	c := &checkpoint{db: db, jobID: jobID, fence: &fence{db: db, jobID: jobID, epoch: epoch, log: log}}
+	c := &checkpoint{db: db, jobID: jobID, fence: &fence{db: db, jobID: jobID, epoch: epoch, log: log, counters: counters}}
 	if err := c.fence.claim(ctx); err != nil {
 		return nil, err
 	}

@@ -74,6 +74,12 @@ type Config struct {
 	// copies a chunk (or builds a table's deferred indexes) only while it
 	// holds one of its slots. Nil: each job copies with its Workers.
 	Budget *budget.Budget
+	// FencedIdleTimeout is the wait_timeout of the target sessions that
+	// write rows in cluster mode (Spec.Epoch > 0): the copy's writers and
+	// the change applier. A node paused inside a transaction then loses
+	// it, and the row locks it holds, after this long, instead of
+	// blocking the job's new owner until it wakes. Default 60s.
+	FencedIdleTimeout time.Duration
 }
 
 // Engine checks and migrates MySQL-family databases.
@@ -114,6 +120,9 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.RetryFor <= 0 {
 		cfg.RetryFor = 2 * time.Minute
+	}
+	if cfg.FencedIdleTimeout <= 0 {
+		cfg.FencedIdleTimeout = time.Minute
 	}
 	return &Engine{cfg: cfg}
 }
@@ -249,6 +258,12 @@ func (l *lazy[T]) get(f func() (T, error)) (T, error) {
 type Counters interface {
 	CopiedRows(jobID string, rows, bytes int64)
 	AppliedRows(jobID string, rows int64)
+}
+
+// FencedCounter is a Counters that is also told of each write the fence
+// of cluster mode refused (fence.go); internal/metrics implements it.
+type FencedCounter interface {
+	FencedWrite(jobID string)
 }
 
 type noCounters struct{}

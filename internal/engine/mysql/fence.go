@@ -59,6 +59,8 @@ type fence struct {
 	epoch  int64
 	log    *slog.Logger
 	logged sync.Once
+	// counters are told of each refusal when they count them.
+	counters Counters
 }
 
 // rowQueryer is a pool, a connection or a transaction.
@@ -81,6 +83,9 @@ func (f *fence) refused(what string, theirs int64) error {
 		op, what = "open", "the run's start"
 	}
 	err := &fencedError{jobID: f.jobID, theirs: theirs, ours: f.epoch, op: op, what: what}
+	if fc, ok := f.counters.(FencedCounter); ok {
+		fc.FencedWrite(f.jobID)
+	}
 	f.logged.Do(func() {
 		f.log.Warn("fenced: "+err.Error(), "job_id", f.jobID, "epoch", f.epoch, "owner_epoch", theirs)
 	})
@@ -88,8 +93,9 @@ func (f *fence) refused(what string, theirs int64) error {
 }
 
 // claim records the run's epoch for the job when the run opens, refusing
-// when a newer one is recorded. The row lock of the update waits for the
-// commits of an older run that hold the fence row's shared lock.
+// when a newer one is recorded. Its row lock waits for the commits of an
+// older run that hold the fence row's shared lock. Two claims at once on
+// a job without a row may deadlock on the new key: the loser tries again.
 func (f *fence) claim(ctx context.Context) error {
 	if !f.on() {
 		return nil
@@ -97,29 +103,38 @@ func (f *fence) claim(ctx context.Context) error {
 	if _, err := f.db.ExecContext(ctx, fenceDDL); err != nil {
 		return fmt.Errorf("create the fence table on the target: %w", err)
 	}
+	for attempt := 1; ; attempt++ {
+		err := f.claimOnce(ctx)
+		var myErr *gmysql.MySQLError
+		if errors.As(err, &myErr) && myErr.Number == 1213 && attempt < 5 {
+			continue
+		}
+		if err != nil && !errors.Is(err, engine.ErrFenced) {
+			return fmt.Errorf("record the run's epoch %d on the target: %w", f.epoch, err)
+		}
+		return err
+	}
+}
+
+func (f *fence) claimOnce(ctx context.Context) error {
 	tx, err := f.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	var theirs int64
-	err = tx.QueryRowContext(ctx, "SELECT epoch FROM "+fenceTable+" WHERE job_id = ? FOR UPDATE", f.jobID).Scan(&theirs)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		_, err = tx.ExecContext(ctx, "INSERT INTO "+fenceTable+" (job_id, epoch) VALUES (?, ?)", f.jobID, f.epoch)
-	case err != nil:
-	case theirs > f.epoch:
-		return f.refused("open", theirs)
-	case theirs < f.epoch:
-		_, err = tx.ExecContext(ctx, "UPDATE "+fenceTable+" SET epoch = ? WHERE job_id = ?", f.epoch, f.jobID)
-	}
+	_, err = tx.ExecContext(ctx, "INSERT INTO "+fenceTable+" (job_id, epoch) VALUES (?, ?) "+
+		"ON DUPLICATE KEY UPDATE epoch = GREATEST(epoch, VALUES(epoch))", f.jobID, f.epoch)
 	if err != nil {
-		return fmt.Errorf("record the run's epoch %d on the target: %w", f.epoch, err)
+		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("record the run's epoch %d on the target: %w", f.epoch, err)
+	var theirs int64
+	if err := tx.QueryRowContext(ctx, "SELECT epoch FROM "+fenceTable+" WHERE job_id = ? FOR UPDATE", f.jobID).Scan(&theirs); err != nil {
+		return err
 	}
-	return nil
+	if theirs > f.epoch {
+		return f.refused("open", theirs)
+	}
+	return tx.Commit()
 }
 
 // check fails when the recorded epoch is not the run's. Inside a
@@ -242,4 +257,38 @@ func (f *fence) write(ctx context.Context, what string, fn func(execer) error) e
 		return err
 	}
 	return tx.Commit()
+}
+
+// writerVars are the session settings of a target pool that writes rows:
+// vars, and with a fence a wait_timeout of FencedIdleTimeout. The
+// server then closes a session that sent nothing for that long, rolling
+// back its transaction: a paused node's open chunk or group stops
+// holding row locks the new owner waits on. The run's own sessions are
+// never idle that long inside a transaction (a chunk's statements follow
+// each other as fast as the source is read); an idle pooled session that
+// the server closed is replaced by the driver, and the pools below drop
+// theirs before the server does.
+func (m *migration) writerVars(vars map[string]string) map[string]string {
+	if m.spec.Epoch <= 0 {
+		return vars
+	}
+	out := map[string]string{"wait_timeout": strconv.Itoa(max(1, int(m.e.cfg.FencedIdleTimeout/time.Second)))}
+	for k, v := range vars {
+		out[k] = v
+	}
+	return out
+}
+
+// writerPool is the target pool the copy's chunks are written through:
+// the run's own, or with a fence one of its own with writerVars.
+func (m *migration) writerPool(ctx context.Context) (*sql.DB, func(), error) {
+	if m.spec.Epoch <= 0 {
+		return m.dst, func() {}, nil
+	}
+	w, err := m.e.openPool(ctx, m.spec.Target, "target", m.e.cfg.Workers+2, m.writerVars(m.targetVars), false)
+	if err != nil {
+		return nil, nil, err
+	}
+	w.SetConnMaxIdleTime(m.e.cfg.FencedIdleTimeout / 2)
+	return w, func() { w.Close() }, nil
 }

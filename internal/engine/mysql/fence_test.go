@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,7 +48,8 @@ func TestFenceMySQLCopy(t *testing.T) {
 			jobID := fmt.Sprintf("dts-fence%v", loadData)
 			spec := fullSpec(jobID, src, dst, db)
 			spec.Epoch = 5
-			e := mysql.New(mysql.Config{ChunkRows: 5000, Workers: 1, DisableLoadData: !loadData})
+			fc := &fencedCount{}
+			e := mysql.New(mysql.Config{ChunkRows: 5000, Workers: 1, DisableLoadData: !loadData, Counters: fc})
 			tdb := dst.DB(t)
 			ctx := context.Background()
 
@@ -110,6 +112,9 @@ func TestFenceMySQLCopy(t *testing.T) {
 				t.Fatalf("the old run's copy: %v", err)
 			}
 			t.Logf("refused: %v", err)
+			if fc.n.Load() == 0 {
+				t.Error("the refused commit was not counted")
+			}
 			if n := targetCount(t, tdb, "SELECT COUNT(*) FROM `"+db+"`.k"); n != 0 {
 				t.Fatalf("%d rows of the refused chunk landed", n)
 			}
@@ -143,6 +148,13 @@ func withEpoch(spec engine.Spec, epoch int64) engine.Spec {
 	spec.Epoch = epoch
 	return spec
 }
+
+// fencedCount counts refused writes (mysql.FencedCounter).
+type fencedCount struct{ n atomic.Int64 }
+
+func (*fencedCount) CopiedRows(string, int64, int64) {}
+func (*fencedCount) AppliedRows(string, int64)       {}
+func (c *fencedCount) FencedWrite(string)            { c.n.Add(1) }
 
 type copyReportNop struct{}
 
@@ -216,4 +228,62 @@ func TestFenceMySQLEpochZero(t *testing.T) {
 	if err != nil && !strings.Contains(err.Error(), "1146") {
 		t.Fatal(err)
 	}
+}
+
+// A claim waits for a commit in flight that has read the fence under the
+// older epoch (its shared lock): that commit lands whole before the new
+// epoch is recorded, and the new owner finds it.
+func TestFenceMySQLClaimWaitsForCommitInFlight(t *testing.T) {
+	src, dst, db := fenceDatabase(t, "fenceorder", 10)
+	jobID := "dts-fenceorder"
+	spec := fullSpec(jobID, src, dst, db)
+	spec.Epoch = 5
+	e := mysql.New(mysql.Config{Workers: 1})
+	ctx := context.Background()
+	m5, err := e.Open(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m5.Close()
+	tdb := dst.DB(t)
+	// The old run's chunk transaction, between its fence check and its
+	// COMMIT.
+	tx, err := tdb.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var seen int64
+	if err := tx.QueryRow("SELECT epoch FROM __opendts.migrate_fence WHERE job_id = ? LOCK IN SHARE MODE", jobID).Scan(&seen); err != nil || seen != 5 {
+		t.Fatalf("fence: %d, %v", seen, err)
+	}
+	if _, err := tx.Exec("INSERT INTO __opendts.migrate_chunks VALUES (?, 1, 10, 100)", jobID); err != nil {
+		t.Fatal(err)
+	}
+	claimed := make(chan error, 1)
+	go func() {
+		m6, err := e.Open(ctx, withEpoch(spec, 6))
+		if err == nil {
+			m6.Close()
+		}
+		claimed <- err
+	}()
+	select {
+	case err := <-claimed:
+		t.Fatalf("the claim did not wait for the commit in flight: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-claimed; err != nil {
+		t.Fatal(err)
+	}
+	if n := targetCount(t, tdb, "SELECT COUNT(*) FROM __opendts.migrate_chunks WHERE job_id = ?", jobID); n != 1 {
+		t.Fatalf("%d chunk marks after the claim, want the one committed before it", n)
+	}
+	if n := targetCount(t, tdb, "SELECT epoch FROM __opendts.migrate_fence WHERE job_id = ?", jobID); n != 6 {
+		t.Fatalf("fence epoch %d", n)
+	}
+	tdb.Exec("DELETE FROM __opendts.migrate_chunks WHERE job_id = ?", jobID)
 }

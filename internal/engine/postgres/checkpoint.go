@@ -55,6 +55,9 @@ type checkpoint struct {
 	e     *Engine
 	ep    engine.Endpoint
 	jobID string
+	// fence is the run's epoch in cluster mode (fence.go): the state
+	// commits only under it.
+	fence *fence
 }
 
 func (cp *checkpoint) conn(ctx context.Context) (*pgx.Conn, error) {
@@ -105,10 +108,14 @@ func (cp *checkpoint) save(ctx context.Context, st *jobState) error {
 	if err := cp.ensure(ctx, c); err != nil {
 		return err
 	}
-	_, err = c.Exec(ctx, `INSERT INTO `+markSchema+`.migrate_jobs (job_id, state) VALUES ($1, $2::jsonb)
-		ON CONFLICT (job_id) DO UPDATE SET state = excluded.state, updated_at = now()`, cp.jobID, string(text))
+	q, args := cp.fence.fold(`INSERT INTO `+markSchema+`.migrate_jobs (job_id, state)`, "$1, $2::jsonb",
+		"ON CONFLICT (job_id) DO UPDATE SET state = excluded.state, updated_at = now()", []any{cp.jobID, string(text)})
+	tag, err := c.Exec(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("target: save the job's checkpoint: %w", err)
+	}
+	if cp.fence.folded(tag) {
+		return cp.fence.refused("commit", "the job's state", cp.fence.read(ctx, c))
 	}
 	return nil
 }
@@ -119,10 +126,30 @@ func (cp *checkpoint) forget(ctx context.Context) error {
 		return err
 	}
 	defer closeQuietly(c)
-	if _, err := c.Exec(ctx, `DELETE FROM `+markSchema+`.migrate_jobs WHERE job_id = $1`, cp.jobID); err != nil && !isUndefinedTable(err) {
+	const forget = `DELETE FROM ` + markSchema + `.migrate_jobs WHERE job_id = $1`
+	if !cp.fence.on() {
+		if _, err := c.Exec(ctx, forget, cp.jobID); err != nil && !isUndefinedTable(err) {
+			return fmt.Errorf("target: forget the job's checkpoint: %w", err)
+		}
+		return nil
+	}
+	// Under a fence, in a transaction that checks it (the table must
+	// exist: a failed statement would end the transaction).
+	if err := cp.ensure(ctx, c); err != nil {
+		return err
+	}
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, forget, cp.jobID); err != nil {
 		return fmt.Errorf("target: forget the job's checkpoint: %w", err)
 	}
-	return nil
+	if err := cp.fence.check(ctx, c, "forgetting the job's state"); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // isUndefinedTable reports SQLSTATE 42P01 (or 3F000, no such schema).
@@ -137,10 +164,14 @@ const chunkMarks = `CREATE SCHEMA IF NOT EXISTS ` + markSchema + `;
 		PRIMARY KEY (job_id, chunk_id))`
 
 // doneChunks returns the chunks of the job committed in the target
-// database c is connected to, with their row counts.
-func doneChunks(ctx context.Context, c *pgx.Conn, jobID string) (map[int]int64, error) {
+// database c is connected to, with their row counts, after recording the
+// run's epoch there (fence.go).
+func doneChunks(ctx context.Context, c *pgx.Conn, jobID string, f *fence) (map[int]int64, error) {
 	if _, err := c.Exec(ctx, chunkMarks); err != nil {
 		return nil, fmt.Errorf("target %s: create %s.migrate_chunks: %w", c.Config().Database, markSchema, err)
+	}
+	if err := f.claim(ctx, c); err != nil {
+		return nil, err
 	}
 	rows, err := c.Query(ctx, `SELECT chunk_id, row_count FROM `+markSchema+`.migrate_chunks WHERE job_id = $1`, jobID)
 	if err != nil {
@@ -177,6 +208,14 @@ func dropMarks(ctx context.Context, c *pgx.Conn, jobID string) error {
 		}
 		others = others || left
 	}
+	// The job's own fence row stays (the maintenance database may be a
+	// migrated one); the schema goes only when no other job has one.
+	var fenced bool
+	err := c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+markSchema+`.migrate_fence WHERE job_id <> $1)`, jobID).Scan(&fenced)
+	if err != nil && !isUndefinedTable(err) {
+		return err
+	}
+	others = others || fenced
 	var schema bool
 	if err := c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = '`+markSchema+`')`).Scan(&schema); err != nil {
 		return err
@@ -184,6 +223,25 @@ func dropMarks(ctx context.Context, c *pgx.Conn, jobID string) error {
 	if !schema || others || c.Config().Database == maintenanceDB {
 		return nil
 	}
-	_, err := c.Exec(ctx, `DROP SCHEMA `+markSchema+` CASCADE`)
+	_, err = c.Exec(ctx, `DROP SCHEMA `+markSchema+` CASCADE`)
 	return err
+}
+
+// restartTable empties a target table and its marks in one transaction.
+func restartTable(ctx context.Context, c *pgx.Conn, jobID string, f *fence, t engine.TableRef, ids []int) error {
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "TRUNCATE ONLY "+quoteQualified(t.Schema, t.Table)); err != nil {
+		return fmt.Errorf("target: empty %s to copy it again: %w", t, err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM `+markSchema+`.migrate_chunks WHERE job_id = $1 AND chunk_id = ANY($2)`, jobID, ids); err != nil {
+		return err
+	}
+	if err := f.check(ctx, c, "restarting "+t.String()); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }

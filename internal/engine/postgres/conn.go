@@ -78,9 +78,17 @@ func (e *Engine) connConfig(ep engine.Endpoint, db string) (*pgx.ConnConfig, err
 // connect opens one connection to ep's database db. Its errors name the
 // server and database, never the password.
 func (e *Engine) connect(ctx context.Context, ep engine.Endpoint, side, db string) (*pgx.Conn, error) {
+	return e.connectWith(ctx, ep, side, db, nil)
+}
+
+// connectWith is connect with extra session settings.
+func (e *Engine) connectWith(ctx context.Context, ep engine.Endpoint, side, db string, extra map[string]string) (*pgx.Conn, error) {
 	cfg, err := e.connConfig(ep, db)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", side, ep.Address(), err)
+	}
+	for k, v := range extra {
+		cfg.RuntimeParams[k] = v
 	}
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
@@ -185,7 +193,7 @@ func sqlState(err error) string {
 
 // withTarget runs f on a new connection to target database db.
 func (m *migration) withTarget(ctx context.Context, db string, f func(c *pgx.Conn) error) error {
-	c, err := m.e.connect(ctx, m.spec.Target, "target", db)
+	c, err := m.connectTarget(ctx, db)
 	if err != nil {
 		return err
 	}

@@ -344,7 +344,7 @@ func (m *migration) pending(ctx context.Context) ([]chunk, int64, map[engine.Tab
 	}
 	for _, d := range m.dbs {
 		err := m.withTarget(ctx, d.Name, func(c *pgx.Conn) error {
-			done, err := doneChunks(ctx, c, m.spec.JobID)
+			done, err := doneChunks(ctx, c, m.spec.JobID, m.fence)
 			if err != nil {
 				return err
 			}
@@ -371,7 +371,7 @@ func (m *migration) pending(ctx context.Context) ([]chunk, int64, map[engine.Tab
 						ids = append(ids, ch.ID)
 					}
 				}
-				if err := restartTable(ctx, c, m.spec.JobID, t, ids); err != nil {
+				if err := restartTable(ctx, c, m.spec.JobID, m.fence, t, ids); err != nil {
 					return err
 				}
 			}
@@ -460,22 +460,6 @@ func (m *migration) markSince(ctx context.Context, todo []chunk) error {
 	return m.cp.save(ctx, m.state)
 }
 
-// restartTable empties a target table and its marks in one transaction.
-func restartTable(ctx context.Context, c *pgx.Conn, jobID string, t engine.TableRef, ids []int) error {
-	tx, err := c.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, "TRUNCATE ONLY "+quoteQualified(t.Schema, t.Table)); err != nil {
-		return fmt.Errorf("target: empty %s to copy it again: %w", t, err)
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM `+markSchema+`.migrate_chunks WHERE job_id = $1 AND chunk_id = ANY($2)`, jobID, ids); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
-}
-
 var (
 	errSourceFailed  = errors.New("the source stopped sending")
 	errTargetStopped = errors.New("the target stopped reading")
@@ -506,7 +490,7 @@ func (w *copyWorker) sessions(ctx context.Context, db string) error {
 	if w.src, err = w.m.e.connect(ctx, w.m.spec.Source, "source", db); err != nil {
 		return err
 	}
-	if w.dst, err = w.m.e.connect(ctx, w.m.spec.Target, "target", db); err != nil {
+	if w.dst, err = w.m.connectTarget(ctx, db); err != nil {
 		return err
 	}
 	w.db = db
@@ -582,7 +566,14 @@ func (w *copyWorker) copy(ctx context.Context, ch chunk, r *relation) (int64, er
 		return 0, fmt.Errorf("target %s: write %s: %w", ch.DB, ch.ref(), dstErr)
 	}
 	n := tag.RowsAffected()
-	if _, err := w.dst.Exec(ctx, `INSERT INTO `+markSchema+`.migrate_chunks (job_id, chunk_id, row_count) VALUES ($1, $2, $3)`, w.m.spec.JobID, ch.ID, n); err != nil {
+	// The mark carries the fence of cluster mode (fence.go).
+	q, args := w.m.fence.fold(`INSERT INTO `+markSchema+`.migrate_chunks (job_id, chunk_id, row_count)`, "$1, $2, $3", "", []any{w.m.spec.JobID, ch.ID, n})
+	tag, err := w.dst.Exec(ctx, q, args...)
+	if err == nil && w.m.fence.folded(tag) {
+		w.dst.Exec(ctx, "ROLLBACK")
+		return 0, w.m.fence.refused("commit", fmt.Sprintf("chunk %d of %s", ch.ID, ch.ref()), w.m.fence.read(ctx, w.dst))
+	}
+	if err != nil {
 		w.dst.Exec(ctx, "ROLLBACK")
 		if sqlState(err) == "23505" {
 			// An earlier attempt committed the chunk and lost the reply

@@ -13,9 +13,11 @@ import (
 
 // migration is one run of a job: the units the driver calls in order.
 type migration struct {
-	e     *Engine
-	spec  engine.Spec
-	cp    *checkpoint
+	e    *Engine
+	spec engine.Spec
+	cp   *checkpoint
+	// fence is the run's epoch in cluster mode (fence.go).
+	fence *fence
 	state *jobState
 
 	dbs []*database
@@ -46,13 +48,27 @@ func (e *Engine) Open(ctx context.Context, spec engine.Spec) (engine.Migration, 
 		}
 		closeQuietly(c)
 	}
+	f := &fence{jobID: spec.JobID, epoch: spec.Epoch, log: e.cfg.Logger}
+	if f.on() {
+		// The job's epoch is recorded with its state, in the maintenance
+		// database, before anything else.
+		c, err := e.connect(ctx, spec.Target, "target", "")
+		if err != nil {
+			return nil, err
+		}
+		err = f.claim(ctx, c)
+		closeQuietly(c)
+		if err != nil {
+			return nil, err
+		}
+	}
 	dir, err := os.MkdirTemp(e.cfg.WorkDir, "opendts-pg-")
 	if err != nil {
 		return nil, fmt.Errorf("make a work directory for the schema dumps: %w", err)
 	}
 	return &migration{
-		e: e, spec: spec,
-		cp:        &checkpoint{e: e, ep: spec.Target, jobID: spec.JobID},
+		e: e, spec: spec, fence: f,
+		cp:        &checkpoint{e: e, ep: spec.Target, jobID: spec.JobID, fence: f},
 		workDir:   dir,
 		dumps:     map[string][]string{},
 		roleModes: map[string][2]bool{},
@@ -97,6 +113,11 @@ func (m *migration) Forget(ctx context.Context) error {
 		return err
 	}
 	if st != nil {
+		// The slot, the publication and the marks go outside any
+		// transaction of the fence: it is read right before.
+		if err := m.checkFence(ctx, "dropping what an earlier run left"); err != nil {
+			return err
+		}
 		if err := m.dropReplication(ctx, st.Databases, st.DDLCapture); err != nil {
 			return err
 		}
@@ -112,6 +133,9 @@ func (m *migration) Forget(ctx context.Context) error {
 // Finish drops the chunk marks of a job that succeeded, keeping its
 // "done" state (and the read-only settings to give back).
 func (m *migration) Finish(ctx context.Context) error {
+	if err := m.checkFence(ctx, "finishing the job"); err != nil {
+		return err
+	}
 	for _, db := range m.state.Databases {
 		if err := m.withTarget(ctx, db, func(c *pgx.Conn) error { return dropMarks(ctx, c, m.spec.JobID) }); err != nil {
 			return err

@@ -14,6 +14,9 @@ import (
 // materialized views the source has populated. A run that resumes here has
 // no dump of its own: it dumps the structure again, as it is now.
 func (m *migration) Objects(ctx context.Context, active bool) error {
+	if err := m.checkFence(ctx, "the objects"); err != nil {
+		return err
+	}
 	for _, d := range m.dbs {
 		if len(m.dumps[d.Name]) == 0 {
 			if err := m.dumpSchema(ctx, d, false); err != nil {
@@ -85,6 +88,9 @@ func (m *migration) refreshMatViews(ctx context.Context, d *database) error {
 // Sequences are not transactional, so this is the value at the time of the
 // call, never lower than the snapshot's.
 func (m *migration) setSequences(ctx context.Context) error {
+	if err := m.checkFence(ctx, "setting the sequences"); err != nil {
+		return err
+	}
 	for _, d := range m.dbs {
 		if len(d.Sequences) == 0 {
 			continue

@@ -16,6 +16,9 @@ func (m *migration) HoldReadOnly(ctx context.Context) (func(), error) {
 	if m.state.ReadOnlyBefore == nil {
 		m.state.ReadOnlyBefore = map[string]string{}
 	}
+	if err := m.checkFence(ctx, "making the target read-only"); err != nil {
+		return nil, err
+	}
 	c, err := m.e.connect(ctx, m.spec.Target, "target", "")
 	if err != nil {
 		return nil, err
@@ -60,6 +63,10 @@ func (m *migration) HoldReadOnly(ctx context.Context) (func(), error) {
 func (m *migration) RestoreReadOnly(ctx context.Context) error {
 	if len(m.state.ReadOnlyBefore) == 0 {
 		return nil
+	}
+	// A run that lost the job leaves the setting to the new owner.
+	if err := m.checkFence(ctx, "giving read-only back"); err != nil {
+		return err
 	}
 	c, err := m.e.connect(ctx, m.spec.Target, "target", "")
 	if err != nil {

@@ -184,7 +184,7 @@ func (s *stream) Reconnect(ctx context.Context) error {
 
 // Run applies the slot's changes until ctl says stop.
 func (s *stream) Run(ctx context.Context, ctl *engine.StreamControl) error {
-	dst, err := s.m.e.connect(ctx, s.m.spec.Target, "target", s.db)
+	dst, err := s.m.connectTarget(ctx, s.db)
 	if err != nil {
 		return err
 	}
@@ -196,6 +196,10 @@ func (s *stream) Run(ctx context.Context, ctl *engine.StreamControl) error {
 	}
 	if _, err := dst.Exec(ctx, streamMarks); err != nil {
 		return fmt.Errorf("target %s: create %s.migrate_stream: %w", s.db, markSchema, err)
+	}
+	// The epoch is recorded in this database before its mark is read.
+	if err := s.m.fence.claim(ctx, dst); err != nil {
+		return err
 	}
 	var markText *string
 	err = dst.QueryRow(ctx, `SELECT lsn::text FROM `+markSchema+`.migrate_stream WHERE job_id = $1`, s.m.spec.JobID).Scan(&markText)
@@ -471,12 +475,23 @@ func (a *applier) commitGroup(ctx context.Context) error {
 	if err := a.flush(ctx); err != nil {
 		return err
 	}
+	f := a.s.m.fence
 	if a.groupEnd != 0 {
-		_, err := a.dst.Exec(ctx, `INSERT INTO `+markSchema+`.migrate_stream (job_id, lsn) VALUES ($1, $2::pg_lsn)
-			ON CONFLICT (job_id) DO UPDATE SET lsn = excluded.lsn, updated_at = now()`, a.s.m.spec.JobID, a.groupEnd.String())
+		// The mark carries the fence of cluster mode (fence.go): no extra
+		// round trip.
+		q, args := f.fold(`INSERT INTO `+markSchema+`.migrate_stream (job_id, lsn)`, "$1, $2::pg_lsn",
+			"ON CONFLICT (job_id) DO UPDATE SET lsn = excluded.lsn, updated_at = now()", []any{a.s.m.spec.JobID, a.groupEnd.String()})
+		tag, err := a.dst.Exec(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("target %s: write the stream's mark: %w", a.s.db, err)
 		}
+		if f.folded(tag) {
+			a.dst.Exec(ctx, "ROLLBACK")
+			return engine.Permanent(f.refused("commit", "changes up to "+a.groupEnd.String(), f.read(ctx, a.dst)))
+		}
+	} else if err := f.check(ctx, a.dst, "a group of changes"); err != nil {
+		a.dst.Exec(ctx, "ROLLBACK")
+		return engine.Permanent(err)
 	}
 	if _, err := a.dst.Exec(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("target %s: commit a group of changes: %w", a.s.db, err)

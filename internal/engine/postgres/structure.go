@@ -68,6 +68,9 @@ func (m *migration) structureOnce(ctx context.Context, progress func(done, total
 	if err := m.takeSnapshots(ctx); err != nil {
 		return err
 	}
+	if err := m.checkFence(ctx, "the structure"); err != nil {
+		return err
+	}
 	total := len(m.dbs) + 1
 	tc, err := m.e.connect(ctx, m.spec.Target, "target", "")
 	if err != nil {
@@ -220,6 +223,10 @@ func (m *migration) restore(ctx context.Context, db, file, section string) error
 	pgRestore, err := m.e.tool("pg_restore")
 	if err != nil {
 		return engine.Permanent(err)
+	}
+	// pg_restore commits by itself: the fence is read right before it.
+	if err := m.checkFence(ctx, section+" of database "+db); err != nil {
+		return err
 	}
 	args := []string{"--section=" + section, "--exit-on-error", "--no-password"}
 	switch section {

@@ -36,6 +36,9 @@ const (
 type checkpoint struct {
 	c   goredis.UniversalClient // target, database 0
 	key string
+	// fence is the run's epoch in cluster mode (fence.go): the hash is
+	// written only under it.
+	fence *fence
 }
 
 func (cp *checkpoint) get(ctx context.Context) (map[string]string, error) {
@@ -51,14 +54,31 @@ func (cp *checkpoint) set(ctx context.Context, kv ...string) error {
 	for i, s := range kv {
 		args[i] = s
 	}
-	if err := cp.c.HSet(ctx, cp.key, args...).Err(); err != nil {
+	var err error
+	if cp.fence.on() {
+		err = cp.fence.write(ctx, cp.c, "the checkpoint", func(p goredis.Pipeliner) { p.HSet(ctx, cp.key, args...) })
+	} else {
+		err = cp.c.HSet(ctx, cp.key, args...).Err()
+	}
+	if err != nil {
 		return fmt.Errorf("write the checkpoint on the target: %w", err)
 	}
 	return nil
 }
 
 func (cp *checkpoint) del(ctx context.Context, fields ...string) error {
+	if cp.fence.on() {
+		return cp.fence.write(ctx, cp.c, "the checkpoint", func(p goredis.Pipeliner) { p.HDel(ctx, cp.key, fields...) })
+	}
 	return cp.c.HDel(ctx, cp.key, fields...).Err()
+}
+
+// drop deletes the whole hash.
+func (cp *checkpoint) drop(ctx context.Context) error {
+	if cp.fence.on() {
+		return cp.fence.write(ctx, cp.c, "the checkpoint", func(p goredis.Pipeliner) { p.Del(ctx, cp.key) })
+	}
+	return cp.c.Del(ctx, cp.key).Err()
 }
 
 // position is a replication position: the master's replication id and

@@ -284,6 +284,9 @@ func (m *migration) dropSlotCheckpoints(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
+	if err := m.fence.check(ctx, m.dst, "dropping the slot checkpoints"); err != nil {
+		return err
+	}
 	pattern := "opendts:{*}:" + m.spec.JobID + "*"
 	return cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
 		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()

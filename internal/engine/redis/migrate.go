@@ -27,6 +27,8 @@ type migration struct {
 	dbs        dbSet
 	ext        externParams
 	cp         *checkpoint
+	// fence is the run's epoch in cluster mode (fence.go).
+	fence *fence
 	// origSource holds the source settings to put back when the job
 	// succeeds, by master address.
 	origSource map[string]map[string]string
@@ -69,7 +71,12 @@ func (e *Engine) Open(ctx context.Context, spec engine.Spec) (engine.Migration, 
 	} else {
 		m.dst = e.client(spec.Target, 0)
 	}
-	m.cp = &checkpoint{c: m.dst, key: checkpointKey(spec.JobID)}
+	m.fence = &fence{jobID: spec.JobID, key: fenceKey(spec.JobID), epoch: spec.Epoch, log: m.log}
+	m.cp = &checkpoint{c: m.dst, key: checkpointKey(spec.JobID), fence: m.fence}
+	if err := m.fence.claim(ctx, m.dst); err != nil {
+		m.Close()
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -106,7 +113,7 @@ func (m *migration) Forget(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := m.dst.Del(ctx, m.cp.key).Err(); err != nil {
+	if err := m.cp.drop(ctx); err != nil {
 		return fmt.Errorf("drop the checkpoint on the target: %w", err)
 	}
 	if err := m.dropSlotCheckpoints(ctx); err != nil {
@@ -120,13 +127,18 @@ func (m *migration) Forget(ctx context.Context) error {
 
 // Finish keeps only the phase: a done job needs nothing else.
 func (m *migration) Finish(ctx context.Context) error {
+	// The source's settings and the slot checkpoints change outside any
+	// transaction of the fence: it is read right before.
+	if err := m.fence.check(ctx, m.dst, "finishing the job"); err != nil {
+		return err
+	}
 	if err := m.restoreSourceNow(ctx); err != nil {
 		return err
 	}
 	if err := m.dropSlotCheckpoints(ctx); err != nil {
 		return err
 	}
-	if err := m.dst.Del(ctx, m.cp.key).Err(); err != nil {
+	if err := m.cp.drop(ctx); err != nil {
 		return err
 	}
 	return m.cp.set(ctx, fieldPhase, string(engine.PhaseDone))

@@ -3,12 +3,14 @@ package redis
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -41,10 +43,20 @@ func (m *migration) restore(ctx context.Context, in io.Reader, total int64, prog
 		mset = nil
 		return err
 	}
+	// The RESTOREs are pipelined, not transactions: with a fence the
+	// epoch is read again once a second, so a run paused mid-copy stops
+	// writing after a takeover once what it had buffered is sent.
+	fenceRead := time.Now()
 	for werr == nil {
 		if ctx.Err() != nil {
 			w.close()
 			return ctx.Err()
+		}
+		if m.fence.on() && time.Since(fenceRead) >= time.Second {
+			if werr = m.fence.check(ctx, m.dst, "the copy's writes"); werr != nil {
+				break
+			}
+			fenceRead = time.Now()
 		}
 		e, err := p.Next()
 		if err == io.EOF {
@@ -99,7 +111,7 @@ func (m *migration) restore(ctx context.Context, in io.Reader, total int64, prog
 	if werr == nil {
 		werr = flushMset()
 	}
-	if err := w.close(); err != nil {
+	if err := w.close(); err != nil && !errors.Is(werr, engine.ErrFenced) {
 		return err
 	}
 	if werr != nil {
@@ -190,6 +202,10 @@ func (m *migration) fullSync(ctx context.Context, from engine.Endpoint, suffix s
 	if err := m.cp.set(ctx, fieldCopying, "1"); err != nil {
 		return position{}, err
 	}
+	// The RESTOREs below are pipelined, not transactions: the fence was
+	// read by the write just before, is read once a second while they
+	// go, and again by the checkpoint written after them (README, How a
+	// Redis migration works).
 	r, _, err := openReplica(ctx, from, m.e.cfg.Timeout, "", 0)
 	if err != nil {
 		return position{}, err
@@ -263,10 +279,41 @@ func (m *migration) flushTarget(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the target's databases: %w", err)
 	}
-	if cc, ok := m.dst.(*goredis.ClusterClient); ok {
+	kv := make([]string, 0, 2*len(saved))
+	for k, v := range saved {
+		kv = append(kv, k, v)
+	}
+	cc, cluster := m.dst.(*goredis.ClusterClient)
+	if m.fence.on() && !cluster {
+		// One transaction under the fence: the databases emptied, the
+		// fence key (in database 0) and the checkpoint written again.
+		return m.fence.write(ctx, m.dst, "emptying the target", func(p goredis.Pipeliner) {
+			for _, db := range m.dbs.list(n) {
+				p.Select(ctx, db)
+				p.FlushDB(ctx)
+			}
+			p.Select(ctx, 0)
+			p.Set(ctx, m.fence.key, m.fence.epoch, 0)
+			if len(kv) > 0 {
+				p.HSet(ctx, m.cp.key, kv)
+			}
+		})
+	}
+	if err := m.fence.check(ctx, m.dst, "emptying the target"); err != nil {
+		return err
+	}
+	if cluster {
 		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error { return c.FlushDB(ctx).Err() })
 		if err != nil {
 			return fmt.Errorf("empty the target cluster: %w", err)
+		}
+		if m.fence.on() {
+			// Read right before the flush (masters cannot share a
+			// transaction); only written back when no claim made it
+			// again meanwhile.
+			if err := m.dst.SetNX(ctx, m.fence.key, m.fence.epoch, 0).Err(); err != nil {
+				return fmt.Errorf("write the job's fence on the target: %w", err)
+			}
 		}
 		n = 0
 	}
@@ -278,11 +325,7 @@ func (m *migration) flushTarget(ctx context.Context) error {
 			return fmt.Errorf("empty database %d of the target: %w", db, err)
 		}
 	}
-	if len(saved) > 0 {
-		kv := make([]string, 0, 2*len(saved))
-		for k, v := range saved {
-			kv = append(kv, k, v)
-		}
+	if len(kv) > 0 {
 		return m.cp.set(ctx, kv...)
 	}
 	return nil

@@ -187,6 +187,11 @@ func (s *shard) Run(ctx context.Context, ctl *engine.StreamControl) error {
 		}
 	}()
 
+	// The fence of cluster mode rides on this connection (fence.go).
+	var sf *streamFence
+	if m.fence.on() && ca == nil {
+		sf = &streamFence{f: m.fence}
+	}
 	pos, db := s.position()
 	// After a failover the source may continue under a new replication
 	// id (psync2): positions from here on carry it.
@@ -199,7 +204,7 @@ func (s *shard) Run(ctx context.Context, ctl *engine.StreamControl) error {
 		if ca != nil {
 			err = ca.apply(ctx, batch, to)
 		} else {
-			err = s.apply(tc, batch, to, db)
+			err = s.apply(tc, sf, batch, to, db)
 		}
 		if err != nil {
 			return err
@@ -302,8 +307,15 @@ func touchesOwnKey(args [][]byte) bool {
 
 // apply runs cmds on the target in one MULTI/EXEC that also writes the
 // position reached and the source's database there: both or neither.
-func (s *shard) apply(tc *conn, cmds []tcmd, to position, db int) error {
+// With a fence (sf), the EXEC runs only under the run's epoch, and the
+// pipeline ends by arming the fence for the next transaction.
+func (s *shard) apply(tc *conn, sf *streamFence, cmds []tcmd, to position, db int) error {
 	m := s.m
+	if sf != nil {
+		if err := sf.ready(tc, "changes up to "+to.String()); err != nil {
+			return err
+		}
+	}
 	tc.writeCmd("MULTI")
 	queued := 0
 	cur := 0 // each transaction starts and ends in database 0
@@ -328,9 +340,17 @@ func (s *shard) apply(tc *conn, cmds []tcmd, to position, db int) error {
 		b, _ := json.Marshal(m.origSource)
 		cp = append(cp, fieldSourceConfig, string(b))
 	}
+	if sf != nil && flushes(cmds) {
+		// The batch empties database 0, the fence key with it.
+		tc.writeCmd("SET", sf.f.key, strconv.FormatInt(sf.f.epoch, 10))
+		queued++
+	}
 	tc.writeCmd(cp...)
 	queued++
 	tc.writeCmd("EXEC")
+	if sf != nil {
+		sf.writeArm(tc)
+	}
 	tc.nc.SetDeadline(time.Now().Add(m.e.cfg.Timeout))
 	defer tc.nc.SetDeadline(time.Time{})
 	if err := tc.flush(); err != nil {
@@ -362,6 +382,16 @@ func (s *shard) apply(tc *conn, cmds []tcmd, to position, db int) error {
 	}
 	if err != nil {
 		return fmt.Errorf("EXEC on the target: %w", err)
+	}
+	if sf != nil {
+		armErr := sf.readArm(tc)
+		if res == nil && armErr == nil && !sf.armed {
+			// The fence key changed after it was read: a newer claim.
+			return engine.Permanent(sf.f.refused("commit", "changes up to "+to.String(), sf.seen))
+		}
+		if armErr != nil {
+			return armErr
+		}
 	}
 	if arr, ok := res.([]any); ok {
 		for i, v := range arr {
