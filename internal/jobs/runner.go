@@ -496,7 +496,9 @@ func (s *Service) Complete(ctx context.Context, id, mode string) error {
 	if r == nil {
 		// Cluster mode: the owner sees the status (Changed); with no
 		// owner, the node that claims the job completes it.
-		s.cfg.Cluster.Wake()
+		if s.cfg.Cluster != nil {
+			s.cfg.Cluster.Wake()
+		}
 		return nil
 	}
 	select {
