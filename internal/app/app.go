@@ -219,6 +219,11 @@ func (a *App) Close() error {
 	if a.stopLag != nil {
 		a.stopLag()
 	}
+	if a.cluster != nil {
+		// Out of the registry first: the other nodes claim each job the
+		// moment its run here has stopped and released it.
+		a.cluster.node.Leave()
+	}
 	a.Jobs.Close()
 	if a.cluster != nil {
 		return a.cluster.close()

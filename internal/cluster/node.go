@@ -46,6 +46,8 @@ type Jobs interface {
 	Adopt(ctx context.Context, id string, c jobs.Claim) (bool, error)
 	Changed(ctx context.Context, id string)
 	Abandon() int
+	// HasRun reports whether the job has work running here.
+	HasRun(id string) bool
 }
 
 // NodeInfo is a live node as registered in etcd.
@@ -82,6 +84,10 @@ type Node struct {
 	nodes   map[string]NodeInfo  // by name
 	// unowned remembers since when an active job has had no owner.
 	unowned map[string]time.Time
+	// cooldown holds jobs whose run here ended while the job still needs
+	// work: this node claims them again only after the time given, so a
+	// run that cannot start (say, a password it cannot open) does not spin.
+	cooldown map[string]time.Time
 
 	wake   chan struct{}
 	jobs   Jobs
@@ -115,7 +121,7 @@ func Join(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, started: time.Now(),
-		claims: map[string]claimInfo{}, nodes: map[string]NodeInfo{}, unowned: map[string]time.Time{},
+		claims: map[string]claimInfo{}, nodes: map[string]NodeInfo{}, unowned: map[string]time.Time{}, cooldown: map[string]time.Time{},
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	if err := n.register(ctx); err != nil {
@@ -128,9 +134,18 @@ func Join(ctx context.Context, cfg NodeConfig) (*Node, error) {
 // held by a live node is refused: two nodes with one name would release
 // each other's claims.
 func (n *Node) register(ctx context.Context) error {
-	s, err := concurrency.NewSession(n.cfg.Client, concurrency.WithTTL(int(n.cfg.LeaseTTL.Round(time.Second)/time.Second)), concurrency.WithContext(context.Background()))
+	ttl := int64(n.cfg.LeaseTTL.Round(time.Second) / time.Second)
+	// The grant is bounded: without one, a client that reaches no member
+	// waits for one forever, and so would a shutdown.
+	gctx, gcancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	lease, err := n.cfg.Client.Grant(gctx, ttl)
+	gcancel()
 	if err != nil {
 		return fmt.Errorf("etcd: take a lease: %w", err)
+	}
+	s, err := concurrency.NewSession(n.cfg.Client, concurrency.WithLease(lease.ID), concurrency.WithTTL(int(ttl)), concurrency.WithContext(context.Background()))
+	if err != nil {
+		return fmt.Errorf("etcd: keep the lease alive: %w", err)
 	}
 	info := NodeInfo{Name: n.cfg.Name, Address: n.cfg.Address, Started: n.started, Registered: time.Now(), MaxJobs: n.cfg.MaxJobs}
 	val, _ := json.Marshal(info)
@@ -169,6 +184,23 @@ func (n *Node) Start(js Jobs) {
 	go n.run()
 }
 
+// Leave stops claiming and takes the node out of the registry, so that
+// the other nodes stop choosing it for work and claim its jobs the moment
+// its runs release them. Call it before closing the job service; Close
+// afterwards.
+func (n *Node) Leave() {
+	if n.cancel != nil {
+		n.cancel()
+		<-n.done
+		n.cancel = nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+	defer cancel()
+	if _, err := n.cfg.Client.Delete(ctx, n.cfg.Keys.Node(n.cfg.Name)); err != nil {
+		n.log.Warn("leave the registry", "err", err)
+	}
+}
+
 // Close stops claiming and gives the node's lease up: the claims still
 // held vanish at once, so other nodes take those jobs over without waiting
 // for the TTL. Close the job service first, so that no run still writes.
@@ -176,6 +208,7 @@ func (n *Node) Close() {
 	if n.cancel != nil {
 		n.cancel()
 		<-n.done
+		n.cancel = nil
 	}
 	n.mu.Lock()
 	s := n.session
@@ -247,9 +280,17 @@ func (n *Node) LeaseRemaining(ctx context.Context, lease clientv3.LeaseID) (time
 // job's run on this node ended. The node looks for work again, as it may
 // have room for a job now.
 func (n *Node) Release(id string, c jobs.Claim) {
+	n.mu.Lock()
+	n.cooldown[id] = time.Now().Add(releaseCooldown)
+	n.mu.Unlock()
 	n.release(id, c)
 	n.Wake()
 }
+
+// releaseCooldown is how long this node waits before claiming again a job
+// whose run here ended while the job still needs work; other nodes may
+// take it meanwhile.
+const releaseCooldown = 2 * time.Second
 
 func (n *Node) release(id string, c jobs.Claim) {
 	key := n.cfg.Keys.Claim(id)
@@ -260,7 +301,7 @@ func (n *Node) release(id string, c jobs.Claim) {
 		Then(clientv3.OpDelete(key)).
 		Commit()
 	if err != nil {
-		// The lease ends it anyway.
+		// reconcile tries again while the lease lives.
 		n.log.Warn("release a job's claim", "job_id", id, "err", err)
 		return
 	}
@@ -353,6 +394,7 @@ func (n *Node) claimWork(ctx context.Context) {
 	if s == nil {
 		return
 	}
+	n.reconcile(ctx)
 	list, err := n.jobs.ActiveJobs(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -375,6 +417,10 @@ func (n *Node) claimWork(ctx context.Context) {
 			n.mu.Unlock()
 			break
 		}
+		if until, ok := n.cooldown[j.ID]; ok && now.Before(until) {
+			n.mu.Unlock()
+			continue
+		}
 		since, ok := n.unowned[j.ID]
 		if !ok {
 			since = now
@@ -392,7 +438,35 @@ func (n *Node) claimWork(ctx context.Context) {
 			delete(n.unowned, id)
 		}
 	}
+	for id, until := range n.cooldown {
+		if now.After(until) {
+			delete(n.cooldown, id)
+		}
+	}
 	n.mu.Unlock()
+}
+
+// reconcile makes this node's claims and runs agree, in case a watch event
+// or a release was lost (a watch replaced after a leader change, etcd
+// briefly unreachable): each run follows its job's stored status again
+// (a Stop or Complete sent to another node), and a claim with no run
+// behind it is released.
+func (n *Node) reconcile(ctx context.Context) {
+	n.mu.Lock()
+	mine := map[string]int64{}
+	for id, ci := range n.claims {
+		if ci.node == n.cfg.Name {
+			mine[id] = ci.epoch
+		}
+	}
+	n.mu.Unlock()
+	for id, epoch := range mine {
+		if n.jobs.HasRun(id) {
+			n.jobs.Changed(ctx, id)
+		} else {
+			n.release(id, jobs.Claim{Node: n.cfg.Name, Epoch: epoch})
+		}
+	}
 }
 
 // preferredLocked picks the node that should take job id: the live node

@@ -50,6 +50,14 @@ func (f *fakeJobs) Adopt(_ context.Context, id string, c jobs.Claim) (bool, erro
 
 func (f *fakeJobs) Changed(context.Context, string) {}
 
+// HasRun says yes for every job adopted here and still active: the fake
+// runs until the test makes the job inactive.
+func (f *fakeJobs) HasRun(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.adopted[id]) > 0 && f.active[id]
+}
+
 func (f *fakeJobs) Abandon() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

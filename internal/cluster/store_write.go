@@ -153,8 +153,12 @@ func (s *Store) UpdateJob(ctx context.Context, j *jobs.Job) error {
 // DeleteJob removes a job, its passwords and its progress (under a claim,
 // only while the claim holds).
 func (s *Store) DeleteJob(ctx context.Context, id string) error {
+	cmp := clientv3.Compare(clientv3.CreateRevision(s.keys.Job(id)), ">", 0)
+	if rev, ok := jobs.RevisionOf(ctx); ok {
+		cmp = clientv3.Compare(clientv3.ModRevision(s.keys.Job(id)), "=", rev)
+	}
 	_, err := s.guarded(ctx, "delete job "+id, id,
-		[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.keys.Job(id)), ">", 0)},
+		[]clientv3.Cmp{cmp},
 		[]clientv3.Op{
 			clientv3.OpDelete(s.keys.Job(id)),
 			clientv3.OpDelete(s.keys.Secret(id)),

@@ -37,6 +37,22 @@ type Claim struct {
 
 type claimKey struct{}
 
+type revisionKey struct{}
+
+// IfRevision returns ctx asking DeleteJob to delete the job only while it
+// is still at revision rev (as read), and to refuse with ErrConflict
+// otherwise: a delete decided on a status another node has changed since
+// must not go through.
+func IfRevision(ctx context.Context, rev int64) context.Context {
+	return context.WithValue(ctx, revisionKey{}, rev)
+}
+
+// RevisionOf returns the revision ctx carries (IfRevision).
+func RevisionOf(ctx context.Context) (int64, bool) {
+	r, ok := ctx.Value(revisionKey{}).(int64)
+	return r, ok && r > 0
+}
+
 // WithClaim returns ctx carrying c: a store's writes under it succeed only
 // while c is the job's current claim.
 func WithClaim(ctx context.Context, c Claim) context.Context {

@@ -25,8 +25,16 @@ type Cluster interface {
 // run's claim in cluster mode, so that the store refuses it once another
 // node owns the job. The lock must be held.
 func (s *Service) runCtx(id string) context.Context {
-	if r := s.runs[id]; r != nil && r.claim.Epoch != 0 {
-		return WithClaim(context.Background(), r.claim)
+	if r := s.runs[id]; r != nil {
+		return claimCtx(r.claim)
+	}
+	return context.Background()
+}
+
+// claimCtx is the context of writes made under claim c (none when zero).
+func claimCtx(c Claim) context.Context {
+	if c.Epoch != 0 {
+		return WithClaim(context.Background(), c)
 	}
 	return context.Background()
 }
@@ -183,6 +191,13 @@ func (s *Service) Abandon() int {
 		r.cancel()
 	}
 	return len(s.runs)
+}
+
+// HasRun reports whether job id has work running on this node.
+func (s *Service) HasRun(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runs[id] != nil
 }
 
 // Running counts the jobs with work on this node.

@@ -47,7 +47,7 @@ func (s *Service) activeJobs(ctx context.Context) ([]*Job, error) {
 // saveProgress records a migration's latest progress and lag: in memory for
 // /metrics, and in the store as a narrow write that only takes while the
 // job is migrating.
-func (s *Service) saveProgress(id string, p Progress) {
+func (s *Service) saveProgress(ctx context.Context, id string, p Progress) {
 	s.liveMu.Lock()
 	if s.live == nil {
 		s.live = map[string]Progress{}
@@ -68,7 +68,7 @@ func (s *Service) saveProgress(id string, p Progress) {
 	// whole job) never writes back progress older than this.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.logWriteErr("save job progress", id, s.cfg.Store.SaveProgress(s.runCtx(id), id, p))
+	s.logWriteErr("save job progress", id, s.cfg.Store.SaveProgress(ctx, id, p))
 }
 
 // Stats is what /metrics shows of the jobs.

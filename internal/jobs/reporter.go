@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
@@ -12,6 +13,8 @@ import (
 type reporter struct {
 	s  *Service
 	id string
+	// ctx carries the run's claim for every write.
+	ctx context.Context
 
 	// Progress and lag come often: the latest values wait here and are
 	// saved at most every saveEvery, the last of them always.
@@ -29,15 +32,18 @@ type reporter struct {
 
 var _ engine.Reporter = (*reporter)(nil)
 
-func newReporter(s *Service, id string) *reporter {
-	return &reporter{s: s, id: id, saveEvery: 250 * time.Millisecond, copy: s.trackCopy(id)}
+// newReporter reports for a run under claim (zero on a single node): its
+// writes carry the claim even when they come after the run ended (a
+// delayed flush), so they never land once another node owns the job.
+func newReporter(s *Service, id string, claim Claim) *reporter {
+	return &reporter{s: s, id: id, ctx: claimCtx(claim), saveEvery: 250 * time.Millisecond, copy: s.trackCopy(id)}
 }
 
 // Plan lays out the steps. A run that resumes the job keeps what the steps
 // done before it say (a fresh start has cleared them): the driver skips
 // those phases, so nothing else would mark them done again.
 func (r *reporter) Plan(steps []engine.StepDef) {
-	r.s.update(r.id, func(j *Job) bool {
+	r.s.updateIn(r.ctx, r.id, func(j *Job) bool {
 		done := map[string]Step{}
 		for _, st := range j.Detail.Steps {
 			if st.Status == StepSucceeded {
@@ -59,7 +65,7 @@ func (r *reporter) Plan(steps []engine.StepDef) {
 func (r *reporter) StepStarted(id string) {
 	r.flush()
 	now := r.s.now()
-	r.s.update(r.id, func(j *Job) bool {
+	r.s.updateIn(r.ctx, r.id, func(j *Job) bool {
 		for i := range j.Detail.Steps {
 			st := &j.Detail.Steps[i]
 			if st.ID == id {
@@ -127,11 +133,11 @@ func (r *reporter) flush() {
 	if hasLag {
 		p.LagMegabyte = (lag[1] + (1<<20 - 1)) >> 20
 	}
-	r.s.saveProgress(r.id, p)
+	r.s.saveProgress(r.ctx, r.id, p)
 }
 
 func (r *reporter) Verified(tables []engine.TableVerification) {
-	r.s.update(r.id, func(j *Job) bool {
+	r.s.updateIn(r.ctx, r.id, func(j *Job) bool {
 		j.Verification = verificationsOf(tables)
 		return true
 	})
@@ -141,7 +147,7 @@ func (r *reporter) CaughtUp() {
 	r.flush()
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
-	_, err := r.s.transition(r.s.runCtx(r.id), r.id, EventCaughtUp, nil)
+	_, err := r.s.transition(r.ctx, r.id, EventCaughtUp, nil)
 	var se *StatusError
 	switch {
 	case err == nil:

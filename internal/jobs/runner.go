@@ -393,7 +393,7 @@ func (s *Service) runMigration(ctx context.Context, id string, r *run, resume bo
 		if err == nil {
 			s.cfg.Logger.Info("migration started", "job_id", id, "migrate_type", int(spec.MigrateType))
 			s.startLive(id)
-			rep := newReporter(s, id)
+			rep := newReporter(s, id, r.claim)
 			err = s.cfg.Migrate(ctx, eng, spec, rep, r.complete)
 			rep.flush()
 			s.endCopy(id, rep.copy)

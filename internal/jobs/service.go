@@ -304,20 +304,30 @@ func (s *Service) modify(ctx context.Context, id string, apply func(*Job) error)
 func (s *Service) Delete(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j, err := s.cfg.Store.GetJobState(ctx, id)
-	if err != nil {
-		return storeErr("get job", err)
-	}
-	if _, ok := Next(j.Status, EventDelete); !ok {
-		return &StatusError{JobID: id, Status: j.Status, Event: EventDelete}
-	}
-	// A job waiting for its scheduled start has a timer: end it first.
-	if r := s.runs[id]; r != nil {
-		r.cancel()
-		delete(s.runs, id)
-	}
-	if err := s.cfg.Store.DeleteJob(ctx, id); err != nil {
-		return storeErr("delete job", err)
+	for attempt := 0; ; attempt++ {
+		j, err := s.cfg.Store.GetJobState(ctx, id)
+		if err != nil {
+			return storeErr("get job", err)
+		}
+		if _, ok := Next(j.Status, EventDelete); !ok {
+			return &StatusError{JobID: id, Status: j.Status, Event: EventDelete}
+		}
+		// A job waiting for its scheduled start has a timer: end it
+		// first. (On another node, its owner sees the job gone.)
+		if r := s.runs[id]; r != nil {
+			r.cancel()
+			delete(s.runs, id)
+		}
+		// Only the job as read: another node may have moved it since
+		// (a scheduled start that just fired).
+		err = s.cfg.Store.DeleteJob(IfRevision(ctx, j.Revision), id)
+		if errors.Is(err, ErrConflict) && attempt < maxConflicts {
+			continue
+		}
+		if err != nil {
+			return storeErr("delete job", err)
+		}
+		break
 	}
 	s.cfg.Logger.Info("job deleted", "job_id", id)
 	return nil
@@ -383,7 +393,18 @@ func writeErr(err error) error {
 func (s *Service) update(id string, change func(*Job) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, err := s.readModifyWrite(s.runCtx(id), id, func(j *Job) (bool, error) { return change(j), nil })
+	s.updateLocked(s.runCtx(id), id, change)
+}
+
+// updateIn is update with the context of the write given (a run's claim).
+func (s *Service) updateIn(ctx context.Context, id string, change func(*Job) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.updateLocked(ctx, id, change)
+}
+
+func (s *Service) updateLocked(ctx context.Context, id string, change func(*Job) bool) {
+	_, err := s.readModifyWrite(ctx, id, func(j *Job) (bool, error) { return change(j), nil })
 	s.logWriteErr("save job progress", id, err)
 }
 

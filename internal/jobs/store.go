@@ -31,6 +31,8 @@ type Store interface {
 	// UpdateJob replaces a stored job read with GetJob or GetJobState; the
 	// passwords stored are j.Sealed when set, else j's own, sealed.
 	UpdateJob(ctx context.Context, j *Job) error
+	// DeleteJob removes a job; when ctx carries a revision (IfRevision),
+	// only while the job is still at it (ErrConflict otherwise).
 	DeleteJob(ctx context.Context, id string) error
 	// ListJobs selects, orders and pages jobs (without passwords) and
 	// counts all that match.
