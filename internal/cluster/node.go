@@ -93,7 +93,8 @@ type Node struct {
 	jobs   Jobs
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{}
+	// loops are the node's goroutines: run, keepLease and watch.
+	loops sync.WaitGroup
 }
 
 var _ jobs.Cluster = (*Node)(nil)
@@ -122,7 +123,7 @@ func Join(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, started: time.Now(),
 		claims: map[string]claimInfo{}, nodes: map[string]NodeInfo{}, unowned: map[string]time.Time{}, cooldown: map[string]time.Time{},
-		wake: make(chan struct{}, 1), done: make(chan struct{}),
+		wake: make(chan struct{}, 1),
 	}
 	if err := n.register(ctx); err != nil {
 		return nil, err
@@ -179,8 +180,13 @@ func (n *Node) Start(js Jobs) {
 	n.jobs = js
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	ready := make(chan struct{})
-	go n.watch(n.ctx, ready)
+	n.loops.Add(3)
+	go func() {
+		defer n.loops.Done()
+		n.watch(n.ctx, ready)
+	}()
 	<-ready
+	go n.keepLease()
 	go n.run()
 }
 
@@ -191,7 +197,7 @@ func (n *Node) Start(js Jobs) {
 func (n *Node) Leave() {
 	if n.cancel != nil {
 		n.cancel()
-		<-n.done
+		n.loops.Wait()
 		n.cancel = nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
@@ -207,7 +213,7 @@ func (n *Node) Leave() {
 func (n *Node) Close() {
 	if n.cancel != nil {
 		n.cancel()
-		<-n.done
+		n.loops.Wait()
 		n.cancel = nil
 	}
 	n.mu.Lock()
@@ -312,30 +318,42 @@ func (n *Node) release(id string, c jobs.Claim) {
 	n.mu.Unlock()
 }
 
-// run is the node's loop: claim work when woken or every second, and
-// replace the lease when it is lost.
+// run is the node's loop: claim work when woken or every second. A lost
+// lease is handled apart (keepLease): this loop may wait seconds on an
+// etcd that does not answer, and the runs must stop the moment the lease
+// is gone.
 func (n *Node) run() {
-	defer close(n.done)
+	defer n.loops.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		n.mu.Lock()
-		s := n.session
-		n.mu.Unlock()
-		var lost <-chan struct{}
-		if s != nil {
-			lost = s.Done()
-		}
 		select {
 		case <-n.ctx.Done():
 			return
-		case <-lost:
-			n.rejoin()
-			continue
 		case <-n.wake:
 		case <-tick.C:
 		}
 		n.claimWork(n.ctx)
+	}
+}
+
+// keepLease stops the node's runs as soon as its lease is lost, and
+// registers it again under a new one.
+func (n *Node) keepLease() {
+	defer n.loops.Done()
+	for {
+		n.mu.Lock()
+		s := n.session
+		n.mu.Unlock()
+		if s == nil {
+			return
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-s.Done():
+			n.rejoin()
+		}
 	}
 }
 
