@@ -13,6 +13,7 @@
 //	<prefix>claims/<id>    the node that owns the job's work, under that node's lease; the
 //	                       key's CreateRevision is the claim's epoch
 //	<prefix>nodes/<name>   a live node (JSON: name, address, start time), under its lease
+//	<prefix>locks/target/<target>/<lease>  the lock StartMigrateJob holds on a target instance
 //	<prefix>keycheck       a value sealed with the master key of the first node, which every
 //	                       later node must be able to open
 //	<prefix>changed        rewritten (empty) in every transaction that writes a job, its
@@ -53,3 +54,7 @@ func (k Keys) Nodes() string             { return k.Prefix + "nodes/" }
 func (k Keys) Node(name string) string   { return k.Nodes() + name }
 func (k Keys) KeyCheck() string          { return k.Prefix + "keycheck" }
 func (k Keys) Changed() string           { return k.Prefix + "changed" }
+
+// TargetLock is the lock StartMigrateJob holds on a target instance (an
+// etcd concurrency.Mutex: its waiters' keys go under it).
+func (k Keys) TargetLock(target string) string { return k.Prefix + "locks/target/" + target }

@@ -543,3 +543,28 @@ func (n *Node) claim(ctx context.Context, s *concurrency.Session, id string) {
 		n.release(id, c)
 	}
 }
+
+// LockTarget holds an etcd lock named after a target instance, under the
+// node's lease (so a node that dies holding it frees it within the TTL),
+// until unlock is called.
+func (n *Node) LockTarget(ctx context.Context, target string) (func(), error) {
+	n.mu.Lock()
+	s := n.session
+	n.mu.Unlock()
+	if s == nil {
+		return nil, errors.New("this node has no etcd lease right now (etcd unreachable?)")
+	}
+	m := concurrency.NewMutex(s, n.cfg.Keys.TargetLock(target))
+	lctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	if err := m.Lock(lctx); err != nil {
+		return nil, fmt.Errorf("etcd: lock target %s: %w", target, err)
+	}
+	return func() {
+		uctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+		defer cancel()
+		if err := m.Unlock(uctx); err != nil {
+			n.log.Warn("unlock a target", "target", target, "err", err)
+		}
+	}, nil
+}

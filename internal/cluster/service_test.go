@@ -210,3 +210,54 @@ func TestStopAndCompleteReachTheOwner(t *testing.T) {
 		}
 	}
 }
+
+// Two jobs writing into the same target database, started on two nodes at
+// the same moment: one starts, the other is refused as a duplicate (the
+// target's lock orders the two checks).
+func TestDuplicateStartsOnTwoNodesOneWins(t *testing.T) {
+	etcd := testetcd.Shared(t)
+	prefix := testetcd.Prefix(t)
+	a, b := startNode(t, etcd, prefix, "a"), startNode(t, etcd, prefix, "b")
+	ctx := context.Background()
+	for i := range 6 {
+		var ids [2]string
+		for k, n := range []*clusterNode{a, b} {
+			id, err := n.svc.Create(ctx, validJob("same", 2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := n.svc.Check(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			ids[k] = id
+		}
+		for _, id := range ids {
+			waitStatus(t, a.svc, id, jobs.StatusCheckPassed)
+		}
+		var errs [2]error
+		var wg sync.WaitGroup
+		for k, n := range []*clusterNode{a, b} {
+			wg.Go(func() { errs[k] = n.svc.Start(ctx, ids[k]) })
+		}
+		wg.Wait()
+		var dup *jobs.DuplicateError
+		started := -1
+		switch {
+		case errs[0] == nil && errors.As(errs[1], &dup):
+			started = 0
+		case errs[1] == nil && errors.As(errs[0], &dup):
+			started = 1
+		default:
+			t.Fatalf("round %d: starts returned %v and %v: want one start and one DuplicateError", i, errs[0], errs[1])
+		}
+		if err := a.svc.Stop(ctx, ids[started]); err != nil {
+			t.Fatal(err)
+		}
+		waitStatus(t, a.svc, ids[started], jobs.StatusFailed)
+		for _, id := range ids {
+			if err := b.svc.Delete(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

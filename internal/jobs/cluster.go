@@ -19,6 +19,10 @@ type Cluster interface {
 	Owner(id string) string
 	// Release ends claim c on job id: its work on this node is over.
 	Release(id string, c Claim)
+	// LockTarget holds a cluster-wide lock named after a target instance
+	// until unlock is called: starts into one target are compared with
+	// the other jobs one at a time across the nodes.
+	LockTarget(ctx context.Context, target string) (unlock func(), err error)
 }
 
 // runCtx is the context of a store write made for id's run: it carries the

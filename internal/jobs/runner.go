@@ -295,6 +295,16 @@ func (s *Service) Start(ctx context.Context, id string) error {
 	if err != nil {
 		return storeErr("get job", err)
 	}
+	if _, ok := Next(j.Status, EventStart); ok && s.cfg.Cluster != nil {
+		// Another node may be starting a job into the same target now:
+		// the duplicate check and the start below happen under the
+		// target's lock, so one of the two sees the other running.
+		unlock, err := s.cfg.Cluster.LockTarget(ctx, s.targetKey(j))
+		if err != nil {
+			return fmt.Errorf("%w: lock the target for the start: %w", ErrStore, err)
+		}
+		defer unlock()
+	}
 	if _, ok := Next(j.Status, EventStart); ok {
 		// Only a start that would be allowed is compared with the other
 		// jobs: a wrong status is the clearer answer.
