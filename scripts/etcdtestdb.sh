@@ -11,6 +11,9 @@
 #   scripts/etcdtestdb.sh restart DIR I        start member I again on its data
 #                                              (--initial-cluster-state existing)
 #   scripts/etcdtestdb.sh endpoints DIR        print the client URLs, comma-separated
+#   scripts/etcdtestdb.sh build VERSION DIR    build etcd VERSION (3.5 or later) from its Go
+#                                              module into DIR/etcd, to run the tests against a
+#                                              newer etcd than Debian's: PATH=DIR:$PATH go test ...
 #
 # Members listen on 127.0.0.1 only, each under DIR/mI (data, etcd.pid,
 # etcd.log), with short election timeouts (heartbeat 50 ms, election
@@ -332,12 +335,44 @@ cmd_restart() {
 	start_member "$dir" "$2" existing
 }
 
+# cmd_build builds the etcd server of a release from go.etcd.io/etcd/server/v3
+# (whose own go.mod cannot be installed with go install) in a module of its
+# own: a main that calls etcdmain.Main.
+cmd_build() {
+	[ $# -eq 2 ] || die "usage: etcdtestdb.sh build VERSION DIR (e.g. build v3.7.3 /tmp/etcd37)"
+	local version=$1 out src
+	mkdir -p "$2"
+	out=$(cd "$2" && pwd)
+	src=$(mktemp -d)
+	trap 'rm -rf "$src"' RETURN
+	cat >"$src/main.go" <<'GO'
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+	(
+		cd "$src"
+		go mod init etcdbuild >/dev/null 2>&1
+		go get "go.etcd.io/etcd/server/v3@$version" >/dev/null
+		go mod tidy >/dev/null
+		go build -o "$out/etcd" .
+	) || die "could not build etcd $version"
+	"$out/etcd" --version | head -1
+}
+
 case "${1:-}" in
 install) shift && cmd_install "$@" ;;
+build) shift && cmd_build "$@" ;;
 start) shift && cmd_start "$@" ;;
 stop) shift && cmd_stop "$@" ;;
 kill) shift && cmd_kill "$@" ;;
 restart) shift && cmd_restart "$@" ;;
 endpoints) shift && cat "$1/endpoints" ;;
-*) die "usage: etcdtestdb.sh install | start DIR N [CLIENT_PORT PEER_PORT]... | stop DIR | kill DIR I | restart DIR I | endpoints DIR" ;;
+*) die "usage: etcdtestdb.sh install | build VERSION DIR | start DIR N [CLIENT_PORT PEER_PORT]... | stop DIR | kill DIR I | restart DIR I | endpoints DIR" ;;
 esac
