@@ -39,6 +39,7 @@ type clusterParts struct {
 }
 
 func openCluster(ctx context.Context, cfg ClusterConfig, box *secret.Box, log *slog.Logger) (*clusterParts, error) {
+	cfg.Etcd.Prefix = cfg.Prefix
 	client, err := cluster.Connect(ctx, cfg.Etcd)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -24,6 +25,10 @@ type EtcdConfig struct {
 	Username, Password string
 	// DialTimeout bounds the first connection; default 5 s.
 	DialTimeout time.Duration
+	// Prefix is where opendts's keys are (default DefaultPrefix): the
+	// first read is of a key there, which a user whose role covers only
+	// that prefix may read.
+	Prefix string
 }
 
 // ParseEndpoints splits a comma-separated list, dropping blanks.
@@ -71,8 +76,11 @@ func Connect(ctx context.Context, cfg EtcdConfig) (*clientv3.Client, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
-	if _, err := c.Get(pctx, "opendts-ping", clientv3.WithCountOnly()); err != nil {
+	if _, err := c.Get(pctx, NewKeys(cfg.Prefix).KeyCheck(), clientv3.WithCountOnly()); err != nil {
 		c.Close()
+		if errors.Is(err, rpctypes.ErrPermissionDenied) {
+			return nil, fmt.Errorf("etcd at %s: permission denied: the etcd user %q needs read and write on the keys under %s", strings.Join(cfg.Endpoints, ","), cfg.Username, NewKeys(cfg.Prefix).Prefix)
+		}
 		return nil, fmt.Errorf("etcd at %s does not answer (is a majority of its members up?): %w", strings.Join(cfg.Endpoints, ","), err)
 	}
 	return c, nil
