@@ -114,7 +114,7 @@ export function jobView({ main, call, go }, jobId) {
     ]);
     const cp = j.CopyProgress || {};
     const lagged = j.MigrateOption.MigrateType === 3;
-    patch(s.progress.body, [d.Progress, d.CurrentStepProgress, d.StepNow, d.SecondsBehindMaster, d.MasterSlaveDistance, cp, j.Status], () => {
+    patch(s.progress.body, [d.Progress, d.CurrentStepProgress, d.StepNow, d.SecondsBehindMaster, d.MasterSlaveDistance, cp, j.Status, j.Node], () => {
       const bar = h('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': Number(d.Progress || 0), 'aria-label': 'Job progress' }, h('span', { class: 'fill' }));
       bar.firstChild.style.width = `${Number(d.Progress || 0)}%`;
       const step = (d.StepInfo || []).find((x) => x.StepNo === d.StepNow);
@@ -127,6 +127,8 @@ export function jobView({ main, call, go }, jobId) {
           ['Copy rate', cp.RowsPerSecond ? `${fmtInt(cp.RowsPerSecond)} rows/s` : undefined],
           ['Time left (copy)', cp.EtaSeconds > 0 ? fmtDuration(cp.EtaSeconds) : undefined],
           ['Lag', lagged ? `${d.SecondsBehindMaster || 0} s behind the source, ${d.MasterSlaveDistance || 0} MB of binlog` : undefined],
+          // Cluster mode: the node that runs the job now.
+          ['Node', j.Node || undefined],
         ]),
       ];
     });
