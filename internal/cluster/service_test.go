@@ -261,3 +261,67 @@ func TestDuplicateStartsOnTwoNodesOneWins(t *testing.T) {
 		}
 	}
 }
+
+// A scheduled start (RunMode 2) is armed by the node that claims it and
+// runs at its time; a scheduled job deleted through the other node is gone
+// from both, and its owner's timer ends with it (the claim is released).
+func TestScheduledStartsAndDeleteAcrossNodes(t *testing.T) {
+	etcd := testetcd.Shared(t)
+	prefix := testetcd.Prefix(t)
+	nodes := map[string]*clusterNode{"a": startNode(t, etcd, prefix, "a"), "b": startNode(t, etcd, prefix, "b")}
+	ctx := context.Background()
+	other := func(name string) *clusterNode {
+		if name == "a" {
+			return nodes["b"]
+		}
+		return nodes["a"]
+	}
+	newScheduled := func(name string, at time.Time) string {
+		j := validJob(name, 2)
+		j.Option.RunMode, j.Option.ExpectTime = 2, at.Format(jobs.ExpectTimeLayout)
+		id, err := nodes["a"].svc.Create(ctx, j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nodes["b"].svc.Check(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		waitStatus(t, nodes["a"].svc, id, jobs.StatusCheckPassed)
+		if err := nodes["a"].svc.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+
+	soon := newScheduled("soon", time.Now().Add(2*time.Second))
+	waitStatus(t, nodes["b"].svc, soon, jobs.StatusReadyRun)
+	j := waitStatus(t, nodes["b"].svc, soon, jobs.StatusRunning)
+	if j.Node == "" {
+		t.Error("a running scheduled job has no owner")
+	}
+
+	later := newScheduled("later", time.Now().Add(time.Hour))
+	var owner string
+	deadline := time.Now().Add(5 * time.Second)
+	for owner == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the scheduled job was not claimed")
+		}
+		jl, _ := nodes["a"].svc.Get(ctx, later)
+		owner = jl.Node
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := other(owner).svc.Delete(ctx, later); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for nodes[owner].svc.HasRun(later) || nodes[owner].node.Owner(later) != "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the deleted job's timer still runs on %s (claim %q)", owner, nodes[owner].node.Owner(later))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := nodes[owner].svc.Get(ctx, later); !errors.Is(err, jobs.ErrNotFound) {
+		t.Errorf("the deleted job: %v", err)
+	}
+}

@@ -35,3 +35,34 @@ func TestActionLabelsAreBounded(t *testing.T) {
 		t.Errorf("series by action: %v", seen)
 	}
 }
+
+// A node of a cluster labels every series with its name, Go's and the
+// process's own included, so that the nodes scraped into one Prometheus
+// stay apart; a single server adds no label.
+func TestNodeLabel(t *testing.T) {
+	for _, node := range []string{"n1", ""} {
+		m := ForNode(node)
+		m.ObserveRequest("DescribeMigrateJobs", "", time.Millisecond)
+		m.AppliedRows("dts-x", 3)
+		families, err := m.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(families) < 5 {
+			t.Fatalf("only %d families", len(families))
+		}
+		for _, f := range families {
+			for _, s := range f.GetMetric() {
+				got := ""
+				for _, l := range s.GetLabel() {
+					if l.GetName() == "node" {
+						got = l.GetValue()
+					}
+				}
+				if got != node {
+					t.Errorf("node %q: %s has node label %q", node, f.GetName(), got)
+				}
+			}
+		}
+	}
+}
