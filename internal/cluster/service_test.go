@@ -293,7 +293,7 @@ func TestScheduledStartsAndDeleteAcrossNodes(t *testing.T) {
 		return id
 	}
 
-	soon := newScheduled("soon", time.Now().Add(2*time.Second))
+	soon := newScheduled("soon", time.Now().Add(3*time.Second))
 	waitStatus(t, nodes["b"].svc, soon, jobs.StatusReadyRun)
 	j := waitStatus(t, nodes["b"].svc, soon, jobs.StatusRunning)
 	if j.Node == "" {
