@@ -73,11 +73,18 @@ func (f *fakeJobs) claims(id string) []jobs.Claim {
 
 func joinNode(t *testing.T, c *clientv3.Client, keys Keys, name string, maxJobs int, js Jobs) *Node {
 	t.Helper()
+	n := registerNode(t, c, keys, name, maxJobs)
+	n.Start(js)
+	return n
+}
+
+// registerNode joins a node without starting its work.
+func registerNode(t *testing.T, c *clientv3.Client, keys Keys, name string, maxJobs int) *Node {
+	t.Helper()
 	n, err := Join(context.Background(), NodeConfig{Client: c, Keys: keys, Name: name, Address: "127.0.0.1:1", LeaseTTL: 2 * time.Second, MaxJobs: maxJobs, ClaimDelay: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.Start(js)
 	t.Cleanup(n.Close)
 	return n
 }
@@ -101,8 +108,11 @@ func TestNodesClaimEachJobOnce(t *testing.T) {
 	keys := NewKeys(testetcd.Prefix(t))
 	ids := []string{"dts-a", "dts-b", "dts-c", "dts-d", "dts-e", "dts-f"}
 	fa, fb := newFakeJobs(ids...), newFakeJobs(ids...)
-	a := joinNode(t, c, keys, "a", 0, fa)
-	b := joinNode(t, c, keys, "b", 0, fb)
+	// Both registered before either claims: otherwise the first takes
+	// every job before it sees the second.
+	a, b := registerNode(t, c, keys, "a", 0), registerNode(t, c, keys, "b", 0)
+	a.Start(fa)
+	b.Start(fb)
 	waitFor(t, "every job owned", 10*time.Second, func() bool {
 		for _, id := range ids {
 			if a.Owner(id) == "" || b.Owner(id) == "" {

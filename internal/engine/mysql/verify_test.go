@@ -96,14 +96,16 @@ func plantedDifferences(t *testing.T, consistencyType engine.ConsistencyType) {
 	}
 }
 
-// ConsistencyType 3 with TablesSelectCount 100 and TablesSelectAll 1:
-// every table gets a row count (almost none a content check), so a deleted
-// row is found and a changed one need not be.
+// ConsistencyType 3 with TablesSelectCount 100 and TablesSelectAll 0:
+// every table gets a row count and none a content check, so a deleted row
+// is found. (With TablesSelectAll 1, 1 % of the random database names put
+// the table in the content sample, whose 10 % of ranges may miss the row:
+// the test failed so once.)
 func TestSampledConsistencyCheck(t *testing.T) {
 	src, dst, db := verifySource(t)
 	spec := fullSpec("dts-verify-sample", src, dst, db)
 	spec.ConsistencyType = 3
-	spec.ConsistencyParams = engine.ConsistencyParams{SelectRowsPerTable: 10, TablesSelectAll: 1, TablesSelectCount: 100}
+	spec.ConsistencyParams = engine.ConsistencyParams{SelectRowsPerTable: 10, TablesSelectAll: 0, TablesSelectCount: 100}
 	rec := &corruptingRecorder{corrupt: func() {
 		dst.Exec(t, "DELETE FROM `"+db+"`.t WHERE id = 7")
 	}}
