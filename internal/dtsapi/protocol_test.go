@@ -361,12 +361,14 @@ func TestGeneratedCredentials(t *testing.T) {
 	}
 }
 
-// A v1 request sent twice (same Nonce and Timestamp) is refused the second
-// time, another request with the same Nonce and Timestamp is not; an
-// unsigned TC3 body is refused.
+// A v1 request that changes something, sent twice (same Nonce and
+// Timestamp), is refused the second time; another request with the same
+// Nonce and Timestamp is not, nor is a read sent twice (the Node.js SDK
+// polling DescribeMigrateJobs draws the same Nonce in the same second
+// about once a minute); an unsigned TC3 body is refused.
 func TestReplayAndUnsignedPayload(t *testing.T) {
 	e := newEnv(t)
-	params := map[string]string{"Action": "DescribeRegionConf", "Version": "2018-03-30", "Region": testRegion,
+	params := map[string]string{"Action": "DeleteMigrateJob", "JobId": "dts-zzzzzzzz", "Version": "2018-03-30", "Region": testRegion,
 		"Timestamp": strconv.FormatInt(time.Now().Unix(), 10), "Nonce": "424242", "SecretId": testID}
 	params["Signature"] = cloudapi.V1Sign(testKey, "", cloudapi.V1StringToSign("GET", e.host, "/", params, false))
 	q := url.Values{}
@@ -374,12 +376,25 @@ func TestReplayAndUnsignedPayload(t *testing.T) {
 		q.Set(k, v)
 	}
 	first, _ := http.NewRequest("GET", e.srv.URL+"/?"+q.Encode(), nil)
-	if code := errCode(e.do(first)); code != "" {
+	if code := errCode(e.do(first)); code != "ResourceNotFound.JobNotExist" {
 		t.Fatalf("first request: %s", code)
 	}
 	again, _ := http.NewRequest("GET", e.srv.URL+"/?"+q.Encode(), nil)
 	if resp := e.do(again); errCode(resp) != "AuthFailure.SignatureFailure" || !strings.Contains(errMessage(resp), "Nonce") {
 		t.Errorf("replay: %s %s", errCode(resp), errMessage(resp))
+	}
+	delete(params, "JobId")
+	params["Action"] = "DescribeRegionConf"
+	params["Signature"] = cloudapi.V1Sign(testKey, "", cloudapi.V1StringToSign("GET", e.host, "/", params, false))
+	q = url.Values{}
+	for k, v := range params {
+		q.Set(k, v)
+	}
+	for i := range 2 {
+		read, _ := http.NewRequest("GET", e.srv.URL+"/?"+q.Encode(), nil)
+		if resp := e.do(read); errCode(resp) != "" {
+			t.Errorf("the same DescribeRegionConf, time %d: %s %s", i+1, errCode(resp), errMessage(resp))
+		}
 	}
 	// Another request that happens to draw the same Nonce in the same
 	// second is not a replay (the Node.js SDK draws from 0..65535).
