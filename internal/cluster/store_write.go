@@ -13,47 +13,6 @@ import (
 	"github.com/opendts/opendts/internal/jobs"
 )
 
-// secrets are the sealed parts of a job: the same JSON as the SQLite
-// store's `secrets` column, so that the two stay interchangeable.
-type secrets struct {
-	Src   string
-	Dst   string
-	Multi []string `json:",omitempty"`
-}
-
-func (s *Store) seal(j *jobs.Job) (string, error) {
-	sec := secrets{Src: j.Src.Password, Dst: j.Dst.Password}
-	for _, m := range j.SrcInfoMulti {
-		sec.Multi = append(sec.Multi, m.Password)
-	}
-	plain, err := json.Marshal(sec)
-	if err != nil {
-		return "", err
-	}
-	return s.box.Seal(string(plain))
-}
-
-func (s *Store) open(j *jobs.Job, sealed string) error {
-	plain, err := s.box.Open(sealed)
-	if err != nil {
-		return fmt.Errorf("job %s: %w", j.ID, err)
-	}
-	if plain == "" {
-		return nil
-	}
-	var sec secrets
-	if err := json.Unmarshal([]byte(plain), &sec); err != nil {
-		return fmt.Errorf("job %s: sealed passwords are damaged: %w", j.ID, err)
-	}
-	j.Src.Password, j.Dst.Password = sec.Src, sec.Dst
-	for i := range j.SrcInfoMulti {
-		if i < len(sec.Multi) {
-			j.SrcInfoMulti[i].Password = sec.Multi[i]
-		}
-	}
-	return nil
-}
-
 // progressDoc is the progress key's value: what SaveProgress was given
 // (jobs.Progress), the pairs it never got marked unset. Reads lay it over
 // the document's Detail as the SQLite store lays its progress columns.
@@ -93,7 +52,7 @@ func (s *Store) jobWrite(j *jobs.Job) ([]clientv3.Op, error) {
 	}
 	sealed := j.Sealed
 	if sealed == "" {
-		if sealed, err = s.seal(j); err != nil {
+		if sealed, err = jobs.SealPasswords(s.box, j); err != nil {
 			return nil, fmt.Errorf("seal passwords of job %s: %w", j.ID, err)
 		}
 	}

@@ -23,7 +23,7 @@ func (s *Store) GetJob(ctx context.Context, id string) (*jobs.Job, error) {
 	}
 	sealed := j.Sealed
 	j.Sealed = ""
-	if err := s.open(j, sealed); err != nil {
+	if err := jobs.OpenPasswords(s.box, j, sealed); err != nil {
 		return nil, err
 	}
 	return j, nil

@@ -47,7 +47,7 @@ func TestOpenUnversionedStore(t *testing.T) {
 	}
 	for _, j := range old {
 		doc, _ := json.Marshal(j)
-		plain, _ := json.Marshal(secrets{Src: j.Src.Password, Dst: j.Dst.Password})
+		plain, _ := json.Marshal(struct{ Src, Dst string }{j.Src.Password, j.Dst.Password}) // the sealed form of schema 1
 		sealed, err := box.Seal(string(plain))
 		if err != nil {
 			t.Fatal(err)
