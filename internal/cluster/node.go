@@ -412,7 +412,6 @@ func (n *Node) claimWork(ctx context.Context) {
 	if s == nil {
 		return
 	}
-	n.reconcile(ctx)
 	list, err := n.jobs.ActiveJobs(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -420,6 +419,7 @@ func (n *Node) claimWork(ctx context.Context) {
 		}
 		return
 	}
+	n.reconcile(ctx, list)
 	now := time.Now()
 	seen := map[string]bool{}
 	for _, j := range list {
@@ -466,10 +466,16 @@ func (n *Node) claimWork(ctx context.Context) {
 
 // reconcile makes this node's claims and runs agree, in case a watch event
 // or a release was lost (a watch replaced after a leader change, etcd
-// briefly unreachable): each run follows its job's stored status again
-// (a Stop or Complete sent to another node), and a claim with no run
-// behind it is released.
-func (n *Node) reconcile(ctx context.Context) {
+// briefly unreachable): a run whose job the active list shows stopping,
+// completing, or no longer active follows its job again (a Stop, Complete
+// or Delete sent to another node), and a claim with no run behind it is
+// released. It reads nothing more than the list: a run whose job is as it
+// should be costs no request.
+func (n *Node) reconcile(ctx context.Context, active []*jobs.Job) {
+	status := make(map[string]jobs.Status, len(active))
+	for _, j := range active {
+		status[j.ID] = j.Status
+	}
 	n.mu.Lock()
 	mine := map[string]int64{}
 	for id, ci := range n.claims {
@@ -480,7 +486,9 @@ func (n *Node) reconcile(ctx context.Context) {
 	n.mu.Unlock()
 	for id, epoch := range mine {
 		if n.jobs.HasRun(id) {
-			n.jobs.Changed(ctx, id)
+			if st, ok := status[id]; !ok || st == jobs.StatusStopping || st == jobs.StatusCompleting {
+				n.jobs.Changed(ctx, id)
+			}
 		} else {
 			n.release(id, jobs.Claim{Node: n.cfg.Name, Epoch: epoch})
 		}
