@@ -172,7 +172,13 @@ func writeLoad(t *testing.T, src *testdb.Server, db string) (stop func() int) {
 	}
 }
 
-func fillClusterSource(t *testing.T, src *testdb.Server, db string) {
+// clusterSource makes a database named after name on the shared source,
+// with a keyed table t and a keyless one, log, big enough that a copy
+// takes a few chunks; the target's copy is dropped when the test ends.
+func clusterSource(t *testing.T, name string) (src, dst *testdb.Server, db string) {
+	src, dst = testdb.Shared(t)
+	db = src.NewDatabase(t, name)
+	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
 	src.Exec(t,
 		"CREATE TABLE `"+db+"`.t (id INT PRIMARY KEY, v VARCHAR(64), n BIGINT)",
 		"INSERT INTO `"+db+"`.t SELECT seq, CONCAT('v', seq), seq FROM `"+db+"`.seq_1_to_30000",
@@ -180,6 +186,17 @@ func fillClusterSource(t *testing.T, src *testdb.Server, db string) {
 		"INSERT INTO `"+db+"`.log SELECT seq % 10, REPEAT('x', 200) FROM `"+db+"`.seq_1_to_150000",
 		"ANALYZE TABLE `"+db+"`.t, `"+db+"`.log",
 	)
+	return src, dst, db
+}
+
+// readyJob creates, checks and starts a full + incremental job of db
+// through the first node and waits until it is ready to complete.
+func (c *testCluster) readyJob(src, dst *testdb.Server, db string) string {
+	c.t.Helper()
+	id := c.nodes[0].createAndCheckType(src, dst, db, 3)
+	c.nodes[0].startJob(id)
+	c.nodes[0].wait(id, 8, 90*time.Second)
+	return id
 }
 
 func (s *server) startJob(id string) {
@@ -208,10 +225,7 @@ func (s *server) completeJob(id string) {
 // ends it, and the target equals the source.
 func TestClusterOwnerKilledDuringCopyAndIncremental(t *testing.T) {
 	etcd := testetcd.Shared(t)
-	src, dst := testdb.Shared(t)
-	db := src.NewDatabase(t, "clkill")
-	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
-	fillClusterSource(t, src, db)
+	src, dst, db := clusterSource(t, "clkill")
 	c := startCluster(t, etcd.Endpoints(), 3)
 	stopLoad := writeLoad(t, src, db)
 
@@ -266,16 +280,11 @@ var fencedLine = regexp.MustCompile(`.*(?i)(commit refused|newer epoch).*`)
 // and that the target equals the source.
 func TestClusterPausedOwnerIsFenced(t *testing.T) {
 	etcd := testetcd.Shared(t)
-	src, dst := testdb.Shared(t)
-	db := src.NewDatabase(t, "clpause")
-	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
-	fillClusterSource(t, src, db)
+	src, dst, db := clusterSource(t, "clpause")
 	c := startCluster(t, etcd.Endpoints(), 3)
 	stopLoad := writeLoad(t, src, db)
 
-	id := c.nodes[0].createAndCheckType(src, dst, db, 3)
-	c.nodes[0].startJob(id)
-	c.nodes[0].wait(id, 8, 90*time.Second)
+	id := c.readyJob(src, dst, db)
 	owner, _, err := c.nodes[0].owner(id)
 	if err != nil || owner == "" {
 		t.Fatalf("no owner: %q %v", owner, err)
@@ -340,16 +349,11 @@ func TestClusterPausedOwnerIsFenced(t *testing.T) {
 // the TTL; a node started with another master key refuses to join.
 func TestClusterSigtermHandsOverAndKeyMismatchRefused(t *testing.T) {
 	etcd := testetcd.Shared(t)
-	src, dst := testdb.Shared(t)
-	db := src.NewDatabase(t, "clterm")
-	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
-	fillClusterSource(t, src, db)
+	src, dst, db := clusterSource(t, "clterm")
 	c := startCluster(t, etcd.Endpoints(), 2)
 	stopLoad := writeLoad(t, src, db)
 
-	id := c.nodes[0].createAndCheckType(src, dst, db, 3)
-	c.nodes[0].startJob(id)
-	c.nodes[0].wait(id, 8, 90*time.Second)
+	id := c.readyJob(src, dst, db)
 	owner, _, _ := c.nodes[0].owner(id)
 	// The CLI shows the nodes and the job's owner.
 	cli := func(args ...string) string {
@@ -415,16 +419,11 @@ func runServe(s *server) (string, error) {
 // takes the job again and it completes exactly.
 func TestClusterEtcdMemberAndMajorityLoss(t *testing.T) {
 	etcd := testetcd.Start(t, 3)
-	src, dst := testdb.Shared(t)
-	db := src.NewDatabase(t, "clquorum")
-	t.Cleanup(func() { dst.Exec(t, "DROP DATABASE IF EXISTS `"+db+"`") })
-	fillClusterSource(t, src, db)
+	src, dst, db := clusterSource(t, "clquorum")
 	c := startCluster(t, etcd.Endpoints(), 2)
 	stopLoad := writeLoad(t, src, db)
 
-	id := c.nodes[0].createAndCheckType(src, dst, db, 3)
-	c.nodes[0].startJob(id)
-	c.nodes[0].wait(id, 8, 90*time.Second)
+	id := c.readyJob(src, dst, db)
 
 	position := func() string {
 		var file string
